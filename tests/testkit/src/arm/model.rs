@@ -1,0 +1,546 @@
+//! The fake ARM's state: flexible servers with their parameters, the long-running operations that change
+//! them, issued tokens, the test knobs and the request log, plus how servers, parameters and capabilities
+//! are rendered as ARM JSON.
+//!
+//! Everything is plain data behind one mutex in [`super::Shared`]; nothing here awaits, so the lock is
+//! never held across a suspension point.
+
+use super::catalog::{self, Parameter};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub(crate) const PROVIDER: &str = "Microsoft.DBforPostgreSQL";
+pub(crate) const SERVER_TYPE: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
+
+/// Storage sizes a flexible server accepts (Premium_LRS), with the disk tier and IOPS each one gets.
+pub(crate) const STORAGE_SIZES: [(i32, &str, i32); 11] = [
+    (32, "P4", 120),
+    (64, "P6", 240),
+    (128, "P10", 500),
+    (256, "P15", 1100),
+    (512, "P20", 2300),
+    (1024, "P30", 5000),
+    (2048, "P40", 7500),
+    (4096, "P50", 7500),
+    (8192, "P60", 16000),
+    (16384, "P70", 18000),
+    (32767, "P80", 20000),
+];
+
+/// Regions the fake knows; capabilities for any other location are refused like ARM does.
+pub(crate) const LOCATIONS: [&str; 16] = [
+    "eastus",
+    "eastus2",
+    "centralus",
+    "northcentralus",
+    "southcentralus",
+    "westus",
+    "westus2",
+    "westus3",
+    "canadacentral",
+    "northeurope",
+    "westeurope",
+    "uksouth",
+    "francecentral",
+    "germanywestcentral",
+    "swedencentral",
+    "australiaeast",
+];
+
+/// Servers are keyed by (subscription, resource group, name), lower-cased: ARM names are case-insensitive.
+pub(crate) type ServerKey = (String, String, String);
+
+pub(crate) fn server_key(subscription: &str, resource_group: &str, name: &str) -> ServerKey {
+    (
+        subscription.to_ascii_lowercase(),
+        resource_group.to_ascii_lowercase(),
+        name.to_ascii_lowercase(),
+    )
+}
+
+pub(crate) fn server_id(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{PROVIDER}/flexibleServers/{name}"
+    )
+}
+
+/// One server parameter on one server.
+pub(crate) struct Setting {
+    pub parameter: &'static Parameter,
+    /// What ARM reports as `value`: the last value written.
+    pub value: String,
+    /// What the running PostgreSQL uses. Differs from `value` only for a static parameter written since
+    /// the last restart, which is exactly when `isConfigPendingRestart` is true.
+    pub running: String,
+    pub source: String,
+}
+
+impl Setting {
+    pub fn pending_restart(&self) -> bool {
+        !self.parameter.is_dynamic_config && self.value != self.running
+    }
+}
+
+pub(crate) struct Server {
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub version: String,
+    pub sku_name: String,
+    pub sku_tier: String,
+    pub storage_size_gb: i32,
+    pub storage_tier: String,
+    pub storage_iops: i32,
+    pub storage_auto_grow: String,
+    pub availability_zone: String,
+    pub ha_mode: String,
+    pub ha_standby_zone: String,
+    pub ha_state: String,
+    /// `Ready`, or `Updating` / `Restarting` while an operation runs.
+    pub state: String,
+    pub public_network_access: String,
+    pub delegated_subnet_resource_id: Option<String>,
+    pub private_dns_zone_resource_id: Option<String>,
+    /// Set on read replicas: the primary's resource id.
+    pub source_server_resource_id: Option<String>,
+    pub backup_retention_days: i32,
+    pub administrator_login: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_at: String,
+    pub settings: Vec<Setting>,
+}
+
+impl Server {
+    pub fn id(&self) -> String {
+        server_id(&self.subscription, &self.resource_group, &self.name)
+    }
+
+    pub fn setting(&self, name: &str) -> Option<&Setting> {
+        self.settings
+            .iter()
+            .find(|s| s.parameter.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn setting_mut(&mut self, name: &str) -> Option<&mut Setting> {
+        self.settings
+            .iter_mut()
+            .find(|s| s.parameter.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.source_server_resource_id.is_some()
+    }
+
+    /// The running values of every static, writable parameter: what a PostgreSQL restart has to apply.
+    pub fn static_settings(&self) -> BTreeMap<String, String> {
+        self.settings
+            .iter()
+            .filter(|s| !s.parameter.is_dynamic_config && !s.parameter.is_read_only)
+            .map(|s| (s.parameter.name.clone(), s.running.clone()))
+            .collect()
+    }
+
+    pub fn fresh_settings() -> Vec<Setting> {
+        catalog::parameters()
+            .iter()
+            .map(|parameter| Setting {
+                parameter,
+                value: parameter.value.clone(),
+                running: parameter.value.clone(),
+                source: parameter.source.clone(),
+            })
+            .collect()
+    }
+
+    pub fn render(&self) -> Value {
+        let mut high_availability = json!({ "mode": self.ha_mode, "state": self.ha_state });
+        if self.ha_mode != "Disabled" {
+            high_availability["standbyAvailabilityZone"] = json!(self.ha_standby_zone);
+        }
+        let mut network = json!({ "publicNetworkAccess": self.public_network_access });
+        if let Some(subnet) = &self.delegated_subnet_resource_id {
+            network["delegatedSubnetResourceId"] = json!(subnet);
+        }
+        if let Some(zone) = &self.private_dns_zone_resource_id {
+            network["privateDnsZoneArmResourceId"] = json!(zone);
+        }
+        let (role, capacity, replica) = if self.is_replica() {
+            (
+                "AsyncReplica",
+                0,
+                json!({ "role": "AsyncReplica", "capacity": 0, "replicationState": "Active" }),
+            )
+        } else {
+            // ARM reports a primary's capacity (how many replicas it may have), not how many it has.
+            ("Primary", 5, json!({ "role": "Primary", "capacity": 5 }))
+        };
+        let mut properties = json!({
+            "administratorLogin": self.administrator_login,
+            "authConfig": { "activeDirectoryAuth": "Disabled", "passwordAuth": "Enabled" },
+            "availabilityZone": self.availability_zone,
+            "backup": {
+                "backupRetentionDays": self.backup_retention_days,
+                "earliestRestoreDate": self.created_at,
+                "geoRedundantBackup": "Disabled"
+            },
+            "dataEncryption": { "type": "SystemManaged" },
+            "fullyQualifiedDomainName": format!("{}.postgres.database.azure.com", self.name),
+            "highAvailability": high_availability,
+            "maintenanceWindow": { "customWindow": "Disabled", "dayOfWeek": 0, "startHour": 0, "startMinute": 0 },
+            "minorVersion": minor_version(&self.version),
+            "network": network,
+            "privateEndpointConnections": [],
+            "replica": replica,
+            "replicaCapacity": capacity,
+            "replicationRole": role,
+            "state": self.state,
+            "storage": {
+                "type": "Premium_LRS",
+                "autoGrow": self.storage_auto_grow,
+                "iops": self.storage_iops,
+                "storageSizeGB": self.storage_size_gb,
+                "tier": self.storage_tier
+            },
+            "version": self.version
+        });
+        if let Some(source) = &self.source_server_resource_id {
+            properties["sourceServerResourceId"] = json!(source);
+        }
+        json!({
+            "id": self.id(),
+            "name": self.name,
+            "type": SERVER_TYPE,
+            "location": self.location,
+            "tags": self.tags,
+            "sku": { "name": self.sku_name, "tier": self.sku_tier },
+            "systemData": { "createdAt": self.created_at },
+            "properties": properties
+        })
+    }
+
+    pub fn render_setting(&self, setting: &Setting) -> Value {
+        let parameter = setting.parameter;
+        let mut properties = json!({
+            "value": setting.value,
+            "description": parameter.description,
+            "defaultValue": parameter.default_value,
+            "dataType": parameter.data_type,
+            "allowedValues": parameter.allowed_values,
+            "source": setting.source,
+            "isDynamicConfig": parameter.is_dynamic_config,
+            "isReadOnly": parameter.is_read_only,
+            "isConfigPendingRestart": setting.pending_restart()
+        });
+        if let Some(unit) = &parameter.unit {
+            properties["unit"] = json!(unit);
+        }
+        if let Some(link) = &parameter.documentation_link {
+            properties["documentationLink"] = json!(link);
+        }
+        json!({
+            "id": format!("{}/configurations/{}", self.id(), parameter.name),
+            "name": parameter.name,
+            "type": format!("{SERVER_TYPE}/configurations"),
+            "properties": properties
+        })
+    }
+}
+
+fn minor_version(major: &str) -> &'static str {
+    match major {
+        "11" => "22",
+        "12" => "22",
+        "13" => "16",
+        "14" => "13",
+        "15" => "8",
+        "16" => "4",
+        "17" => "2",
+        _ => "0",
+    }
+}
+
+/// What a long-running operation will do when it completes.
+pub(crate) enum Change {
+    Configuration { name: String, value: String },
+    Server(ServerChange),
+    Restart { with_failover: bool },
+}
+
+/// The parts of a server PATCH the fake applies; everything else in the body is accepted and ignored.
+#[derive(Default)]
+pub(crate) struct ServerChange {
+    pub sku: Option<(String, String)>,
+    pub storage_size_gb: Option<i32>,
+    pub storage_tier: Option<String>,
+    pub storage_auto_grow: Option<String>,
+    /// New HA mode and standby zone (`""` when disabled).
+    pub high_availability: Option<(String, String)>,
+    pub backup_retention_days: Option<i32>,
+    pub public_network_access: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+pub(crate) enum Phase {
+    Running {
+        polls_left: u32,
+    },
+    /// Completion has started (a restart hook is running); polls still see `InProgress`.
+    Finishing,
+    Succeeded,
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+pub(crate) struct Operation {
+    pub subscription: String,
+    pub server: ServerKey,
+    pub change: Change,
+    pub phase: Phase,
+    pub start_time: String,
+    pub end_time: Option<String>,
+    /// Set when a test asked for the next operation to fail: it ends `Failed` with this error.
+    pub planned_failure: Option<(String, String)>,
+    /// The server's HA state before the operation, restored if it fails.
+    pub ha_state_before: String,
+}
+
+impl Operation {
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Running { .. } | Phase::Finishing)
+    }
+}
+
+/// A request as the fake saw it, for tests to assert on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path as sent, e.g. `/subscriptions/…/flexibleServers/srv/restart`.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    pub status: u16,
+}
+
+pub(crate) struct IssuedToken {
+    pub issued: Instant,
+    pub audience: String,
+}
+
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub servers: BTreeMap<ServerKey, Server>,
+    pub operations: HashMap<String, Operation>,
+    pub tokens: HashMap<String, IssuedToken>,
+    pub polls_until_done: u32,
+    pub throttled_requests_left: u32,
+    pub throttle_retry_after_secs: u32,
+    pub failing_requests_left: u32,
+    pub failing_status: u16,
+    pub latency: Duration,
+    pub fail_next_operation: Option<(String, String)>,
+    pub requests: Vec<RecordedRequest>,
+}
+
+impl State {
+    pub fn knows_subscription(&self, subscription: &str) -> bool {
+        self.servers
+            .keys()
+            .any(|(s, _, _)| s.eq_ignore_ascii_case(subscription))
+    }
+
+    pub fn knows_resource_group(&self, subscription: &str, resource_group: &str) -> bool {
+        self.servers.keys().any(|(s, g, _)| {
+            s.eq_ignore_ascii_case(subscription) && g.eq_ignore_ascii_case(resource_group)
+        })
+    }
+
+    pub fn server_busy(&self, key: &ServerKey) -> bool {
+        self.operations
+            .values()
+            .any(|op| &op.server == key && op.is_active())
+    }
+
+    /// Read replicas whose `sourceServerResourceId` names `primary_id`.
+    pub fn replicas_of(&self, primary_id: &str) -> Vec<&Server> {
+        self.servers
+            .values()
+            .filter(|s| {
+                s.source_server_resource_id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(primary_id))
+            })
+            .collect()
+    }
+}
+
+/// Capabilities of a region (and of every server in it): compute tiers with their SKUs, storage sizes,
+/// major versions and features. Burstable SKUs support no HA mode, as in Azure.
+pub(crate) fn capabilities() -> Value {
+    let storage = json!([{
+        "name": "ManagedDisk",
+        "defaultStorageSizeMb": 131072,
+        "supportedStorageMb": STORAGE_SIZES.iter().map(|(gb, tier, iops)| json!({
+            "storageSizeMb": i64::from(*gb) * 1024,
+            "supportedIops": iops,
+            "defaultIopsTier": tier,
+            "supportedIopsTiers": [{ "name": tier, "iops": iops }],
+            "status": "Available"
+        })).collect::<Vec<_>>(),
+        "status": "Available"
+    }]);
+    let editions: Vec<Value> = [
+        ("Burstable", "Standard_B1ms"),
+        ("GeneralPurpose", "Standard_D2ds_v5"),
+        ("MemoryOptimized", "Standard_E2ds_v5"),
+    ]
+    .into_iter()
+    .map(|(tier, default_sku)| {
+        let skus: Vec<Value> = skus()
+            .into_iter()
+            .filter(|sku| sku.tier == tier)
+            .map(|sku| {
+                json!({
+                    "name": sku.name,
+                    "vCores": sku.vcores,
+                    "supportedIops": sku.max_iops,
+                    "supportedMemoryPerVcoreMb": sku.memory_per_vcore_mb,
+                    "supportedZones": ["1", "2", "3"],
+                    "supportedHaMode": if tier == "Burstable" { json!([]) } else { json!(["SameZone", "ZoneRedundant"]) },
+                    "status": "Available"
+                })
+            })
+            .collect();
+        json!({
+            "name": tier,
+            "defaultSkuName": default_sku,
+            "supportedStorageEditions": storage,
+            "supportedServerSkus": skus,
+            "status": if tier == "GeneralPurpose" { "Default" } else { "Available" }
+        })
+    })
+    .collect();
+    let versions: Vec<Value> = ["13", "14", "15", "16", "17"]
+        .iter()
+        .map(|v| {
+            let later: Vec<String> = ["14", "15", "16", "17"]
+                .iter()
+                .filter(|l| *l > v)
+                .map(|l| l.to_string())
+                .collect();
+            json!({ "name": v, "supportedVersionsToUpgrade": later, "status": "Available" })
+        })
+        .collect();
+    json!({
+        "value": [{
+            "name": "FlexibleServerCapabilities",
+            "supportedServerEditions": editions,
+            "supportedServerVersions": versions,
+            "supportedFeatures": [
+                { "name": "ZoneRedundantHa", "status": "Enabled" },
+                { "name": "GeoBackup", "status": "Enabled" },
+                { "name": "ZoneRedundantHaAndGeoBackup", "status": "Enabled" },
+                { "name": "StorageAutoGrowth", "status": "Enabled" },
+                { "name": "OnlineResize", "status": "Enabled" },
+                { "name": "FastProvisioning", "status": "Disabled" }
+            ],
+            "fastProvisioningSupported": "Disabled",
+            "geoBackupSupported": "Enabled",
+            "zoneRedundantHaSupported": "Enabled",
+            "zoneRedundantHaAndGeoBackupSupported": "Enabled",
+            "storageAutoGrowthSupported": "Enabled",
+            "onlineResizeSupported": "Enabled",
+            "restricted": "Disabled"
+        }]
+    })
+}
+
+pub(crate) struct Sku {
+    pub name: String,
+    pub tier: &'static str,
+    pub vcores: i32,
+    pub max_iops: i32,
+    pub memory_per_vcore_mb: i64,
+}
+
+/// The compute sizes the fake accepts: B-series (Burstable), D-series (GeneralPurpose) and E-series
+/// (MemoryOptimized) in the generations Azure offers for flexible servers.
+pub(crate) fn skus() -> Vec<Sku> {
+    let mut all = Vec::new();
+    for (suffix, vcores, memory) in [
+        ("B1ms", 1, 2048),
+        ("B2s", 2, 2048),
+        ("B2ms", 2, 4096),
+        ("B4ms", 4, 4096),
+        ("B8ms", 8, 4096),
+        ("B12ms", 12, 4096),
+        ("B16ms", 16, 4096),
+        ("B20ms", 20, 4096),
+    ] {
+        all.push(Sku {
+            name: format!("Standard_{suffix}"),
+            tier: "Burstable",
+            vcores,
+            max_iops: (vcores * 640).min(4320),
+            memory_per_vcore_mb: memory,
+        });
+    }
+    for (family, tier, memory) in [
+        ("D", "GeneralPurpose", 4096),
+        ("E", "MemoryOptimized", 8192),
+    ] {
+        for (generation, sizes) in [
+            ("s_v3", &[2, 4, 8, 16, 32, 48, 64][..]),
+            ("ds_v4", &[2, 4, 8, 16, 32, 48, 64][..]),
+            ("ds_v5", &[2, 4, 8, 16, 32, 48, 64, 96][..]),
+            ("ads_v5", &[2, 4, 8, 16, 32, 48, 64, 96][..]),
+        ] {
+            for &vcores in sizes {
+                all.push(Sku {
+                    name: format!("Standard_{family}{vcores}{generation}"),
+                    tier,
+                    vcores,
+                    max_iops: (vcores * 1600).min(80000),
+                    memory_per_vcore_mb: memory,
+                });
+            }
+        }
+    }
+    all
+}
+
+/// Now as an RFC 3339 UTC timestamp with microseconds, the way ARM writes times.
+pub(crate) fn now_rfc3339() -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (days, time_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        time_of_day / 3600,
+        time_of_day / 60 % 60,
+        time_of_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}

@@ -1,0 +1,9 @@
+//! The stand-ins migprep's tests and demo run against: real PostgreSQL servers set up like Aurora and like
+//! an Azure flexible server, moto behind an RDS fidelity layer, and a fake Azure Resource Manager.
+//!
+//! Everything here binds to loopback only and cleans up after itself when dropped.
+
+pub mod arm;
+pub mod postgres;
+pub mod rds;
+pub mod tls;
