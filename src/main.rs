@@ -1,1 +1,24 @@
-fn main() {}
+//! The `migprep` binary: parse the command line, set up logging, run, and turn the outcome into an exit code.
+
+use clap::Parser;
+use migprep::cli::Cli;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    migprep::run::init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(migprep::run::run(cli)) {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(error) => {
+            eprintln!("{}", migprep::error::report(&error));
+            ExitCode::from(1)
+        }
+    }
+}

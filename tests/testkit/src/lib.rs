@@ -6,4 +6,5 @@
 pub mod arm;
 pub mod postgres;
 pub mod rds;
+pub mod scenario;
 pub mod tls;

@@ -169,7 +169,17 @@ impl PgServer {
         let output = run(
             run_as_postgres,
             &initdb,
-            &["-D", &data_arg, "-U", bootstrap, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--no-instructions"],
+            &[
+                "-D",
+                &data_arg,
+                "-U",
+                bootstrap,
+                "--auth-local=trust",
+                "--auth-host=reject",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
         )
         .await?;
         check(&output, "initdb")?;
@@ -259,7 +269,9 @@ impl PgServer {
                 .await
                 .with_context(|| format!("creating database {database}"))?;
         }
-        for (database, extensions) in [("orders", ["pg_stat_statements", "hstore"]), ("billing", ["pgcrypto", "hstore"])] {
+        for (database, extensions) in
+            [("orders", ["pg_stat_statements", "hstore"]), ("billing", ["pgcrypto", "hstore"])]
+        {
             let db = self.superuser(database).await?;
             for extension in extensions {
                 db.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {}", ident(extension)))
@@ -398,7 +410,9 @@ pub fn find_bindir() -> Result<PathBuf> {
             return Ok(dir);
         }
     }
-    bail!("PostgreSQL server binaries (initdb, pg_ctl) not found\nhint: run scripts/test, which installs them, or apt-get install postgresql")
+    bail!(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found\nhint: run scripts/test, which installs them, or apt-get install postgresql"
+    )
 }
 
 fn is_root() -> bool {
@@ -407,12 +421,8 @@ fn is_root() -> bool {
 }
 
 fn chown_postgres(path: &Path) -> Result<()> {
-    let status = Command::new("chown")
-        .arg("-R")
-        .arg("postgres:postgres")
-        .arg(path)
-        .status()
-        .context("running chown")?;
+    let status =
+        Command::new("chown").arg("-R").arg("postgres:postgres").arg(path).status().context("running chown")?;
     if !status.success() {
         bail!("chown postgres {} failed", path.display());
     }

@@ -39,29 +39,18 @@ impl CertAuthority {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let leaf_key = KeyPair::generate().context("generating the server key")?;
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        let mut leaf_params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
         leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
         leaf_params.is_ca = IsCa::ExplicitNoCa;
-        let leaf_cert = leaf_params
-            .signed_by(&leaf_key, &issuer)
-            .context("signing the server certificate")?;
+        let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).context("signing the server certificate")?;
 
-        Ok(Self {
-            ca_pem: ca_cert.pem(),
-            leaf_cert_pem: leaf_cert.pem(),
-            leaf_key_pem: leaf_key.serialize_pem(),
-        })
+        Ok(Self { ca_pem: ca_cert.pem(), leaf_cert_pem: leaf_cert.pem(), leaf_key_pem: leaf_key.serialize_pem() })
     }
 
     /// Writes `ca.pem`, `server.crt` and `server.key` (mode 0600) into `dir`.
     pub fn write_to(&self, dir: &Path) -> Result<CertFiles> {
         use std::os::unix::fs::PermissionsExt;
-        let files = CertFiles {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.crt"),
-            key: dir.join("server.key"),
-        };
+        let files = CertFiles { ca: dir.join("ca.pem"), cert: dir.join("server.crt"), key: dir.join("server.key") };
         std::fs::write(&files.ca, &self.ca_pem)?;
         std::fs::write(&files.cert, &self.leaf_cert_pem)?;
         std::fs::write(&files.key, &self.leaf_key_pem)?;

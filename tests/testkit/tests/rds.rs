@@ -14,9 +14,7 @@ use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{ApplyMethod, DbCluster, Filter, Parameter};
-use migprep_testkit::rds::{
-    ClusterSeed, Fault, GroupSeed, RdsConfig, RdsStandIn, SettingsHook, settings_hook,
-};
+use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed, RdsConfig, RdsStandIn, SettingsHook, settings_hook};
 
 async fn stand_in() -> Option<RdsStandIn> {
     RdsStandIn::start_or_skip(RdsConfig::default()).await
@@ -28,13 +26,7 @@ fn client(rds: &RdsStandIn, attempts: u32) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(rds.region().to_string()))
         .endpoint_url(rds.endpoint())
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "static-test",
-        ))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "static-test"))
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(attempts)
@@ -47,49 +39,27 @@ fn client(rds: &RdsStandIn, attempts: u32) -> Client {
 
 /// Asserts an AWS-shaped rejection: HTTP status, error code and message.
 #[track_caller]
-fn assert_rejected<T: Debug, E>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-    status: u16,
-    code: &str,
-    message: &str,
-) where
+fn assert_rejected<T: Debug, E>(result: Result<T, SdkError<E, HttpResponse>>, status: u16, code: &str, message: &str)
+where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let err = result.expect_err("the stand-in should have refused this request");
     let context = DisplayErrorContext(&err).to_string();
     assert_eq!(err.code(), Some(code), "{context}");
     assert_eq!(err.message(), Some(message), "{context}");
-    assert_eq!(
-        err.raw_response().map(|r| r.status().as_u16()),
-        Some(status),
-        "{context}"
-    );
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(status), "{context}");
 }
 
 fn param(name: &str, value: &str, method: ApplyMethod) -> Parameter {
-    Parameter::builder()
-        .parameter_name(name)
-        .parameter_value(value)
-        .apply_method(method)
-        .build()
+    Parameter::builder().parameter_name(name).parameter_value(value).apply_method(method).build()
 }
 
 fn name_filter(names: &[&str]) -> Filter {
-    names
-        .iter()
-        .fold(Filter::builder().name("parameter-name"), |f, n| {
-            f.values(*n)
-        })
-        .build()
+    names.iter().fold(Filter::builder().name("parameter-name"), |f, n| f.values(*n)).build()
 }
 
 async fn describe_cluster(rds: &Client, id: &str) -> DbCluster {
-    let out = rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await
-        .expect("describe cluster");
+    let out = rds.describe_db_clusters().db_cluster_identifier(id).send().await.expect("describe cluster");
     out.db_clusters()[0].clone()
 }
 
@@ -109,16 +79,8 @@ async fn member_status(rds: &Client, id: &str) -> BTreeMap<String, String> {
 }
 
 async fn instance_status(rds: &Client, id: &str) -> String {
-    let out = rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .expect("describe instance");
-    out.db_instances()[0]
-        .db_instance_status()
-        .unwrap()
-        .to_string()
+    let out = rds.describe_db_instances().db_instance_identifier(id).send().await.expect("describe instance");
+    out.db_instances()[0].db_instance_status().unwrap().to_string()
 }
 
 async fn create_group(rds: &Client, name: &str, family: &str) {
@@ -144,12 +106,7 @@ async fn user_parameters(rds: &Client, group: &str) -> BTreeMap<String, String> 
         .expect("user parameters");
     params
         .iter()
-        .map(|p| {
-            (
-                p.parameter_name().unwrap().to_string(),
-                p.parameter_value().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|p| (p.parameter_name().unwrap().to_string(), p.parameter_value().unwrap_or_default().to_string()))
         .collect()
 }
 
@@ -187,61 +144,30 @@ async fn seeded_cluster_is_on_the_default_group_which_is_read_only() {
     let rds = client(&stand_in, 1);
 
     let cluster = describe_cluster(&rds, "orders").await;
-    assert_eq!(
-        cluster.db_cluster_parameter_group(),
-        Some("default.aurora-postgresql15")
-    );
+    assert_eq!(cluster.db_cluster_parameter_group(), Some("default.aurora-postgresql15"));
     assert_eq!(cluster.status(), Some("available"));
-    assert_eq!(
-        (cluster.endpoint(), cluster.port()),
-        (Some("127.0.0.1"), Some(15432))
-    );
+    assert_eq!((cluster.endpoint(), cluster.port()), (Some("127.0.0.1"), Some(15432)));
     let members = cluster.db_cluster_members();
     assert_eq!(members.len(), 1);
-    assert_eq!(
-        members[0].db_instance_identifier(),
-        Some("orders-instance-1")
-    );
+    assert_eq!(members[0].db_instance_identifier(), Some("orders-instance-1"));
     assert_eq!(members[0].is_cluster_writer(), Some(true));
-    assert_eq!(
-        members[0].db_cluster_parameter_group_status(),
-        Some("in-sync")
-    );
-    let instance = rds
-        .describe_db_instances()
-        .db_instance_identifier("orders-instance-1")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(members[0].db_cluster_parameter_group_status(), Some("in-sync"));
+    let instance = rds.describe_db_instances().db_instance_identifier("orders-instance-1").send().await.unwrap();
     let instance = &instance.db_instances()[0];
     assert_eq!(instance.publicly_accessible(), Some(true));
     assert_eq!(instance.db_instance_class(), Some("db.r6g.large"));
 
-    let groups = rds
-        .describe_db_cluster_parameter_groups()
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<_> = groups
-        .db_cluster_parameter_groups()
-        .iter()
-        .filter_map(|g| g.db_cluster_parameter_group_name())
-        .collect();
+    let groups = rds.describe_db_cluster_parameter_groups().send().await.unwrap();
+    let names: Vec<_> =
+        groups.db_cluster_parameter_groups().iter().filter_map(|g| g.db_cluster_parameter_group_name()).collect();
     for major in 13..=17 {
-        assert!(
-            names.contains(&format!("default.aurora-postgresql{major}").as_str()),
-            "{names:?}"
-        );
+        assert!(names.contains(&format!("default.aurora-postgresql{major}").as_str()), "{names:?}");
     }
 
     assert_rejected(
         rds.modify_db_cluster_parameter_group()
             .db_cluster_parameter_group_name("default.aurora-postgresql15")
-            .parameters(param(
-                "rds.logical_replication",
-                "1",
-                ApplyMethod::PendingReboot,
-            ))
+            .parameters(param("rds.logical_replication", "1", ApplyMethod::PendingReboot))
             .send()
             .await,
         400,
@@ -266,11 +192,7 @@ async fn seeded_cluster_is_on_the_default_group_which_is_read_only() {
         .await;
     assert_eq!(copy.unwrap_err().code(), Some("InvalidParameterValue"));
     // Nothing reached the default group.
-    assert!(
-        user_parameters(&rds, "default.aurora-postgresql15")
-            .await
-            .is_empty()
-    );
+    assert!(user_parameters(&rds, "default.aurora-postgresql15").await.is_empty());
 }
 
 #[tokio::test]
@@ -296,57 +218,25 @@ async fn catalog_pages_filters_and_source_user() {
     let pages = stand_in.requests_for("DescribeDBClusterParameters");
     assert_eq!(pages.len(), all.len().div_ceil(50));
     assert!(pages[1].param("Marker").is_some());
-    let find = |name: &str| {
-        all.iter()
-            .find(|p| p.parameter_name() == Some(name))
-            .unwrap_or_else(|| panic!("{name}"))
-    };
+    let find = |name: &str| all.iter().find(|p| p.parameter_name() == Some(name)).unwrap_or_else(|| panic!("{name}"));
     let lr = find("rds.logical_replication");
     assert_eq!(
-        (
-            lr.parameter_value(),
-            lr.source(),
-            lr.apply_type(),
-            lr.data_type(),
-            lr.allowed_values(),
-            lr.is_modifiable()
-        ),
-        (
-            Some("0"),
-            Some("engine-default"),
-            Some("static"),
-            Some("boolean"),
-            Some("0,1"),
-            Some(true)
-        )
+        (lr.parameter_value(), lr.source(), lr.apply_type(), lr.data_type(), lr.allowed_values(), lr.is_modifiable()),
+        (Some("0"), Some("engine-default"), Some("static"), Some("boolean"), Some("0,1"), Some(true))
     );
     assert_eq!(find("max_replication_slots").parameter_value(), Some("20"));
     assert_eq!(find("max_wal_senders").parameter_value(), Some("10"));
-    assert_eq!(
-        find("max_logical_replication_workers").parameter_value(),
-        None
-    );
-    assert_eq!(
-        find("max_worker_processes").parameter_value(),
-        Some("GREATEST({DBInstanceVCPU*2},8)")
-    );
+    assert_eq!(find("max_logical_replication_workers").parameter_value(), None);
+    assert_eq!(find("max_worker_processes").parameter_value(), Some("GREATEST({DBInstanceVCPU*2},8)"));
     let wst = find("wal_sender_timeout");
     assert_eq!(
-        (
-            wst.apply_type(),
-            wst.allowed_values(),
-            wst.parameter_value()
-        ),
+        (wst.apply_type(), wst.allowed_values(), wst.parameter_value()),
         (Some("dynamic"), Some("0-3600000"), None)
     );
     assert_eq!(find("shared_preload_libraries").data_type(), Some("list"));
     assert_eq!(find("port").is_modifiable(), Some(false));
     assert_eq!(find("port").source(), Some("system"));
-    assert!(
-        all.iter().all(|p| p.description().is_some()
-            && p.apply_type().is_some()
-            && p.data_type().is_some())
-    );
+    assert!(all.iter().all(|p| p.description().is_some() && p.apply_type().is_some() && p.data_type().is_some()));
 
     // The engine defaults of a family page the same way (moto answers HTTP 500 for this one).
     let mut defaults = 0;
@@ -376,21 +266,14 @@ async fn catalog_pages_filters_and_source_user() {
 
     rds.modify_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("orders-migration")
-        .parameters(param(
-            "rds.logical_replication",
-            "1",
-            ApplyMethod::PendingReboot,
-        ))
+        .parameters(param("rds.logical_replication", "1", ApplyMethod::PendingReboot))
         .parameters(param("wal_sender_timeout", "0", ApplyMethod::Immediate))
         .send()
         .await
         .unwrap();
     assert_eq!(
         user_parameters(&rds, "orders-migration").await,
-        BTreeMap::from([
-            ("rds.logical_replication".into(), "1".into()),
-            ("wal_sender_timeout".into(), "0".into())
-        ])
+        BTreeMap::from([("rds.logical_replication".into(), "1".into()), ("wal_sender_timeout".into(), "0".into())])
     );
     let filtered = rds
         .describe_db_cluster_parameters()
@@ -402,21 +285,9 @@ async fn catalog_pages_filters_and_source_user() {
     let got: Vec<_> = filtered
         .parameters()
         .iter()
-        .map(|p| {
-            (
-                p.parameter_name().unwrap(),
-                p.parameter_value().unwrap(),
-                p.source().unwrap(),
-            )
-        })
+        .map(|p| (p.parameter_name().unwrap(), p.parameter_value().unwrap(), p.source().unwrap()))
         .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("max_wal_senders", "10", "engine-default"),
-            ("rds.logical_replication", "1", "user")
-        ]
-    );
+    assert_eq!(got, vec![("max_wal_senders", "10", "engine-default"), ("rds.logical_replication", "1", "user")]);
     assert_eq!(filtered.marker(), None);
     let engine_default = rds
         .describe_db_cluster_parameters()
@@ -483,34 +354,19 @@ async fn modify_is_validated_like_rds() {
         "Could not find parameter with name: no_such_param",
     );
     assert_rejected(
-        modify(vec![param(
-            "max_wal_senders",
-            "-7",
-            ApplyMethod::PendingReboot,
-        )])
-        .await,
+        modify(vec![param("max_wal_senders", "-7", ApplyMethod::PendingReboot)]).await,
         400,
         "InvalidParameterValue",
         "Invalid parameter value: -7 for: max_wal_senders allowed values are: 0-262143",
     );
     assert_rejected(
-        modify(vec![param(
-            "wal_sender_timeout",
-            "3600001",
-            ApplyMethod::Immediate,
-        )])
-        .await,
+        modify(vec![param("wal_sender_timeout", "3600001", ApplyMethod::Immediate)]).await,
         400,
         "InvalidParameterValue",
         "Invalid parameter value: 3600001 for: wal_sender_timeout allowed values are: 0-3600000",
     );
     assert_rejected(
-        modify(vec![param(
-            "rds.logical_replication",
-            "on",
-            ApplyMethod::PendingReboot,
-        )])
-        .await,
+        modify(vec![param("rds.logical_replication", "on", ApplyMethod::PendingReboot)]).await,
         400,
         "InvalidParameterValue",
         "Invalid parameter value: on for: rds.logical_replication allowed values are: 0,1",
@@ -551,10 +407,7 @@ async fn missing_and_conflicting_resources() {
     let Some(stand_in) = stand_in().await else {
         return;
     };
-    stand_in
-        .seed_cluster(ClusterSeed::new("billing", "15.4"))
-        .await
-        .unwrap();
+    stand_in.seed_cluster(ClusterSeed::new("billing", "15.4")).await.unwrap();
     let rds = client(&stand_in, 1);
 
     let err = rds
@@ -565,16 +418,9 @@ async fn missing_and_conflicting_resources() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        err.as_service_error()
-            .is_some_and(|e| e.is_db_cluster_not_found_fault())
-    );
+    assert!(err.as_service_error().is_some_and(|e| e.is_db_cluster_not_found_fault()));
     assert_rejected(
-        rds.modify_db_cluster()
-            .db_cluster_identifier("nope")
-            .apply_immediately(true)
-            .send()
-            .await,
+        rds.modify_db_cluster().db_cluster_identifier("nope").apply_immediately(true).send().await,
         404,
         "DBClusterNotFoundFault",
         "DBCluster nope not found.",
@@ -598,15 +444,10 @@ async fn missing_and_conflicting_resources() {
         .apply_immediately(true)
         .send()
         .await;
-    assert_eq!(
-        wrong_family.unwrap_err().code(),
-        Some("InvalidParameterCombination")
-    );
+    assert_eq!(wrong_family.unwrap_err().code(), Some("InvalidParameterCombination"));
     // The refused modifications left the cluster alone (moto would lose it, G12).
     assert_eq!(
-        describe_cluster(&rds, "billing")
-            .await
-            .db_cluster_parameter_group(),
+        describe_cluster(&rds, "billing").await.db_cluster_parameter_group(),
         Some("default.aurora-postgresql15")
     );
 
@@ -617,12 +458,7 @@ async fn missing_and_conflicting_resources() {
         .description("again")
         .send()
         .await;
-    assert_rejected(
-        duplicate,
-        400,
-        "DBParameterGroupAlreadyExists",
-        "Parameter group billing-14 already exists",
-    );
+    assert_rejected(duplicate, 400, "DBParameterGroupAlreadyExists", "Parameter group billing-14 already exists");
     let bad_family = rds
         .create_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("whatever")
@@ -630,10 +466,7 @@ async fn missing_and_conflicting_resources() {
         .description("x")
         .send()
         .await;
-    assert_eq!(
-        bad_family.unwrap_err().code(),
-        Some("InvalidParameterValue")
-    );
+    assert_eq!(bad_family.unwrap_err().code(), Some("InvalidParameterValue"));
     let bad_name = rds
         .create_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("bad--name")
@@ -643,19 +476,13 @@ async fn missing_and_conflicting_resources() {
         .await;
     assert_eq!(bad_name.unwrap_err().code(), Some("InvalidParameterValue"));
     assert_rejected(
-        rds.describe_db_cluster_parameters()
-            .db_cluster_parameter_group_name("ghost")
-            .send()
-            .await,
+        rds.describe_db_cluster_parameters().db_cluster_parameter_group_name("ghost").send().await,
         404,
         "DBParameterGroupNotFound",
         "DBClusterParameterGroup not found: ghost",
     );
     assert_rejected(
-        rds.reboot_db_instance()
-            .db_instance_identifier("ghost")
-            .send()
-            .await,
+        rds.reboot_db_instance().db_instance_identifier("ghost").send().await,
         404,
         "DBInstanceNotFound",
         "DBInstance ghost not found.",
@@ -670,20 +497,13 @@ async fn missing_and_conflicting_resources() {
         .await
         .unwrap();
     assert_rejected(
-        rds.delete_db_cluster_parameter_group()
-            .db_cluster_parameter_group_name("billing-15")
-            .send()
-            .await,
+        rds.delete_db_cluster_parameter_group().db_cluster_parameter_group_name("billing-15").send().await,
         400,
         "InvalidDBParameterGroupState",
         "One or more DB clusters are still associated with DB cluster parameter group billing-15, so it cannot \
          be deleted: billing",
     );
-    rds.delete_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name("billing-14")
-        .send()
-        .await
-        .unwrap();
+    rds.delete_db_cluster_parameter_group().db_cluster_parameter_group_name("billing-14").send().await.unwrap();
     assert!(stand_in.user_parameters("billing-14").is_none());
 }
 
@@ -708,28 +528,15 @@ async fn attach_reboot_writer_then_reader() {
     create_group(&rds, "orders-migration", "aurora-postgresql15").await;
     rds.modify_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("orders-migration")
-        .parameters(param(
-            "rds.logical_replication",
-            "1",
-            ApplyMethod::PendingReboot,
-        ))
-        .parameters(param(
-            "max_replication_slots",
-            "25",
-            ApplyMethod::PendingReboot,
-        ))
+        .parameters(param("rds.logical_replication", "1", ApplyMethod::PendingReboot))
+        .parameters(param("max_replication_slots", "25", ApplyMethod::PendingReboot))
         .parameters(param("max_wal_senders", "35", ApplyMethod::PendingReboot))
         .parameters(param("wal_sender_timeout", "0", ApplyMethod::Immediate))
         .send()
         .await
         .unwrap();
     // Editing a group no cluster uses changes no member.
-    assert!(
-        member_status(&rds, "orders")
-            .await
-            .values()
-            .all(|s| s == "in-sync")
-    );
+    assert!(member_status(&rds, "orders").await.values().all(|s| s == "in-sync"));
 
     let attached = rds
         .modify_db_cluster()
@@ -740,15 +547,9 @@ async fn attach_reboot_writer_then_reader() {
         .await
         .unwrap();
     let cluster = attached.db_cluster().unwrap();
-    assert_eq!(
-        cluster.db_cluster_parameter_group(),
-        Some("orders-migration")
-    );
+    assert_eq!(cluster.db_cluster_parameter_group(), Some("orders-migration"));
     assert!(
-        cluster
-            .db_cluster_members()
-            .iter()
-            .all(|m| m.db_cluster_parameter_group_status() == Some("pending-reboot"))
+        cluster.db_cluster_members().iter().all(|m| m.db_cluster_parameter_group_status() == Some("pending-reboot"))
     );
     assert_eq!(
         member_status(&rds, "orders").await,
@@ -758,21 +559,10 @@ async fn attach_reboot_writer_then_reader() {
         ])
     );
 
-    let rebooted = rds
-        .reboot_db_instance()
-        .db_instance_identifier("orders-writer")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        rebooted.db_instance().unwrap().db_instance_status(),
-        Some("rebooting")
-    );
+    let rebooted = rds.reboot_db_instance().db_instance_identifier("orders-writer").send().await.unwrap();
+    assert_eq!(rebooted.db_instance().unwrap().db_instance_status(), Some("rebooting"));
     assert_rejected(
-        rds.reboot_db_instance()
-            .db_instance_identifier("orders-writer")
-            .send()
-            .await,
+        rds.reboot_db_instance().db_instance_identifier("orders-writer").send().await,
         400,
         "InvalidDBInstanceState",
         "DB instance orders-writer is not in available state.",
@@ -782,10 +572,7 @@ async fn attach_reboot_writer_then_reader() {
     let started = Instant::now();
     let mut status = instance_status(&rds, "orders-writer").await;
     while status == "rebooting" {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still rebooting"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "still rebooting");
         tokio::time::sleep(Duration::from_millis(50)).await;
         status = instance_status(&rds, "orders-writer").await;
     }
@@ -793,10 +580,7 @@ async fn attach_reboot_writer_then_reader() {
     // 15.4 has read availability: the reader keeps its old settings until rebooted itself.
     assert_eq!(
         member_status(&rds, "orders").await,
-        BTreeMap::from([
-            ("orders-reader".into(), "pending-reboot".into()),
-            ("orders-writer".into(), "in-sync".into())
-        ])
+        BTreeMap::from([("orders-reader".into(), "pending-reboot".into()), ("orders-writer".into(), "in-sync".into())])
     );
     {
         let calls = calls.lock().unwrap();
@@ -811,35 +595,16 @@ async fn attach_reboot_writer_then_reader() {
             ])
         );
     }
-    assert_eq!(
-        stand_in.postgres_settings("orders-migration").unwrap()["wal_level"],
-        "logical"
-    );
+    assert_eq!(stand_in.postgres_settings("orders-migration").unwrap()["wal_level"], "logical");
 
     // The cluster endpoint still leads to the local server.
     let cluster = describe_cluster(&rds, "orders").await;
-    assert_eq!(
-        (cluster.endpoint(), cluster.port()),
-        (Some("127.0.0.1"), Some(25432))
-    );
+    assert_eq!((cluster.endpoint(), cluster.port()), (Some("127.0.0.1"), Some(25432)));
 
-    rds.reboot_db_instance()
-        .db_instance_identifier("orders-reader")
-        .send()
-        .await
-        .unwrap();
+    rds.reboot_db_instance().db_instance_identifier("orders-reader").send().await.unwrap();
     while instance_status(&rds, "orders-reader").await == "rebooting" {}
-    assert!(
-        member_status(&rds, "orders")
-            .await
-            .values()
-            .all(|s| s == "in-sync")
-    );
-    assert_eq!(
-        calls.lock().unwrap().len(),
-        1,
-        "a reader reboot does not restart the writer's server"
-    );
+    assert!(member_status(&rds, "orders").await.values().all(|s| s == "in-sync"));
+    assert_eq!(calls.lock().unwrap().len(), 1, "a reader reboot does not restart the writer's server");
 
     // A dynamic change applied immediately needs no reboot; a static one on the attached group does.
     rds.modify_db_cluster_parameter_group()
@@ -848,24 +613,14 @@ async fn attach_reboot_writer_then_reader() {
         .send()
         .await
         .unwrap();
-    assert!(
-        member_status(&rds, "orders")
-            .await
-            .values()
-            .all(|s| s == "in-sync")
-    );
+    assert!(member_status(&rds, "orders").await.values().all(|s| s == "in-sync"));
     rds.modify_db_cluster_parameter_group()
         .db_cluster_parameter_group_name("orders-migration")
         .parameters(param("max_wal_senders", "40", ApplyMethod::PendingReboot))
         .send()
         .await
         .unwrap();
-    assert!(
-        member_status(&rds, "orders")
-            .await
-            .values()
-            .all(|s| s == "pending-reboot")
-    );
+    assert!(member_status(&rds, "orders").await.values().all(|s| s == "pending-reboot"));
     assert!(stand_in.hook_errors().is_empty());
 }
 
@@ -877,8 +632,7 @@ async fn before_read_availability_a_writer_reboot_takes_the_readers_along() {
     let (hook, calls) = recording_hook(Duration::ZERO);
     stand_in
         .seed_parameter_group(
-            GroupSeed::new("legacy-migration", "aurora-postgresql14")
-                .value("rds.logical_replication", "1"),
+            GroupSeed::new("legacy-migration", "aurora-postgresql14").value("rds.logical_replication", "1"),
         )
         .unwrap();
     stand_in
@@ -897,20 +651,11 @@ async fn before_read_availability_a_writer_reboot_takes_the_readers_along() {
         .send()
         .await
         .unwrap();
-    rds.reboot_db_instance()
-        .db_instance_identifier("legacy-instance-1")
-        .send()
-        .await
-        .unwrap();
+    rds.reboot_db_instance().db_instance_identifier("legacy-instance-1").send().await.unwrap();
     assert_eq!(instance_status(&rds, "legacy-reader").await, "rebooting");
     while instance_status(&rds, "legacy-instance-1").await == "rebooting" {}
     while instance_status(&rds, "legacy-reader").await == "rebooting" {}
-    assert!(
-        member_status(&rds, "legacy")
-            .await
-            .values()
-            .all(|s| s == "in-sync")
-    );
+    assert!(member_status(&rds, "legacy").await.values().all(|s| s == "in-sync"));
     assert_eq!(calls.lock().unwrap()[0]["wal_level"], "logical");
 }
 
@@ -920,19 +665,9 @@ async fn failing_reboot_hook_leaves_incompatible_parameters() {
         return;
     };
     let hook = settings_hook(|_| async { anyhow::bail!("postgres did not come back") });
-    stand_in
-        .seed_cluster(ClusterSeed {
-            reboot_hook: Some(hook),
-            ..ClusterSeed::new("broken", "16.4")
-        })
-        .await
-        .unwrap();
+    stand_in.seed_cluster(ClusterSeed { reboot_hook: Some(hook), ..ClusterSeed::new("broken", "16.4") }).await.unwrap();
     let rds = client(&stand_in, 1);
-    rds.reboot_db_instance()
-        .db_instance_identifier("broken-instance-1")
-        .send()
-        .await
-        .unwrap();
+    rds.reboot_db_instance().db_instance_identifier("broken-instance-1").send().await.unwrap();
     let mut status = instance_status(&rds, "broken-instance-1").await;
     while status == "rebooting" {
         status = instance_status(&rds, "broken-instance-1").await;
@@ -947,9 +682,7 @@ async fn reload_hook_gets_dynamic_changes_applied_immediately() {
         return;
     };
     let (reload, calls) = recording_hook(Duration::ZERO);
-    stand_in
-        .seed_parameter_group(GroupSeed::new("live", "aurora-postgresql17"))
-        .unwrap();
+    stand_in.seed_parameter_group(GroupSeed::new("live", "aurora-postgresql17")).unwrap();
     stand_in
         .seed_cluster(ClusterSeed {
             parameter_group: Some("live".into()),
@@ -966,16 +699,8 @@ async fn reload_hook_gets_dynamic_changes_applied_immediately() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        *calls.lock().unwrap(),
-        vec![BTreeMap::from([("wal_sender_timeout".into(), "0".into())])]
-    );
-    assert!(
-        member_status(&rds, "live")
-            .await
-            .values()
-            .all(|s| s == "in-sync")
-    );
+    assert_eq!(*calls.lock().unwrap(), vec![BTreeMap::from([("wal_sender_timeout".into(), "0".into())])]);
+    assert!(member_status(&rds, "live").await.values().all(|s| s == "in-sync"));
 }
 
 #[tokio::test]
@@ -992,22 +717,13 @@ async fn shared_group_is_visible_on_both_clusters() {
         .unwrap();
     for id in ["orders", "billing"] {
         stand_in
-            .seed_cluster(ClusterSeed {
-                parameter_group: Some("shared-pg".into()),
-                ..ClusterSeed::new(id, "15.4")
-            })
+            .seed_cluster(ClusterSeed { parameter_group: Some("shared-pg".into()), ..ClusterSeed::new(id, "15.4") })
             .await
             .unwrap();
     }
     let rds = client(&stand_in, 1);
-    let clusters: Vec<DbCluster> = rds
-        .describe_db_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<_, _>>()
-        .await
-        .unwrap();
+    let clusters: Vec<DbCluster> =
+        rds.describe_db_clusters().into_paginator().items().send().collect::<Result<_, _>>().await.unwrap();
     let using: Vec<_> = clusters
         .iter()
         .filter(|c| c.db_cluster_parameter_group() == Some("shared-pg"))
@@ -1016,17 +732,12 @@ async fn shared_group_is_visible_on_both_clusters() {
     assert_eq!(using.len(), 2, "{using:?}");
     assert_eq!(
         user_parameters(&rds, "shared-pg").await,
-        BTreeMap::from([
-            ("log_min_duration_statement".into(), "1000".into()),
-            ("work_mem".into(), "65536".into())
-        ])
+        BTreeMap::from([("log_min_duration_statement".into(), "1000".into()), ("work_mem".into(), "65536".into())])
     );
 
     // The tool's way out: a copy keeps every user-set value.
     rds.copy_db_cluster_parameter_group()
-        .source_db_cluster_parameter_group_identifier(
-            "arn:aws:rds:us-east-1:123456789012:cluster-pg:shared-pg",
-        )
+        .source_db_cluster_parameter_group_identifier("arn:aws:rds:us-east-1:123456789012:cluster-pg:shared-pg")
         .target_db_cluster_parameter_group_identifier("orders-migration")
         .target_db_cluster_parameter_group_description("orders only")
         .send()
@@ -1042,12 +753,7 @@ async fn shared_group_is_visible_on_both_clusters() {
     assert!(user_parameters(&rds, "orders-migration").await.is_empty());
     assert_eq!(user_parameters(&rds, "shared-pg").await.len(), 2);
     assert_eq!(
-        rds.describe_db_clusters()
-            .max_records(5)
-            .send()
-            .await
-            .unwrap_err()
-            .code(),
+        rds.describe_db_clusters().max_records(5).send().await.unwrap_err().code(),
         Some("InvalidParameterValue")
     );
 }
@@ -1058,24 +764,11 @@ async fn engine_versions_name_the_family() {
         return;
     };
     let rds = client(&stand_in, 1);
-    let out = rds
-        .describe_db_engine_versions()
-        .engine("aurora-postgresql")
-        .engine_version("15.4")
-        .send()
-        .await
-        .unwrap();
+    let out =
+        rds.describe_db_engine_versions().engine("aurora-postgresql").engine_version("15.4").send().await.unwrap();
     assert_eq!(out.db_engine_versions().len(), 1);
-    assert_eq!(
-        out.db_engine_versions()[0].db_parameter_group_family(),
-        Some("aurora-postgresql15")
-    );
-    let all = rds
-        .describe_db_engine_versions()
-        .engine("aurora-postgresql")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(out.db_engine_versions()[0].db_parameter_group_family(), Some("aurora-postgresql15"));
+    let all = rds.describe_db_engine_versions().engine("aurora-postgresql").send().await.unwrap();
     assert!(all.db_engine_versions().len() >= 10);
 }
 
@@ -1084,38 +777,19 @@ async fn throttling_is_retried_by_the_sdk_and_fails_without_retries() {
     let Some(stand_in) = stand_in().await else {
         return;
     };
-    stand_in
-        .seed_cluster(ClusterSeed::new("orders", "15.4"))
-        .await
-        .unwrap();
+    stand_in.seed_cluster(ClusterSeed::new("orders", "15.4")).await.unwrap();
 
     stand_in.throttle_next(Some("DescribeDBClusters"), 2);
     describe_cluster(&client(&stand_in, 3), "orders").await;
-    let statuses: Vec<_> = stand_in
-        .requests_for("DescribeDBClusters")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses: Vec<_> = stand_in.requests_for("DescribeDBClusters").iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![Some(400), Some(400), Some(200)]);
-    assert_eq!(
-        stand_in.requests_for("DescribeDBClusters")[0].fault,
-        Some(Fault::Throttle)
-    );
+    assert_eq!(stand_in.requests_for("DescribeDBClusters")[0].fault, Some(Fault::Throttle));
 
     stand_in.throttle_next(Some("DescribeDBClusters"), 1);
-    assert_rejected(
-        client(&stand_in, 1).describe_db_clusters().send().await,
-        400,
-        "Throttling",
-        "Rate exceeded",
-    );
+    assert_rejected(client(&stand_in, 1).describe_db_clusters().send().await, 400, "Throttling", "Rate exceeded");
     // A rule for one action leaves the others alone.
     stand_in.throttle_next(Some("RebootDBInstance"), 1);
-    client(&stand_in, 1)
-        .describe_db_clusters()
-        .send()
-        .await
-        .unwrap();
+    client(&stand_in, 1).describe_db_clusters().send().await.unwrap();
 }
 
 #[tokio::test]
@@ -1125,10 +799,7 @@ async fn server_errors_dropped_connections_and_latency() {
     };
     create_group(&client(&stand_in, 1), "faulty", "aurora-postgresql15").await;
     let describe = |rds: Client| async move {
-        rds.describe_db_cluster_parameter_groups()
-            .db_cluster_parameter_group_name("faulty")
-            .send()
-            .await
+        rds.describe_db_cluster_parameter_groups().db_cluster_parameter_group_name("faulty").send().await
     };
 
     stand_in.inject(None, 1, Fault::ServerError(503));
@@ -1138,25 +809,14 @@ async fn server_errors_dropped_connections_and_latency() {
     let statuses: Vec<_> = log.iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![Some(503), None, Some(200)]);
 
-    stand_in.inject(
-        Some("DescribeDBClusterParameterGroups"),
-        1,
-        Fault::ServerError(500),
-    );
+    stand_in.inject(Some("DescribeDBClusterParameterGroups"), 1, Fault::ServerError(500));
     let err = describe(client(&stand_in, 1)).await.unwrap_err();
     assert_eq!(err.code(), Some("InternalFailure"));
     stand_in.inject(None, 1, Fault::DropConnection);
     let err = describe(client(&stand_in, 1)).await.unwrap_err();
-    assert!(
-        matches!(err, SdkError::DispatchFailure(_)),
-        "{}",
-        DisplayErrorContext(&err)
-    );
+    assert!(matches!(err, SdkError::DispatchFailure(_)), "{}", DisplayErrorContext(&err));
 
-    stand_in.set_latency(
-        Some("DescribeDBClusterParameterGroups"),
-        Duration::from_millis(400),
-    );
+    stand_in.set_latency(Some("DescribeDBClusterParameterGroups"), Duration::from_millis(400));
     let started = Instant::now();
     describe(client(&stand_in, 1)).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(400));
@@ -1173,10 +833,7 @@ async fn dropping_the_stand_in_stops_moto() {
     drop(stand_in);
     let started = Instant::now();
     while http.get(format!("{moto}/moto-api/")).send().await.is_ok() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "moto still answers after drop"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "moto still answers after drop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -38,10 +38,8 @@ pub(crate) struct Parameter {
 /// All parameters, in the order ARM lists them.
 pub(crate) fn parameters() -> &'static [Parameter] {
     static CATALOG: OnceLock<Vec<Parameter>> = OnceLock::new();
-    CATALOG.get_or_init(|| {
-        serde_json::from_str(include_str!("catalog.json"))
-            .expect("the embedded catalog.json is valid")
-    })
+    CATALOG
+        .get_or_init(|| serde_json::from_str(include_str!("catalog.json")).expect("the embedded catalog.json is valid"))
 }
 
 /// Checks `value` against the parameter's `allowedValues` and returns the value as the server stores it
@@ -57,10 +55,7 @@ pub(crate) fn normalize_value(parameter: &Parameter, value: &str) -> Result<Stri
             .map(str::to_owned)
             .ok_or_else(|| format!("'{value}' is not one of the allowed values '{allowed}'")),
         "Integer" => {
-            let number: i64 = value
-                .trim()
-                .parse()
-                .map_err(|_| format!("'{value}' is not an integer"))?;
+            let number: i64 = value.trim().parse().map_err(|_| format!("'{value}' is not an integer"))?;
             let inside = ranges(allowed).any(|(low, high)| {
                 matches!((low.parse::<i64>(), high.parse::<i64>()), (Ok(low), Ok(high)) if (low..=high).contains(&number))
             });
@@ -89,30 +84,22 @@ pub(crate) fn normalize_value(parameter: &Parameter, value: &str) -> Result<Stri
                 return if members.contains(&"") {
                     Ok(String::new())
                 } else {
-                    Err(format!(
-                        "an empty value is not allowed; allowed values are '{allowed}'"
-                    ))
+                    Err(format!("an empty value is not allowed; allowed values are '{allowed}'"))
                 };
             }
             let items: Vec<&str> = value.split(',').map(str::trim).collect();
-            let refused: Vec<&str> = items
-                .iter()
-                .copied()
-                .filter(|item| item.is_empty() || !members.contains(item))
-                .collect();
+            let refused: Vec<&str> =
+                items.iter().copied().filter(|item| item.is_empty() || !members.contains(item)).collect();
             if refused.is_empty() {
                 Ok(items.join(","))
             } else {
-                Err(format!(
-                    "'{}' not in the allowed values '{allowed}'",
-                    refused.join(",")
-                ))
+                Err(format!("'{}' not in the allowed values '{allowed}'", refused.join(",")))
             }
         }
         "String" => match regex_lite::Regex::new(&format!("^(?:{allowed})$")) {
-            Ok(pattern) if !pattern.is_match(value) => Err(format!(
-                "'{value}' does not match the allowed pattern '{allowed}'"
-            )),
+            Ok(pattern) if !pattern.is_match(value) => {
+                Err(format!("'{value}' does not match the allowed pattern '{allowed}'"))
+            }
             // A pattern regex-lite can't compile is treated as "anything goes" rather than refusing all.
             _ => Ok(value.to_owned()),
         },

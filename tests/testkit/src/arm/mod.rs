@@ -38,8 +38,7 @@ pub const LINK_API_VERSION: &str = "2025-06-01-preview";
 /// Called when a restart completes, with the running value of every static, writable parameter
 /// (`shared_preload_libraries`, `wal_level`, `max_replication_slots`, …), so the testkit can restart the
 /// PostgreSQL stand-in with them. An error fails the restart operation.
-pub type RestartHook =
-    Arc<dyn Fn(BTreeMap<String, String>) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+pub type RestartHook = Arc<dyn Fn(BTreeMap<String, String>) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// How to start a [`FakeArm`].
 #[derive(Clone)]
@@ -172,11 +171,7 @@ impl ServerSeed {
     }
 
     /// VNet integration: the delegated subnet (and private DNS zone); public access is turned off.
-    pub fn delegated_subnet(
-        mut self,
-        subnet_resource_id: &str,
-        private_dns_zone_resource_id: Option<&str>,
-    ) -> Self {
+    pub fn delegated_subnet(mut self, subnet_resource_id: &str, private_dns_zone_resource_id: Option<&str>) -> Self {
         self.delegated_subnet_resource_id = Some(subnet_resource_id.into());
         self.private_dns_zone_resource_id = private_dns_zone_resource_id.map(Into::into);
         self.public_network_access = false;
@@ -205,16 +200,11 @@ impl Shared {
     /// The state, even if a handler panicked while holding it (the data is still consistent enough for
     /// a test double, and a poisoned lock would turn one failure into many).
     pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn restart_hook(&self) -> Option<RestartHook> {
-        self.restart_hook
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.restart_hook.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }
 
@@ -240,9 +230,8 @@ impl FakeArm {
             Some(authority) => authority,
             None => Arc::new(CertAuthority::generate()?),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the fake ARM to a loopback port")?;
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the fake ARM to a loopback port")?;
         let address = listener.local_addr()?;
         let acceptor = server::tls_acceptor(&authority)?;
         let shared = Arc::new(Shared {
@@ -260,12 +249,7 @@ impl FakeArm {
             restart_hook: Mutex::new(config.on_restart),
         });
         let server_task = tokio::spawn(server::serve(listener, acceptor, shared.clone()));
-        Ok(Self {
-            shared,
-            ca_pem: authority.ca_pem.clone(),
-            address,
-            server_task,
-        })
+        Ok(Self { shared, ca_pem: authority.ca_pem.clone(), address, server_task })
     }
 
     /// `https://127.0.0.1:PORT`, the ARM endpoint (use instead of `https://management.azure.com`).
@@ -307,32 +291,14 @@ impl FakeArm {
     /// Creates a Ready server (and its read replicas) in `subscription` / `resource_group`, which then
     /// exist for ARM. Returns the server's resource id. Refuses what Azure would: unknown SKU, storage
     /// size, HA mode or parameter, values outside `allowedValues`, HA on Burstable, duplicate names.
-    pub fn seed_server(
-        &self,
-        subscription: &str,
-        resource_group: &str,
-        seed: ServerSeed,
-    ) -> Result<String> {
-        ensure!(
-            uuid::Uuid::parse_str(subscription).is_ok(),
-            "subscription id '{subscription}' is not a GUID"
-        );
-        ensure!(
-            routes::valid_server_name(&seed.name),
-            "'{}' is not a valid flexible server name",
-            seed.name
-        );
+    pub fn seed_server(&self, subscription: &str, resource_group: &str, seed: ServerSeed) -> Result<String> {
+        ensure!(uuid::Uuid::parse_str(subscription).is_ok(), "subscription id '{subscription}' is not a GUID");
+        ensure!(routes::valid_server_name(&seed.name), "'{}' is not a valid flexible server name", seed.name);
         let sku = model::skus()
             .into_iter()
             .find(|s| s.name.eq_ignore_ascii_case(&seed.sku_name))
             .with_context(|| format!("unknown SKU '{}'", seed.sku_name))?;
-        ensure!(
-            sku.tier == seed.sku_tier,
-            "SKU '{}' belongs to tier {}, not {}",
-            sku.name,
-            sku.tier,
-            seed.sku_tier
-        );
+        ensure!(sku.tier == seed.sku_tier, "SKU '{}' belongs to tier {}, not {}", sku.name, sku.tier, seed.sku_tier);
         let (_, storage_tier, storage_iops) = *STORAGE_SIZES
             .iter()
             .find(|(gb, _, _)| *gb == seed.storage_size_gb)
@@ -369,21 +335,11 @@ impl FakeArm {
             storage_iops,
             storage_auto_grow: "Disabled".into(),
             availability_zone: seed.availability_zone.clone(),
-            ha_state: if ha_mode == "Disabled" {
-                "NotEnabled"
-            } else {
-                "Healthy"
-            }
-            .into(),
+            ha_state: if ha_mode == "Disabled" { "NotEnabled" } else { "Healthy" }.into(),
             ha_mode,
             ha_standby_zone: standby_zone,
             state: "Ready".into(),
-            public_network_access: if seed.public_network_access {
-                "Enabled"
-            } else {
-                "Disabled"
-            }
-            .into(),
+            public_network_access: if seed.public_network_access { "Enabled" } else { "Disabled" }.into(),
             delegated_subnet_resource_id: seed.delegated_subnet_resource_id.clone(),
             private_dns_zone_resource_id: seed.private_dns_zone_resource_id.clone(),
             source_server_resource_id: None,
@@ -396,10 +352,7 @@ impl FakeArm {
         let primary_id = primary.id();
         let mut replicas = Vec::new();
         for (index, replica_name) in seed.replicas.iter().enumerate() {
-            ensure!(
-                routes::valid_server_name(replica_name),
-                "'{replica_name}' is not a valid flexible server name"
-            );
+            ensure!(routes::valid_server_name(replica_name), "'{replica_name}' is not a valid flexible server name");
             replicas.push(Server {
                 name: replica_name.clone(),
                 availability_zone: ["1", "2", "3"][(index + 1) % 3].into(),
@@ -432,33 +385,19 @@ impl FakeArm {
         for server in std::iter::once(&primary).chain(&replicas) {
             let key = model::server_key(subscription, resource_group, &server.name);
             if state.servers.contains_key(&key) {
-                bail!(
-                    "server '{}' already exists in {subscription}/{resource_group}",
-                    server.name
-                );
+                bail!("server '{}' already exists in {subscription}/{resource_group}", server.name);
             }
         }
         for server in std::iter::once(primary).chain(replicas) {
-            state.servers.insert(
-                model::server_key(subscription, resource_group, &server.name),
-                server,
-            );
+            state.servers.insert(model::server_key(subscription, resource_group, &server.name), server);
         }
         Ok(primary_id)
     }
 
     /// The server as `GET` would return it, if it exists.
-    pub fn server_json(
-        &self,
-        subscription: &str,
-        resource_group: &str,
-        name: &str,
-    ) -> Option<serde_json::Value> {
+    pub fn server_json(&self, subscription: &str, resource_group: &str, name: &str) -> Option<serde_json::Value> {
         let state = self.shared.state();
-        state
-            .servers
-            .get(&model::server_key(subscription, resource_group, name))
-            .map(Server::render)
+        state.servers.get(&model::server_key(subscription, resource_group, name)).map(Server::render)
     }
 
     /// The value PostgreSQL runs with for one parameter (differs from ARM's `value` while a static change
@@ -471,9 +410,7 @@ impl FakeArm {
         parameter: &str,
     ) -> Option<String> {
         let state = self.shared.state();
-        let server = state
-            .servers
-            .get(&model::server_key(subscription, resource_group, server))?;
+        let server = state.servers.get(&model::server_key(subscription, resource_group, server))?;
         server.setting(parameter).map(|s| s.running.clone())
     }
 
@@ -507,11 +444,7 @@ impl FakeArm {
     }
 
     pub fn set_restart_hook(&self, hook: Option<RestartHook>) {
-        *self
-            .shared
-            .restart_hook
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = hook;
+        *self.shared.restart_hook.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = hook;
     }
 
     /// Every request handled so far, oldest first.
@@ -526,10 +459,7 @@ impl FakeArm {
             .state()
             .requests
             .iter()
-            .filter(|r| {
-                r.method.eq_ignore_ascii_case(method)
-                    && r.path.to_ascii_lowercase().ends_with(&suffix)
-            })
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.to_ascii_lowercase().ends_with(&suffix))
             .count()
     }
 

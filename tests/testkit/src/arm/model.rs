@@ -52,17 +52,11 @@ pub(crate) const LOCATIONS: [&str; 16] = [
 pub(crate) type ServerKey = (String, String, String);
 
 pub(crate) fn server_key(subscription: &str, resource_group: &str, name: &str) -> ServerKey {
-    (
-        subscription.to_ascii_lowercase(),
-        resource_group.to_ascii_lowercase(),
-        name.to_ascii_lowercase(),
-    )
+    (subscription.to_ascii_lowercase(), resource_group.to_ascii_lowercase(), name.to_ascii_lowercase())
 }
 
 pub(crate) fn server_id(subscription: &str, resource_group: &str, name: &str) -> String {
-    format!(
-        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{PROVIDER}/flexibleServers/{name}"
-    )
+    format!("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{PROVIDER}/flexibleServers/{name}")
 }
 
 /// One server parameter on one server.
@@ -118,15 +112,11 @@ impl Server {
     }
 
     pub fn setting(&self, name: &str) -> Option<&Setting> {
-        self.settings
-            .iter()
-            .find(|s| s.parameter.name.eq_ignore_ascii_case(name))
+        self.settings.iter().find(|s| s.parameter.name.eq_ignore_ascii_case(name))
     }
 
     pub fn setting_mut(&mut self, name: &str) -> Option<&mut Setting> {
-        self.settings
-            .iter_mut()
-            .find(|s| s.parameter.name.eq_ignore_ascii_case(name))
+        self.settings.iter_mut().find(|s| s.parameter.name.eq_ignore_ascii_case(name))
     }
 
     pub fn is_replica(&self) -> bool {
@@ -167,11 +157,7 @@ impl Server {
             network["privateDnsZoneArmResourceId"] = json!(zone);
         }
         let (role, capacity, replica) = if self.is_replica() {
-            (
-                "AsyncReplica",
-                0,
-                json!({ "role": "AsyncReplica", "capacity": 0, "replicationState": "Active" }),
-            )
+            ("AsyncReplica", 0, json!({ "role": "AsyncReplica", "capacity": 0, "replicationState": "Active" }))
         } else {
             // ARM reports a primary's capacity (how many replicas it may have), not how many it has.
             ("Primary", 5, json!({ "role": "Primary", "capacity": 5 }))
@@ -349,32 +335,24 @@ pub(crate) struct State {
 
 impl State {
     pub fn knows_subscription(&self, subscription: &str) -> bool {
-        self.servers
-            .keys()
-            .any(|(s, _, _)| s.eq_ignore_ascii_case(subscription))
+        self.servers.keys().any(|(s, _, _)| s.eq_ignore_ascii_case(subscription))
     }
 
     pub fn knows_resource_group(&self, subscription: &str, resource_group: &str) -> bool {
-        self.servers.keys().any(|(s, g, _)| {
-            s.eq_ignore_ascii_case(subscription) && g.eq_ignore_ascii_case(resource_group)
-        })
+        self.servers
+            .keys()
+            .any(|(s, g, _)| s.eq_ignore_ascii_case(subscription) && g.eq_ignore_ascii_case(resource_group))
     }
 
     pub fn server_busy(&self, key: &ServerKey) -> bool {
-        self.operations
-            .values()
-            .any(|op| &op.server == key && op.is_active())
+        self.operations.values().any(|op| &op.server == key && op.is_active())
     }
 
     /// Read replicas whose `sourceServerResourceId` names `primary_id`.
     pub fn replicas_of(&self, primary_id: &str) -> Vec<&Server> {
         self.servers
             .values()
-            .filter(|s| {
-                s.source_server_resource_id
-                    .as_deref()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(primary_id))
-            })
+            .filter(|s| s.source_server_resource_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(primary_id)))
             .collect()
     }
 }
@@ -428,11 +406,8 @@ pub(crate) fn capabilities() -> Value {
     let versions: Vec<Value> = ["13", "14", "15", "16", "17"]
         .iter()
         .map(|v| {
-            let later: Vec<String> = ["14", "15", "16", "17"]
-                .iter()
-                .filter(|l| *l > v)
-                .map(|l| l.to_string())
-                .collect();
+            let later: Vec<String> =
+                ["14", "15", "16", "17"].iter().filter(|l| *l > v).map(|l| l.to_string()).collect();
             json!({ "name": v, "supportedVersionsToUpgrade": later, "status": "Available" })
         })
         .collect();
@@ -490,10 +465,7 @@ pub(crate) fn skus() -> Vec<Sku> {
             memory_per_vcore_mb: memory,
         });
     }
-    for (family, tier, memory) in [
-        ("D", "GeneralPurpose", 4096),
-        ("E", "MemoryOptimized", 8192),
-    ] {
+    for (family, tier, memory) in [("D", "GeneralPurpose", 4096), ("E", "MemoryOptimized", 8192)] {
         for (generation, sizes) in [
             ("s_v3", &[2, 4, 8, 16, 32, 48, 64][..]),
             ("ds_v4", &[2, 4, 8, 16, 32, 48, 64][..]),
@@ -516,9 +488,7 @@ pub(crate) fn skus() -> Vec<Sku> {
 
 /// Now as an RFC 3339 UTC timestamp with microseconds, the way ARM writes times.
 pub(crate) fn now_rfc3339() -> String {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
     let (days, time_of_day) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days as i64);

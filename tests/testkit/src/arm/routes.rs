@@ -9,9 +9,8 @@
 
 use super::catalog;
 use super::model::{
-    Change, LOCATIONS, Operation, PROVIDER, Phase, RecordedRequest, SERVER_TYPE, STORAGE_SIZES,
-    Server, ServerChange, ServerKey, State, TOKEN_LIFETIME, capabilities, now_rfc3339, server_key,
-    skus,
+    Change, LOCATIONS, Operation, PROVIDER, Phase, RecordedRequest, SERVER_TYPE, STORAGE_SIZES, Server, ServerChange,
+    ServerKey, State, TOKEN_LIFETIME, capabilities, now_rfc3339, server_key, skus,
 };
 use super::{API_VERSION, LINK_API_VERSION, Shared};
 use axum::body::{Body, Bytes};
@@ -26,10 +25,7 @@ use std::time::Instant;
 const MAX_BODY_BYTES: usize = 1 << 20;
 const HA_MODES: [&str; 3] = ["Disabled", "ZoneRedundant", "SameZone"];
 const ZONES: [&str; 3] = ["1", "2", "3"];
-const ARM_AUDIENCES: [&str; 2] = [
-    "https://management.azure.com",
-    "https://management.core.windows.net",
-];
+const ARM_AUDIENCES: [&str; 2] = ["https://management.azure.com", "https://management.core.windows.net"];
 
 /// An error answer in ARM's shape, `{"error":{"code","message"}}`, plus any extra headers it needs.
 #[derive(Debug)]
@@ -42,12 +38,7 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-            headers: Vec::new(),
-        }
+        Self { status, code: code.into(), message: message.into(), headers: Vec::new() }
     }
 
     fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -57,9 +48,7 @@ impl Refusal {
     fn invalid_parameter(parameter: &str, detail: impl std::fmt::Display) -> Self {
         Self::bad_request(
             "InvalidParameterValue",
-            format!(
-                "Invalid value given for parameter {parameter}. Specify a valid parameter value. {detail}"
-            ),
+            format!("Invalid value given for parameter {parameter}. Specify a valid parameter value. {detail}"),
         )
     }
 
@@ -76,10 +65,8 @@ impl Refusal {
     }
 
     fn into_response(self) -> Response<Body> {
-        let mut response = json_response(
-            self.status,
-            &json!({ "error": { "code": self.code, "message": self.message } }),
-        );
+        let mut response =
+            json_response(self.status, &json!({ "error": { "code": self.code, "message": self.message } }));
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, value);
@@ -101,24 +88,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
     let mut response = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
-        Ok(body) => answer(
-            &shared,
-            &parts.method,
-            &path,
-            query.as_deref(),
-            &parts.headers,
-            &body,
-        )
-        .await
-        .unwrap_or_else(Refusal::into_response),
+        Ok(body) => answer(&shared, &parts.method, &path, query.as_deref(), &parts.headers, &body)
+            .await
+            .unwrap_or_else(Refusal::into_response),
         Err(error) => Refusal::invalid_content(error).into_response(),
     };
     for name in ["x-ms-request-id", "x-ms-correlation-request-id"] {
         let id = uuid::Uuid::new_v4().to_string();
-        response.headers_mut().insert(
-            name,
-            HeaderValue::from_str(&id).expect("a UUID is a valid header value"),
-        );
+        response.headers_mut().insert(name, HeaderValue::from_str(&id).expect("a UUID is a valid header value"));
     }
     shared.state().requests.push(RecordedRequest {
         method: parts.method.to_string(),
@@ -165,27 +142,19 @@ async fn answer(
     match (route, method) {
         (Route::Server(at), &Method::GET) => get_server(shared, at),
         (Route::Server(at), &Method::PATCH) => update_server(shared, at, body),
-        (
-            Route::ServersInGroup {
-                subscription,
-                resource_group,
-            },
-            &Method::GET,
-        ) => list_servers(shared, subscription, resource_group),
+        (Route::ServersInGroup { subscription, resource_group }, &Method::GET) => {
+            list_servers(shared, subscription, resource_group)
+        }
         (Route::Configurations(at), &Method::GET) => list_configurations(shared, at, &query),
         (Route::Configuration(at, name), &Method::GET) => get_configuration(shared, at, name),
-        (Route::Configuration(at, name), &Method::PATCH | &Method::PUT) => {
-            update_configuration(shared, at, name, body)
-        }
+        (Route::Configuration(at, name), &Method::PATCH | &Method::PUT) => update_configuration(shared, at, name, body),
         (Route::Replicas(at), &Method::GET) => list_replicas(shared, at),
         (Route::Restart(at), &Method::POST) => restart(shared, at, body),
         (Route::ServerCapabilities(at), &Method::GET) => {
             find_server(&shared.state(), at)?;
             Ok(json_response(StatusCode::OK, &capabilities()))
         }
-        (Route::LocationCapabilities { location, .. }, &Method::GET) => {
-            location_capabilities(shared, location)
-        }
+        (Route::LocationCapabilities { location, .. }, &Method::GET) => location_capabilities(shared, location),
         (Route::OperationStatus { subscription, id }, &Method::GET) => {
             poll(shared, subscription, id, PollKind::AsyncOperation).await
         }
@@ -213,22 +182,10 @@ impl ServerPath<'_> {
 }
 
 enum Route<'a> {
-    LocationCapabilities {
-        subscription: &'a str,
-        location: &'a str,
-    },
-    OperationStatus {
-        subscription: &'a str,
-        id: &'a str,
-    },
-    OperationResult {
-        subscription: &'a str,
-        id: &'a str,
-    },
-    ServersInGroup {
-        subscription: &'a str,
-        resource_group: &'a str,
-    },
+    LocationCapabilities { subscription: &'a str, location: &'a str },
+    OperationStatus { subscription: &'a str, id: &'a str },
+    OperationResult { subscription: &'a str, id: &'a str },
+    ServersInGroup { subscription: &'a str, resource_group: &'a str },
     Server(ServerPath<'a>),
     Configurations(ServerPath<'a>),
     Configuration(ServerPath<'a>, &'a str),
@@ -239,51 +196,27 @@ enum Route<'a> {
 
 impl<'a> Route<'a> {
     fn parse(segments: &[&'a str]) -> Option<Self> {
-        let is = |index: usize, word: &str| {
-            segments
-                .get(index)
-                .is_some_and(|s| s.eq_ignore_ascii_case(word))
-        };
+        let is = |index: usize, word: &str| segments.get(index).is_some_and(|s| s.eq_ignore_ascii_case(word));
         if !is(0, "subscriptions") || segments.len() < 2 {
             return None;
         }
         let subscription = segments[1];
         if is(2, "providers") && is(3, PROVIDER) && is(4, "locations") {
             return match segments.len() {
-                7 if is(6, "capabilities") => Some(Self::LocationCapabilities {
-                    subscription,
-                    location: segments[5],
-                }),
-                8 if is(6, "azureAsyncOperation") => Some(Self::OperationStatus {
-                    subscription,
-                    id: segments[7],
-                }),
-                8 if is(6, "operationResults") => Some(Self::OperationResult {
-                    subscription,
-                    id: segments[7],
-                }),
+                7 if is(6, "capabilities") => Some(Self::LocationCapabilities { subscription, location: segments[5] }),
+                8 if is(6, "azureAsyncOperation") => Some(Self::OperationStatus { subscription, id: segments[7] }),
+                8 if is(6, "operationResults") => Some(Self::OperationResult { subscription, id: segments[7] }),
                 _ => None,
             };
         }
-        if !(is(2, "resourceGroups")
-            && is(4, "providers")
-            && is(5, PROVIDER)
-            && is(6, "flexibleServers"))
-        {
+        if !(is(2, "resourceGroups") && is(4, "providers") && is(5, PROVIDER) && is(6, "flexibleServers")) {
             return None;
         }
         let resource_group = segments[3];
         if segments.len() == 7 {
-            return Some(Self::ServersInGroup {
-                subscription,
-                resource_group,
-            });
+            return Some(Self::ServersInGroup { subscription, resource_group });
         }
-        let at = ServerPath {
-            subscription,
-            resource_group,
-            server: segments[7],
-        };
+        let at = ServerPath { subscription, resource_group, server: segments[7] };
         match segments.len() {
             8 => Some(Self::Server(at)),
             9 if is(8, "configurations") => Some(Self::Configurations(at)),
@@ -318,10 +251,7 @@ struct Query {
 
 impl Query {
     fn parse(raw: Option<&str>) -> Self {
-        let mut query = Self {
-            api_version: None,
-            skip_token: None,
-        };
+        let mut query = Self { api_version: None, skip_token: None };
         for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
             if key.eq_ignore_ascii_case("api-version") && query.api_version.is_none() {
                 query.api_version = Some(value.into_owned());
@@ -343,11 +273,8 @@ fn check_api_version(route: &Route, query: &Query) -> Result<(), Refusal> {
     if version == API_VERSION {
         return Ok(());
     }
-    let link_the_fake_issued = matches!(
-        route,
-        Route::OperationStatus { .. } | Route::OperationResult { .. }
-    ) || (matches!(route, Route::Configurations(_))
-        && query.skip_token.is_some());
+    let link_the_fake_issued = matches!(route, Route::OperationStatus { .. } | Route::OperationResult { .. })
+        || (matches!(route, Route::Configurations(_)) && query.skip_token.is_some());
     if version == LINK_API_VERSION && link_the_fake_issued {
         return Ok(());
     }
@@ -362,9 +289,7 @@ fn check_api_version(route: &Route, query: &Query) -> Result<(), Refusal> {
     } else {
         Err(Refusal::bad_request(
             "InvalidApiVersionParameter",
-            format!(
-                "The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'."
-            ),
+            format!("The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'."),
         ))
     }
 }
@@ -372,27 +297,22 @@ fn check_api_version(route: &Route, query: &Query) -> Result<(), Refusal> {
 /// `yyyy-mm-dd` with an optional `-preview` / `-beta` style suffix.
 fn looks_like_api_version(version: &str) -> bool {
     let (date, suffix) = version.split_at(version.len().min(10));
-    let digits_at = |range: std::ops::Range<usize>| {
-        date.get(range)
-            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
-    };
+    let digits_at =
+        |range: std::ops::Range<usize>| date.get(range).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()));
     date.len() == 10
         && digits_at(0..4)
         && &date[4..5] == "-"
         && digits_at(5..7)
         && &date[7..8] == "-"
         && digits_at(8..10)
-        && (suffix.is_empty()
-            || (suffix.starts_with('-') && suffix[1..].bytes().all(|b| b.is_ascii_alphanumeric())))
+        && (suffix.is_empty() || (suffix.starts_with('-') && suffix[1..].bytes().all(|b| b.is_ascii_alphanumeric())))
 }
 
 fn check_subscription(shared: &Shared, subscription: &str) -> Result<(), Refusal> {
     if subscription.len() != 36 || uuid::Uuid::parse_str(subscription).is_err() {
         return Err(Refusal::bad_request(
             "InvalidSubscriptionId",
-            format!(
-                "The provided subscription identifier '{subscription}' is malformed or invalid."
-            ),
+            format!("The provided subscription identifier '{subscription}' is malformed or invalid."),
         ));
     }
     if !shared.state().knows_subscription(subscription) {
@@ -416,9 +336,7 @@ fn method_not_allowed(method: &Method) -> Refusal {
 /// Flexible server names: 3–63 letters, digits and single inner hyphens (the spec's `serverName` pattern).
 pub(crate) fn valid_server_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && name.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -428,19 +346,11 @@ fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes)
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let form: BTreeMap<String, String> = if is_form {
-        form_urlencoded::parse(body).into_owned().collect()
-    } else {
-        BTreeMap::new()
-    };
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let form: BTreeMap<String, String> =
+        if is_form { form_urlencoded::parse(body).into_owned().collect() } else { BTreeMap::new() };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let missing = ["grant_type", "client_id", "client_secret", "scope"]
-        .into_iter()
-        .find(|name| field(name).is_empty());
+    let missing = ["grant_type", "client_id", "client_secret", "scope"].into_iter().find(|name| field(name).is_empty());
 
     if !tenant.eq_ignore_ascii_case(&shared.tenant_id) {
         return aad_error(
@@ -465,10 +375,7 @@ fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes)
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            &format!(
-                "The app requested an unsupported grant type '{}'.",
-                field("grant_type")
-            ),
+            &format!("The app requested an unsupported grant type '{}'.", field("grant_type")),
         );
     }
     if field("client_id") != shared.client_id {
@@ -504,27 +411,17 @@ fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes)
             ),
         );
     };
-    let token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     shared.state().tokens.insert(
         token.clone(),
-        super::model::IssuedToken {
-            issued: Instant::now(),
-            audience: audience.trim_end_matches('/').to_owned(),
-        },
+        super::model::IssuedToken { issued: Instant::now(), audience: audience.trim_end_matches('/').to_owned() },
     );
     let lifetime = TOKEN_LIFETIME.as_secs();
     let mut response = json_response(
         StatusCode::OK,
         &json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token }),
     );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
     response
 }
 
@@ -554,8 +451,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
             "Bearer authorization_uri=\"{}/{}\", error=\"invalid_token\", error_description=\"{message}\"",
             shared.endpoint, shared.tenant_id
         );
-        Refusal::new(StatusCode::UNAUTHORIZED, code, message)
-            .with_header(header::WWW_AUTHENTICATE, challenge)
+        Refusal::new(StatusCode::UNAUTHORIZED, code, message).with_header(header::WWW_AUTHENTICATE, challenge)
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(refuse(
@@ -577,10 +473,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
         })?;
     let state = shared.state();
     let Some(issued) = state.tokens.get(&token) else {
-        return Err(refuse(
-            "InvalidAuthenticationToken",
-            "The access token is invalid.".into(),
-        ));
+        return Err(refuse("InvalidAuthenticationToken", "The access token is invalid.".into()));
     };
     if issued.issued.elapsed() > TOKEN_LIFETIME {
         return Err(refuse(
@@ -588,10 +481,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
             "The access token expiry UTC time is earlier than current UTC time.".into(),
         ));
     }
-    if !ARM_AUDIENCES
-        .iter()
-        .any(|audience| audience.eq_ignore_ascii_case(&issued.audience))
-    {
+    if !ARM_AUDIENCES.iter().any(|audience| audience.eq_ignore_ascii_case(&issued.audience)) {
         return Err(refuse(
             "InvalidAuthenticationTokenAudience",
             format!(
@@ -617,8 +507,7 @@ fn injected_fault(shared: &Shared) -> Result<(), Refusal> {
     }
     if state.failing_requests_left > 0 {
         state.failing_requests_left -= 1;
-        let status =
-            StatusCode::from_u16(state.failing_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(state.failing_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let code = match status {
             StatusCode::BAD_GATEWAY => "BadGateway",
             StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
@@ -641,10 +530,7 @@ fn injected_fault(shared: &Shared) -> Result<(), Refusal> {
 // Servers, replicas, capabilities
 
 fn find_server<'s>(state: &'s State, at: ServerPath) -> Result<&'s Server, Refusal> {
-    state
-        .servers
-        .get(&at.key())
-        .ok_or_else(|| not_found(state, at))
+    state.servers.get(&at.key()).ok_or_else(|| not_found(state, at))
 }
 
 fn find_server_mut<'s>(state: &'s mut State, at: ServerPath) -> Result<&'s mut Server, Refusal> {
@@ -678,10 +564,7 @@ fn resource_group_not_found(resource_group: &str) -> Refusal {
 
 fn get_server(shared: &Shared, at: ServerPath) -> Answer {
     let state = shared.state();
-    Ok(json_response(
-        StatusCode::OK,
-        &find_server(&state, at)?.render(),
-    ))
+    Ok(json_response(StatusCode::OK, &find_server(&state, at)?.render()))
 }
 
 fn list_servers(shared: &Shared, subscription: &str, resource_group: &str) -> Answer {
@@ -692,9 +575,7 @@ fn list_servers(shared: &Shared, subscription: &str, resource_group: &str) -> An
     let servers: Vec<Value> = state
         .servers
         .iter()
-        .filter(|((s, g, _), _)| {
-            s.eq_ignore_ascii_case(subscription) && g.eq_ignore_ascii_case(resource_group)
-        })
+        .filter(|((s, g, _), _)| s.eq_ignore_ascii_case(subscription) && g.eq_ignore_ascii_case(resource_group))
         .map(|(_, server)| server.render())
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "value": servers })))
@@ -703,21 +584,13 @@ fn list_servers(shared: &Shared, subscription: &str, resource_group: &str) -> An
 fn list_replicas(shared: &Shared, at: ServerPath) -> Answer {
     let state = shared.state();
     let primary = find_server(&state, at)?;
-    let replicas: Vec<Value> = state
-        .replicas_of(&primary.id())
-        .into_iter()
-        .map(Server::render)
-        .collect();
+    let replicas: Vec<Value> = state.replicas_of(&primary.id()).into_iter().map(Server::render).collect();
     Ok(json_response(StatusCode::OK, &json!({ "value": replicas })))
 }
 
 fn location_capabilities(shared: &Shared, location: &str) -> Answer {
     let known = LOCATIONS.iter().any(|l| l.eq_ignore_ascii_case(location))
-        || shared
-            .state()
-            .servers
-            .values()
-            .any(|s| s.location.eq_ignore_ascii_case(location));
+        || shared.state().servers.values().any(|s| s.location.eq_ignore_ascii_case(location));
     if !known {
         return Err(Refusal::bad_request(
             "LocationNotAvailableForResourceType",
@@ -739,15 +612,9 @@ pub(crate) fn resolve_high_availability(
     primary_zone: &str,
     sku_tier: &str,
 ) -> Result<(String, String), Refusal> {
-    let mode = HA_MODES
-        .iter()
-        .find(|m| m.eq_ignore_ascii_case(mode))
-        .ok_or_else(|| {
-            Refusal::invalid_parameter(
-                "highAvailability.mode",
-                format!("'{mode}' is not one of {HA_MODES:?}."),
-            )
-        })?;
+    let mode = HA_MODES.iter().find(|m| m.eq_ignore_ascii_case(mode)).ok_or_else(|| {
+        Refusal::invalid_parameter("highAvailability.mode", format!("'{mode}' is not one of {HA_MODES:?}."))
+    })?;
     if *mode == "Disabled" {
         return Ok(((*mode).into(), String::new()));
     }
@@ -764,12 +631,7 @@ pub(crate) fn resolve_high_availability(
         ));
     }
     let zone = match (*mode, standby_zone) {
-        ("ZoneRedundant", "") => ZONES
-            .iter()
-            .find(|z| **z != primary_zone)
-            .copied()
-            .unwrap_or("2")
-            .to_owned(),
+        ("ZoneRedundant", "") => ZONES.iter().find(|z| **z != primary_zone).copied().unwrap_or("2").to_owned(),
         ("ZoneRedundant", zone) if zone == primary_zone => {
             return Err(Refusal::invalid_parameter(
                 "highAvailability.standbyAvailabilityZone",
@@ -781,9 +643,7 @@ pub(crate) fn resolve_high_availability(
         ("SameZone", zone) if !zone.is_empty() && zone != primary_zone => {
             return Err(Refusal::invalid_parameter(
                 "highAvailability.standbyAvailabilityZone",
-                format!(
-                    "SameZone high availability puts the standby in the server's zone '{primary_zone}'."
-                ),
+                format!("SameZone high availability puts the standby in the server's zone '{primary_zone}'."),
             ));
         }
         ("SameZone", _) => primary_zone.to_owned(),
@@ -801,27 +661,18 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     let mut tier = server.sku_tier.clone();
     if let Some(sku) = optional_object(&patch, "sku")? {
         let name = optional_string(sku, "sku.name", "name")?.unwrap_or(&server.sku_name);
-        let known = skus()
-            .into_iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                Refusal::invalid_parameter(
-                    "sku.name",
-                    format!(
-                        "'{name}' is not a compute size offered in {}.",
-                        server.location
-                    ),
-                )
-            })?;
+        let known = skus().into_iter().find(|s| s.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            Refusal::invalid_parameter(
+                "sku.name",
+                format!("'{name}' is not a compute size offered in {}.", server.location),
+            )
+        })?;
         if let Some(requested_tier) = optional_string(sku, "sku.tier", "tier")?
             && !requested_tier.eq_ignore_ascii_case(known.tier)
         {
             return Err(Refusal::invalid_parameter(
                 "sku.tier",
-                format!(
-                    "'{}' belongs to the {} tier, not '{requested_tier}'.",
-                    known.name, known.tier
-                ),
+                format!("'{}' belongs to the {} tier, not '{requested_tier}'.", known.name, known.tier),
             ));
         }
         tier = known.tier.to_owned();
@@ -835,9 +686,7 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
             let size = size
                 .as_i64()
                 .and_then(|s| i32::try_from(s).ok())
-                .ok_or_else(|| {
-                    Refusal::invalid_content("properties.storage.storageSizeGB must be an integer")
-                })?;
+                .ok_or_else(|| Refusal::invalid_content("properties.storage.storageSizeGB must be an integer"))?;
             if !STORAGE_SIZES.iter().any(|(gb, _, _)| *gb == size) {
                 return Err(Refusal::invalid_parameter(
                     "StorageSizeGB",
@@ -847,18 +696,13 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
             if size < server.storage_size_gb {
                 return Err(Refusal::invalid_parameter(
                     "StorageSizeGB",
-                    format!(
-                        "Storage can't be decreased from {} GB to {size} GB.",
-                        server.storage_size_gb
-                    ),
+                    format!("Storage can't be decreased from {} GB to {size} GB.", server.storage_size_gb),
                 ));
             }
             change.storage_size_gb = Some(size);
         }
         if let Some(disk_tier) = optional_string(storage, "properties.storage.tier", "tier")? {
-            if !STORAGE_SIZES.iter().any(|(_, t, _)| *t == disk_tier)
-                && !["P1", "P2", "P3"].contains(&disk_tier)
-            {
+            if !STORAGE_SIZES.iter().any(|(_, t, _)| *t == disk_tier) && !["P1", "P2", "P3"].contains(&disk_tier) {
                 return Err(Refusal::invalid_parameter(
                     "storage.tier",
                     format!("'{disk_tier}' is not a disk performance tier."),
@@ -866,33 +710,22 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
             }
             change.storage_tier = Some(disk_tier.to_owned());
         }
-        if let Some(auto_grow) =
-            optional_string(storage, "properties.storage.autoGrow", "autoGrow")?
-        {
+        if let Some(auto_grow) = optional_string(storage, "properties.storage.autoGrow", "autoGrow")? {
             change.storage_auto_grow = Some(enabled_or_disabled("storage.autoGrow", auto_grow)?);
         }
     }
     if let Some(ha) = optional_object(properties, "highAvailability")? {
-        let mode = optional_string(ha, "properties.highAvailability.mode", "mode")?
-            .unwrap_or(&server.ha_mode);
-        let standby = optional_string(
-            ha,
-            "properties.highAvailability.standbyAvailabilityZone",
-            "standbyAvailabilityZone",
-        )?
-        .unwrap_or_default();
+        let mode = optional_string(ha, "properties.highAvailability.mode", "mode")?.unwrap_or(&server.ha_mode);
+        let standby =
+            optional_string(ha, "properties.highAvailability.standbyAvailabilityZone", "standbyAvailabilityZone")?
+                .unwrap_or_default();
         if server.is_replica() && !mode.eq_ignore_ascii_case("Disabled") {
             return Err(Refusal::invalid_parameter(
                 "highAvailability.mode",
                 "High availability is not supported on read replicas.",
             ));
         }
-        change.high_availability = Some(resolve_high_availability(
-            mode,
-            standby,
-            &server.availability_zone,
-            &tier,
-        )?);
+        change.high_availability = Some(resolve_high_availability(mode, standby, &server.availability_zone, &tier)?);
     } else if tier == "Burstable" && server.ha_mode != "Disabled" {
         return Err(Refusal::invalid_parameter(
             "sku.tier",
@@ -902,26 +735,15 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     if let Some(backup) = optional_object(properties, "backup")?
         && let Some(days) = backup.get("backupRetentionDays")
     {
-        let days = days
-            .as_i64()
-            .filter(|d| (7..=35).contains(d))
-            .ok_or_else(|| {
-                Refusal::invalid_parameter(
-                    "backupRetentionDays",
-                    "Backup retention must be between 7 and 35 days.",
-                )
-            })?;
+        let days = days.as_i64().filter(|d| (7..=35).contains(d)).ok_or_else(|| {
+            Refusal::invalid_parameter("backupRetentionDays", "Backup retention must be between 7 and 35 days.")
+        })?;
         change.backup_retention_days = Some(days as i32);
     }
     if let Some(network) = optional_object(properties, "network")?
-        && let Some(access) = optional_string(
-            network,
-            "properties.network.publicNetworkAccess",
-            "publicNetworkAccess",
-        )?
+        && let Some(access) = optional_string(network, "properties.network.publicNetworkAccess", "publicNetworkAccess")?
     {
-        change.public_network_access =
-            Some(enabled_or_disabled("network.publicNetworkAccess", access)?);
+        change.public_network_access = Some(enabled_or_disabled("network.publicNetworkAccess", access)?);
     }
     if let Some(tags) = optional_object(&patch, "tags")? {
         let tags = tags
@@ -937,8 +759,7 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     let ha_state_before = server.ha_state.clone();
     if let Some((mode, zone)) = &change.high_availability {
         let turning_off = mode == "Disabled" && server.ha_mode != "Disabled";
-        let turning_on_or_moving =
-            mode != "Disabled" && (server.ha_mode != *mode || server.ha_standby_zone != *zone);
+        let turning_on_or_moving = mode != "Disabled" && (server.ha_mode != *mode || server.ha_standby_zone != *zone);
         if turning_off {
             server.ha_state = "RemovingStandby".into();
         } else if turning_on_or_moving {
@@ -946,13 +767,7 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
         }
     }
     server.state = "Updating".into();
-    Ok(start_operation(
-        shared,
-        &mut state,
-        at,
-        Change::Server(change),
-        ha_state_before,
-    ))
+    Ok(start_operation(shared, &mut state, at, Change::Server(change), ha_state_before))
 }
 
 fn enabled_or_disabled(parameter: &str, value: &str) -> Result<String, Refusal> {
@@ -960,43 +775,23 @@ fn enabled_or_disabled(parameter: &str, value: &str) -> Result<String, Refusal> 
         .iter()
         .find(|v| v.eq_ignore_ascii_case(value))
         .map(|v| (*v).to_owned())
-        .ok_or_else(|| {
-            Refusal::invalid_parameter(
-                parameter,
-                format!("'{value}' is neither Enabled nor Disabled."),
-            )
-        })
+        .ok_or_else(|| Refusal::invalid_parameter(parameter, format!("'{value}' is neither Enabled nor Disabled.")))
 }
 
 fn restart(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     // The body (RestartParameter) is optional; an empty one is a plain restart.
-    let parameters = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        json_object(body)?
-    };
+    let parameters = if body.iter().all(u8::is_ascii_whitespace) { Map::new() } else { json_object(body)? };
     let with_failover = match parameters.get("restartWithFailover") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            return Err(Refusal::invalid_content(
-                "restartWithFailover must be a boolean",
-            ));
+            return Err(Refusal::invalid_content("restartWithFailover must be a boolean"));
         }
     };
     if let Some(mode) = optional_string(&parameters, "failoverMode", "failoverMode")?
-        && ![
-            "PlannedFailover",
-            "ForcedFailover",
-            "PlannedSwitchover",
-            "ForcedSwitchover",
-        ]
-        .contains(&mode)
+        && !["PlannedFailover", "ForcedFailover", "PlannedSwitchover", "ForcedSwitchover"].contains(&mode)
     {
-        return Err(Refusal::invalid_parameter(
-            "failoverMode",
-            format!("'{mode}' is not a failover mode."),
-        ));
+        return Err(Refusal::invalid_parameter("failoverMode", format!("'{mode}' is not a failover mode.")));
     }
     let mut state = shared.state();
     let server = find_server(&state, at)?;
@@ -1013,21 +808,12 @@ fn restart(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     if with_failover {
         server.ha_state = "FailingOver".into();
     }
-    Ok(start_operation(
-        shared,
-        &mut state,
-        at,
-        Change::Restart { with_failover },
-        ha_state_before,
-    ))
+    Ok(start_operation(shared, &mut state, at, Change::Restart { with_failover }, ha_state_before))
 }
 
 fn refuse_if_busy(state: &State, at: ServerPath) -> Result<(), Refusal> {
     if state.server_busy(&at.key()) {
-        let name = state
-            .servers
-            .get(&at.key())
-            .map_or(at.server, |s| s.name.as_str());
+        let name = state.servers.get(&at.key()).map_or(at.server, |s| s.name.as_str());
         return Err(Refusal::new(
             StatusCode::CONFLICT,
             "ServerBusy",
@@ -1046,16 +832,9 @@ fn list_configurations(shared: &Shared, at: ServerPath, query: &Query) -> Answer
     let total = server.settings.len();
     let skip = match query.skip_token.as_deref() {
         None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .ok()
-            .filter(|skip| *skip < total)
-            .ok_or_else(|| {
-                Refusal::bad_request(
-                    "InvalidSkipToken",
-                    format!("The skip token '{token}' is not valid for this list."),
-                )
-            })?,
+        Some(token) => token.parse::<usize>().ok().filter(|skip| *skip < total).ok_or_else(|| {
+            Refusal::bad_request("InvalidSkipToken", format!("The skip token '{token}' is not valid for this list."))
+        })?,
     };
     let page: Vec<Value> = server
         .settings
@@ -1084,36 +863,25 @@ fn configuration_not_found(server: &Server, name: &str) -> Refusal {
     Refusal::new(
         StatusCode::NOT_FOUND,
         "ConfigurationNotExists",
-        format!(
-            "The configuration '{name}' does not exist for {} server version {}.",
-            server.name, server.version
-        ),
+        format!("The configuration '{name}' does not exist for {} server version {}.", server.name, server.version),
     )
 }
 
 fn get_configuration(shared: &Shared, at: ServerPath, name: &str) -> Answer {
     let state = shared.state();
     let server = find_server(&state, at)?;
-    let setting = server
-        .setting(name)
-        .ok_or_else(|| configuration_not_found(server, name))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &server.render_setting(setting),
-    ))
+    let setting = server.setting(name).ok_or_else(|| configuration_not_found(server, name))?;
+    Ok(json_response(StatusCode::OK, &server.render_setting(setting)))
 }
 
 fn update_configuration(shared: &Shared, at: ServerPath, name: &str, body: &Bytes) -> Answer {
     let request = json_object(body)?;
     let properties = optional_object(&request, "properties")?
         .ok_or_else(|| Refusal::invalid_content("the required property 'properties' is missing"))?;
-    let value = optional_string(properties, "properties.value", "value")?.ok_or_else(|| {
-        Refusal::invalid_content("the required property 'properties.value' is missing")
-    })?;
+    let value = optional_string(properties, "properties.value", "value")?
+        .ok_or_else(|| Refusal::invalid_content("the required property 'properties.value' is missing"))?;
     if let Some(source) = optional_string(properties, "properties.source", "source")?
-        && !["user-override", "system-default"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(source))
+        && !["user-override", "system-default"].iter().any(|s| s.eq_ignore_ascii_case(source))
     {
         return Err(Refusal::invalid_parameter(
             "source",
@@ -1122,17 +890,12 @@ fn update_configuration(shared: &Shared, at: ServerPath, name: &str, body: &Byte
     }
     let mut state = shared.state();
     let server = find_server(&state, at)?;
-    let setting = server
-        .setting(name)
-        .ok_or_else(|| configuration_not_found(server, name))?;
+    let setting = server.setting(name).ok_or_else(|| configuration_not_found(server, name))?;
     let parameter = setting.parameter;
     if parameter.is_read_only {
         return Err(Refusal::bad_request(
             "ReadOnlyParameter",
-            format!(
-                "The configuration '{}' is read-only and its value can't be changed.",
-                parameter.name
-            ),
+            format!("The configuration '{}' is read-only and its value can't be changed.", parameter.name),
         ));
     }
     let value = catalog::normalize_value(parameter, value)
@@ -1141,17 +904,8 @@ fn update_configuration(shared: &Shared, at: ServerPath, name: &str, body: &Byte
     let server = find_server_mut(&mut state, at)?;
     let ha_state_before = server.ha_state.clone();
     server.state = "Updating".into();
-    let change = Change::Configuration {
-        name: parameter.name.clone(),
-        value,
-    };
-    Ok(start_operation(
-        shared,
-        &mut state,
-        at,
-        change,
-        ha_state_before,
-    ))
+    let change = Change::Configuration { name: parameter.name.clone(), value };
+    Ok(start_operation(shared, &mut state, at, change, ha_state_before))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1166,10 +920,7 @@ fn start_operation(
     ha_state_before: String,
 ) -> Response<Body> {
     let id = uuid::Uuid::new_v4().to_string();
-    let server = state
-        .servers
-        .get(&at.key())
-        .expect("callers found the server");
+    let server = state.servers.get(&at.key()).expect("callers found the server");
     let base = format!(
         "{}/subscriptions/{}/providers/{PROVIDER}/locations/{}",
         shared.endpoint, server.subscription, server.location
@@ -1178,9 +929,7 @@ fn start_operation(
         subscription: server.subscription.clone(),
         server: at.key(),
         change,
-        phase: Phase::Running {
-            polls_left: state.polls_until_done,
-        },
+        phase: Phase::Running { polls_left: state.polls_until_done },
         start_time: now_rfc3339(),
         end_time: None,
         planned_failure: state.fail_next_operation.take(),
@@ -1190,20 +939,11 @@ fn start_operation(
     let mut response = empty_response(StatusCode::ACCEPTED);
     let headers = response.headers_mut();
     for (name, url) in [
-        (
-            "azure-asyncoperation",
-            format!("{base}/azureAsyncOperation/{id}?api-version={LINK_API_VERSION}"),
-        ),
-        (
-            "location",
-            format!("{base}/operationResults/{id}?api-version={LINK_API_VERSION}"),
-        ),
+        ("azure-asyncoperation", format!("{base}/azureAsyncOperation/{id}?api-version={LINK_API_VERSION}")),
+        ("location", format!("{base}/operationResults/{id}?api-version={LINK_API_VERSION}")),
         ("retry-after", shared.retry_after_secs.to_string()),
     ] {
-        headers.insert(
-            name,
-            HeaderValue::from_str(&url).expect("URLs and numbers are valid header values"),
-        );
+        headers.insert(name, HeaderValue::from_str(&url).expect("URLs and numbers are valid header values"));
     }
     response
 }
@@ -1225,17 +965,16 @@ enum Completion {
 async fn poll(shared: &Shared, subscription: &str, id: &str, kind: PollKind) -> Answer {
     let completion = {
         let mut state = shared.state();
-        let operation = state
-            .operations
-            .get_mut(id)
-            .filter(|op| op.subscription.eq_ignore_ascii_case(subscription))
-            .ok_or_else(|| {
-                Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    "OperationNotFound",
-                    format!("The operation '{id}' could not be found."),
-                )
-            })?;
+        let operation =
+            state.operations.get_mut(id).filter(|op| op.subscription.eq_ignore_ascii_case(subscription)).ok_or_else(
+                || {
+                    Refusal::new(
+                        StatusCode::NOT_FOUND,
+                        "OperationNotFound",
+                        format!("The operation '{id}' could not be found."),
+                    )
+                },
+            )?;
         match &mut operation.phase {
             Phase::Running { polls_left } if *polls_left > 0 => {
                 *polls_left -= 1;
@@ -1251,11 +990,7 @@ async fn poll(shared: &Shared, subscription: &str, id: &str, kind: PollKind) -> 
             None => Ok(()),
         };
         let mut state = shared.state();
-        let State {
-            operations,
-            servers,
-            ..
-        } = &mut *state;
+        let State { operations, servers, .. } = &mut *state;
         if let Some(operation) = operations.get_mut(id) {
             operation.phase = match outcome {
                 Ok(()) => Phase::Succeeded,
@@ -1271,10 +1006,7 @@ async fn poll(shared: &Shared, subscription: &str, id: &str, kind: PollKind) -> 
         }
     }
     let state = shared.state();
-    let operation = state
-        .operations
-        .get(id)
-        .expect("operations are never removed");
+    let operation = state.operations.get(id).expect("operations are never removed");
     match kind {
         PollKind::AsyncOperation => Ok(json_response(StatusCode::OK, &status_body(id, operation))),
         PollKind::Location => location_result(shared, &state, id, operation),
@@ -1283,19 +1015,11 @@ async fn poll(shared: &Shared, subscription: &str, id: &str, kind: PollKind) -> 
 
 /// Applies a finished operation's change (or its planned failure) to the server.
 fn complete(state: &mut State, id: &str) -> Completion {
-    let State {
-        operations,
-        servers,
-        ..
-    } = state;
-    let operation = operations
-        .get_mut(id)
-        .expect("the caller found the operation");
+    let State { operations, servers, .. } = state;
+    let operation = operations.get_mut(id).expect("the caller found the operation");
     let Some(server) = servers.get_mut(&operation.server) else {
-        operation.phase = Phase::Failed {
-            code: "ResourceNotFound".into(),
-            message: "The server no longer exists.".into(),
-        };
+        operation.phase =
+            Phase::Failed { code: "ResourceNotFound".into(), message: "The server no longer exists.".into() };
         return Completion::Done;
     };
     operation.end_time = Some(now_rfc3339());
@@ -1341,10 +1065,7 @@ fn apply_server_change(server: &mut Server, change: &ServerChange) {
         server.sku_tier = tier.clone();
     }
     if let Some(size) = change.storage_size_gb {
-        let (_, tier, iops) = STORAGE_SIZES
-            .iter()
-            .find(|(gb, _, _)| *gb == size)
-            .expect("validated when accepted");
+        let (_, tier, iops) = STORAGE_SIZES.iter().find(|(gb, _, _)| *gb == size).expect("validated when accepted");
         server.storage_size_gb = size;
         server.storage_tier = (*tier).into();
         server.storage_iops = *iops;
@@ -1358,12 +1079,7 @@ fn apply_server_change(server: &mut Server, change: &ServerChange) {
     if let Some((mode, zone)) = &change.high_availability {
         server.ha_mode = mode.clone();
         server.ha_standby_zone = zone.clone();
-        server.ha_state = if mode == "Disabled" {
-            "NotEnabled"
-        } else {
-            "Healthy"
-        }
-        .into();
+        server.ha_state = if mode == "Disabled" { "NotEnabled" } else { "Healthy" }.into();
     }
     if let Some(days) = change.backup_retention_days {
         server.backup_retention_days = days;
@@ -1403,21 +1119,11 @@ fn location_result(shared: &Shared, state: &State, id: &str, operation: &Operati
             );
             let mut response = empty_response(StatusCode::ACCEPTED);
             let headers = response.headers_mut();
-            headers.insert(
-                header::LOCATION,
-                HeaderValue::from_str(&url).expect("a URL is a valid header value"),
-            );
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(shared.retry_after_secs),
-            );
+            headers.insert(header::LOCATION, HeaderValue::from_str(&url).expect("a URL is a valid header value"));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(shared.retry_after_secs));
             Ok(response)
         }
-        Phase::Failed { code, message } => Err(Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code,
-            message.clone(),
-        )),
+        Phase::Failed { code, message } => Err(Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, code, message.clone())),
         Phase::Succeeded => {
             let Some(server) = state.servers.get(&operation.server) else {
                 return Ok(empty_response(StatusCode::NO_CONTENT));
@@ -1426,10 +1132,7 @@ fn location_result(shared: &Shared, state: &State, id: &str, operation: &Operati
                 Change::Restart { .. } => Ok(empty_response(StatusCode::NO_CONTENT)),
                 Change::Server(_) => Ok(json_response(StatusCode::OK, &server.render())),
                 Change::Configuration { name, .. } => match server.setting(name) {
-                    Some(setting) => Ok(json_response(
-                        StatusCode::OK,
-                        &server.render_setting(setting),
-                    )),
+                    Some(setting) => Ok(json_response(StatusCode::OK, &server.render_setting(setting))),
                     None => Ok(empty_response(StatusCode::NO_CONTENT)),
                 },
             }
@@ -1443,10 +1146,7 @@ fn location_result(shared: &Shared, state: &State, id: &str, operation: &Operati
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }
 
@@ -1463,36 +1163,23 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>, Refusal> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(Refusal::invalid_content(
-            "the request body must be a JSON object",
-        )),
+        Ok(_) => Err(Refusal::invalid_content("the request body must be a JSON object")),
         Err(error) => Err(Refusal::invalid_content(error)),
     }
 }
 
-fn optional_object<'v>(
-    object: &'v Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'v Map<String, Value>>, Refusal> {
+fn optional_object<'v>(object: &'v Map<String, Value>, key: &str) -> Result<Option<&'v Map<String, Value>>, Refusal> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(inner)) => Ok(Some(inner)),
-        Some(_) => Err(Refusal::invalid_content(format!(
-            "'{key}' must be an object"
-        ))),
+        Some(_) => Err(Refusal::invalid_content(format!("'{key}' must be an object"))),
     }
 }
 
-fn optional_string<'v>(
-    object: &'v Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<Option<&'v str>, Refusal> {
+fn optional_string<'v>(object: &'v Map<String, Value>, path: &str, key: &str) -> Result<Option<&'v str>, Refusal> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Refusal::invalid_content(format!(
-            "'{path}' must be a string"
-        ))),
+        Some(_) => Err(Refusal::invalid_content(format!("'{path}' must be a string"))),
     }
 }

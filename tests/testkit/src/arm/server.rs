@@ -18,16 +18,14 @@ pub(crate) fn tls_acceptor(authority: &CertAuthority) -> Result<TlsAcceptor> {
     let certificates = CertificateDer::pem_slice_iter(authority.leaf_cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("reading the fake ARM's certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(authority.leaf_key_pem.as_bytes())
-        .context("reading the fake ARM's key")?;
+    let key = PrivateKeyDer::from_pem_slice(authority.leaf_key_pem.as_bytes()).context("reading the fake ARM's key")?;
     // The provider is named rather than taken from the process default, which another test may not set.
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certificates, key)
-    .context("building the fake ARM's TLS configuration")?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .context("building the fake ARM's TLS configuration")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

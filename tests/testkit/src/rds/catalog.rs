@@ -18,10 +18,8 @@ pub const MAJORS: [u32; 5] = [13, 14, 15, 16, 17];
 
 /// Engine versions `DescribeDBEngineVersions` lists (a cluster may still be created with any minor of a
 /// known major; the stand-in answers for that version too).
-pub(crate) const ENGINE_VERSIONS: [&str; 14] = [
-    "13.9", "13.12", "13.16", "14.6", "14.9", "14.13", "15.2", "15.4", "15.8", "16.1", "16.4",
-    "16.6", "17.4", "17.5",
-];
+pub(crate) const ENGINE_VERSIONS: [&str; 14] =
+    ["13.9", "13.12", "13.16", "14.6", "14.9", "14.13", "15.2", "15.4", "15.8", "16.1", "16.4", "16.6", "17.4", "17.5"];
 
 /// The version a cluster gets when `CreateDBCluster` names none (moto would pick 12.7, which AWS no longer
 /// offers and the catalog does not cover).
@@ -61,8 +59,8 @@ struct CatalogFile {
 fn all() -> &'static [CatalogEntry] {
     static CATALOG: OnceLock<Vec<CatalogEntry>> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        let file: CatalogFile = serde_json::from_str(include_str!("catalog.json"))
-            .expect("rds/catalog.json is valid JSON");
+        let file: CatalogFile =
+            serde_json::from_str(include_str!("catalog.json")).expect("rds/catalog.json is valid JSON");
         file.parameters
     })
 }
@@ -70,19 +68,12 @@ fn all() -> &'static [CatalogEntry] {
 /// The engine defaults of `family`, sorted by name, or `None` for a family the stand-in does not know.
 pub(crate) fn family_parameters(family: &str) -> Option<Vec<&'static CatalogEntry>> {
     let major = major_of_family(family)?;
-    Some(
-        all()
-            .iter()
-            .filter(|p| p.since.is_none_or(|s| major >= s) && p.until.is_none_or(|u| major <= u))
-            .collect(),
-    )
+    Some(all().iter().filter(|p| p.since.is_none_or(|s| major >= s) && p.until.is_none_or(|u| major <= u)).collect())
 }
 
 pub(crate) fn lookup(family: &str, name: &str) -> Option<&'static CatalogEntry> {
     let major = major_of_family(family)?;
-    all().iter().find(|p| {
-        p.name == name && p.since.is_none_or(|s| major >= s) && p.until.is_none_or(|u| major <= u)
-    })
+    all().iter().find(|p| p.name == name && p.since.is_none_or(|s| major >= s) && p.until.is_none_or(|u| major <= u))
 }
 
 pub(crate) fn major_of_family(family: &str) -> Option<u32> {
@@ -152,20 +143,14 @@ pub(crate) fn value_allowed(entry: &CatalogEntry, value: &str) -> bool {
             .map(str::trim)
             .filter(|item| !item.is_empty())
             .all(|item| allowed.split(',').any(|a| a.eq_ignore_ascii_case(item))),
-        _ => allowed
-            .split(',')
-            .any(|a| a.eq_ignore_ascii_case(value.trim())),
+        _ => allowed.split(',').any(|a| a.eq_ignore_ascii_case(value.trim())),
     }
 }
 
 /// `"-1-2147483647"` → `(-1, 2147483647)`: the separator is the first `-` that is not a leading sign.
 fn split_range(range: &str) -> Option<(f64, f64)> {
     let range = range.trim();
-    let sep = range
-        .char_indices()
-        .skip(1)
-        .find(|&(i, c)| c == '-' && !range[..i].ends_with(['e', 'E']))?
-        .0;
+    let sep = range.char_indices().skip(1).find(|&(i, c)| c == '-' && !range[..i].ends_with(['e', 'E']))?.0;
     Some((range[..sep].parse().ok()?, range[sep + 1..].parse().ok()?))
 }
 
@@ -190,14 +175,8 @@ pub(crate) fn postgres_settings(
     let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
     let mut out = BTreeMap::new();
     if wanted("rds.logical_replication") {
-        let on = effective
-            .get("rds.logical_replication")
-            .and_then(|v| v.as_deref())
-            == Some("1");
-        out.insert(
-            "wal_level".to_string(),
-            if on { "logical" } else { "replica" }.to_string(),
-        );
+        let on = effective.get("rds.logical_replication").and_then(|v| v.as_deref()) == Some("1");
+        out.insert("wal_level".to_string(), if on { "logical" } else { "replica" }.to_string());
     }
     for name in PASS_THROUGH {
         if !wanted(name) {
@@ -220,11 +199,7 @@ mod tests {
     fn families_are_realistic() {
         for major in MAJORS {
             let params = family_parameters(&format!("aurora-postgresql{major}")).unwrap();
-            assert!(
-                params.len() >= 150,
-                "family {major} has {} parameters",
-                params.len()
-            );
+            assert!(params.len() >= 150, "family {major} has {} parameters", params.len());
             let mut names: Vec<_> = params.iter().map(|p| p.name.as_str()).collect();
             names.dedup();
             assert_eq!(names.len(), params.len());
@@ -241,11 +216,7 @@ mod tests {
     fn allowed_values() {
         let wst = lookup("aurora-postgresql15", "wal_sender_timeout").unwrap();
         assert!(value_allowed(wst, "0") && value_allowed(wst, "3600000"));
-        assert!(
-            !value_allowed(wst, "3600001")
-                && !value_allowed(wst, "-1")
-                && !value_allowed(wst, "1.5")
-        );
+        assert!(!value_allowed(wst, "3600001") && !value_allowed(wst, "-1") && !value_allowed(wst, "1.5"));
         let lr = lookup("aurora-postgresql15", "rds.logical_replication").unwrap();
         assert!(value_allowed(lr, "1") && !value_allowed(lr, "on"));
         let spl = lookup("aurora-postgresql15", "shared_preload_libraries").unwrap();

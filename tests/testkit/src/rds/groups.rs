@@ -50,27 +50,16 @@ impl Group {
     pub fn effective_values(&self) -> BTreeMap<String, Option<String>> {
         self.parameters()
             .into_iter()
-            .map(|(e, user)| {
-                (
-                    e.name.clone(),
-                    user.map(|u| u.value.clone()).or_else(|| e.value.clone()),
-                )
-            })
+            .map(|(e, user)| (e.name.clone(), user.map(|u| u.value.clone()).or_else(|| e.value.clone())))
             .collect()
     }
 
     fn to_xml(&self, region: &str) -> Element {
         let mut g = Element::new("DBClusterParameterGroup");
-        g.push(Element::text_node(
-            "DBClusterParameterGroupName",
-            &self.name,
-        ));
+        g.push(Element::text_node("DBClusterParameterGroupName", &self.name));
         g.push(Element::text_node("DBParameterGroupFamily", &self.family));
         g.push(Element::text_node("Description", &self.description));
-        g.push(Element::text_node(
-            "DBClusterParameterGroupArn",
-            arn(region, &self.name),
-        ));
+        g.push(Element::text_node("DBClusterParameterGroupArn", arn(region, &self.name)));
         g
     }
 }
@@ -82,31 +71,15 @@ pub(crate) fn arn(region: &str, name: &str) -> String {
 fn parameter_xml(entry: &CatalogEntry, user: Option<&UserValue>) -> Element {
     let mut p = Element::new("Parameter");
     p.push(Element::text_node("ParameterName", &entry.name));
-    p.push_opt(
-        "ParameterValue",
-        user.map(|u| u.value.as_str()).or(entry.value.as_deref()),
-    );
+    p.push_opt("ParameterValue", user.map(|u| u.value.as_str()).or(entry.value.as_deref()));
     p.push(Element::text_node("Description", &entry.description));
-    p.push(Element::text_node(
-        "Source",
-        if user.is_some() {
-            "user"
-        } else {
-            entry.source.as_str()
-        },
-    ));
+    p.push(Element::text_node("Source", if user.is_some() { "user" } else { entry.source.as_str() }));
     p.push(Element::text_node("ApplyType", &entry.apply_type));
     p.push(Element::text_node("DataType", &entry.data_type));
     p.push_opt("AllowedValues", entry.allowed_values.as_deref());
-    p.push(Element::text_node(
-        "IsModifiable",
-        if entry.modifiable { "true" } else { "false" },
-    ));
+    p.push(Element::text_node("IsModifiable", if entry.modifiable { "true" } else { "false" }));
     // Engine defaults report `pending-reboot` even for dynamic parameters (aws.md §1.5).
-    p.push(Element::text_node(
-        "ApplyMethod",
-        user.map_or("pending-reboot", |u| u.apply_method.as_str()),
-    ));
+    p.push(Element::text_node("ApplyMethod", user.map_or("pending-reboot", |u| u.apply_method.as_str())));
     let mut modes = Element::new("SupportedEngineModes");
     modes.push(Element::text_node("member", "provisioned"));
     p.push(modes);
@@ -163,21 +136,9 @@ impl Groups {
             let family = format!("{}{major}", catalog::ENGINE);
             let name = catalog::default_group_name(&family);
             let description = format!("Default cluster parameter group for {family}");
-            map.insert(
-                name.clone(),
-                Group {
-                    name,
-                    family,
-                    description,
-                    values: BTreeMap::new(),
-                    tags: Vec::new(),
-                },
-            );
+            map.insert(name.clone(), Group { name, family, description, values: BTreeMap::new(), tags: Vec::new() });
         }
-        Groups {
-            region: region.to_string(),
-            map,
-        }
+        Groups { region: region.to_string(), map }
     }
 
     pub fn get(&self, name: &str) -> Option<&Group> {
@@ -185,8 +146,7 @@ impl Groups {
     }
 
     fn get_or_404(&self, name: &str) -> Result<&Group, RdsError> {
-        self.get(name)
-            .ok_or_else(|| RdsError::group_not_found(name))
+        self.get(name).ok_or_else(|| RdsError::group_not_found(name))
     }
 
     /// Creates a custom group directly (seeding), with `values` set as the user would have set them.
@@ -202,21 +162,11 @@ impl Groups {
             .iter()
             .map(|(n, v)| {
                 let static_ = catalog::lookup(family, n).is_some_and(CatalogEntry::is_static);
-                let method = if static_ {
-                    "pending-reboot"
-                } else {
-                    "immediate"
-                };
-                Edit {
-                    name: n.clone(),
-                    value: Some(v.clone()),
-                    apply_method: method.into(),
-                }
+                let method = if static_ { "pending-reboot" } else { "immediate" };
+                Edit { name: n.clone(), value: Some(v.clone()), apply_method: method.into() }
             })
             .collect::<Vec<_>>();
-        let result = self
-            .validate_edits(&name, edits, false)
-            .map(|edits| self.apply(&name, edits));
+        let result = self.validate_edits(&name, edits, false).map(|edits| self.apply(&name, edits));
         if result.is_err() {
             self.map.remove(&name);
         }
@@ -269,9 +219,7 @@ impl Groups {
         let target = q.require("TargetDBClusterParameterGroupIdentifier")?;
         let description = q.require("TargetDBClusterParameterGroupDescription")?;
         // The source may be given by name or by ARN.
-        let source_name = source
-            .rsplit_once(":cluster-pg:")
-            .map_or(source, |(_, n)| n);
+        let source_name = source.rsplit_once(":cluster-pg:").map_or(source, |(_, n)| n);
         let source = self.get_or_404(source_name)?.clone();
         if source.is_default() {
             return Err(RdsError::invalid_value(format!(
@@ -295,10 +243,7 @@ impl Groups {
             return Err(RdsError::new(
                 400,
                 "InvalidDBParameterGroupState",
-                format!(
-                    "Default DBClusterParameterGroup cannot be deleted: {}",
-                    group.name
-                ),
+                format!("Default DBClusterParameterGroup cannot be deleted: {}", group.name),
             ));
         }
         if !clusters_using.is_empty() {
@@ -372,9 +317,7 @@ impl Groups {
         let name = q.require("DBClusterParameterGroupName")?;
         let group = self.get_or_404(name)?;
         if group.is_default() {
-            return Err(RdsError::invalid_value(
-                "Cannot modify a default parameter group.",
-            ));
+            return Err(RdsError::invalid_value("Cannot modify a default parameter group."));
         }
         let name = group.name.clone();
         let members = q.members("Parameters");
@@ -391,13 +334,7 @@ impl Groups {
             .collect();
         let edits = self.validate_edits(&name, edits, false)?;
         let change = self.apply(&name, edits);
-        let body = xml::response(
-            q.action(),
-            Some(vec![Element::text_node(
-                "DBClusterParameterGroupName",
-                &name,
-            )]),
-        );
+        let body = xml::response(q.action(), Some(vec![Element::text_node("DBClusterParameterGroupName", &name)]));
         Ok((body, change))
     }
 
@@ -405,9 +342,7 @@ impl Groups {
         let name = q.require("DBClusterParameterGroupName")?;
         let group = self.get_or_404(name)?;
         if group.is_default() {
-            return Err(RdsError::invalid_value(
-                "Cannot modify a default parameter group.",
-            ));
+            return Err(RdsError::invalid_value("Cannot modify a default parameter group."));
         }
         let name = group.name.clone();
         let all = q.flag("ResetAllParameters");
@@ -423,18 +358,9 @@ impl Groups {
                 .values
                 .keys()
                 .map(|n| {
-                    let static_ =
-                        catalog::lookup(&group.family, n).is_some_and(CatalogEntry::is_static);
-                    let method = if static_ {
-                        "pending-reboot"
-                    } else {
-                        "immediate"
-                    };
-                    Edit {
-                        name: n.clone(),
-                        value: None,
-                        apply_method: method.into(),
-                    }
+                    let static_ = catalog::lookup(&group.family, n).is_some_and(CatalogEntry::is_static);
+                    let method = if static_ { "pending-reboot" } else { "immediate" };
+                    Edit { name: n.clone(), value: None, apply_method: method.into() }
                 })
                 .collect()
         } else {
@@ -449,25 +375,14 @@ impl Groups {
             self.validate_edits(&name, edits, true)?
         };
         let change = self.apply(&name, edits);
-        let body = xml::response(
-            q.action(),
-            Some(vec![Element::text_node(
-                "DBClusterParameterGroupName",
-                &name,
-            )]),
-        );
+        let body = xml::response(q.action(), Some(vec![Element::text_node("DBClusterParameterGroupName", &name)]));
         Ok((body, change))
     }
 
     /// The RDS rules for a batch of edits, checked before anything is applied (a rejected call changes
     /// nothing): at most 20, known names, modifiable, a valid apply method (`immediate` only for dynamic
     /// parameters), and a value within `AllowedValues`.
-    fn validate_edits(
-        &self,
-        group: &str,
-        edits: Vec<Edit>,
-        reset: bool,
-    ) -> Result<Vec<Edit>, RdsError> {
+    fn validate_edits(&self, group: &str, edits: Vec<Edit>, reset: bool) -> Result<Vec<Edit>, RdsError> {
         if edits.len() > MAX_PARAMETERS_PER_CALL {
             return Err(RdsError::invalid_value(format!(
                 "The number of parameters in one request ({}) exceeds the maximum of {MAX_PARAMETERS_PER_CALL}.",
@@ -476,17 +391,10 @@ impl Groups {
         }
         let family = &self.map[group].family;
         for edit in &edits {
-            let entry = catalog::lookup(family, &edit.name).ok_or_else(|| {
-                RdsError::invalid_value(format!(
-                    "Could not find parameter with name: {}",
-                    edit.name
-                ))
-            })?;
+            let entry = catalog::lookup(family, &edit.name)
+                .ok_or_else(|| RdsError::invalid_value(format!("Could not find parameter with name: {}", edit.name)))?;
             if !entry.modifiable {
-                return Err(RdsError::invalid_value(format!(
-                    "The parameter {} cannot be modified.",
-                    edit.name
-                )));
+                return Err(RdsError::invalid_value(format!("The parameter {} cannot be modified.", edit.name)));
             }
             match edit.apply_method.as_str() {
                 "pending-reboot" => {}
@@ -513,10 +421,7 @@ impl Groups {
                 continue;
             }
             let Some(value) = edit.value.as_deref() else {
-                return Err(RdsError::invalid_value(format!(
-                    "A value must be specified for parameter: {}",
-                    edit.name
-                )));
+                return Err(RdsError::invalid_value(format!("A value must be specified for parameter: {}", edit.name)));
             };
             if !catalog::value_allowed(entry, value) {
                 return Err(RdsError::invalid_value(format!(
@@ -531,14 +436,9 @@ impl Groups {
 
     fn apply(&mut self, group: &str, edits: Vec<Edit>) -> Change {
         let g = self.map.get_mut(group).expect("validated group");
-        let mut change = Change {
-            group: g.name.clone(),
-            needs_reboot: false,
-            applied_now: Vec::new(),
-        };
+        let mut change = Change { group: g.name.clone(), needs_reboot: false, applied_now: Vec::new() };
         for edit in edits {
-            let static_ =
-                catalog::lookup(&g.family, &edit.name).is_some_and(CatalogEntry::is_static);
+            let static_ = catalog::lookup(&g.family, &edit.name).is_some_and(CatalogEntry::is_static);
             if static_ || edit.apply_method == "pending-reboot" {
                 change.needs_reboot = true;
             } else {
@@ -546,13 +446,7 @@ impl Groups {
             }
             match edit.value {
                 Some(value) => {
-                    g.values.insert(
-                        edit.name,
-                        UserValue {
-                            value,
-                            apply_method: edit.apply_method,
-                        },
-                    );
+                    g.values.insert(edit.name, UserValue { value, apply_method: edit.apply_method });
                 }
                 None => {
                     g.values.remove(&edit.name);
@@ -565,9 +459,7 @@ impl Groups {
     pub fn engine_defaults(q: &Query) -> Result<String, RdsError> {
         let family = q.require("DBParameterGroupFamily")?;
         let params = catalog::family_parameters(family).ok_or_else(|| {
-            RdsError::invalid_value(format!(
-                "DBParameterGroupFamily {family} is not a valid parameter group family."
-            ))
+            RdsError::invalid_value(format!("DBParameterGroupFamily {family} is not a valid parameter group family."))
         })?;
         let (page, marker) = paginate(params, q)?;
         let mut defaults = Element::new("EngineDefaults");
@@ -585,10 +477,7 @@ impl Groups {
     /// versions, plus any other minor of a known major asked for by `EngineVersion`.
     pub fn engine_versions(q: &Query) -> Result<String, RdsError> {
         let engine = q.get("Engine");
-        let mut versions: Vec<String> = catalog::ENGINE_VERSIONS
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let mut versions: Vec<String> = catalog::ENGINE_VERSIONS.iter().map(|v| v.to_string()).collect();
         if let Some(v) = q.get("EngineVersion") {
             versions.retain(|x| x == v);
             if versions.is_empty() && catalog::family_for(v).is_some() {
@@ -610,16 +499,10 @@ impl Groups {
             let family = catalog::family_for(&v).expect("listed versions have a family");
             let mut e = Element::new("DBEngineVersion");
             e.push(Element::text_node("Engine", catalog::ENGINE));
-            e.push(Element::text_node(
-                "MajorEngineVersion",
-                v.split('.').next().unwrap_or_default(),
-            ));
+            e.push(Element::text_node("MajorEngineVersion", v.split('.').next().unwrap_or_default()));
             e.push(Element::text_node("EngineVersion", &v));
             e.push(Element::text_node("DBParameterGroupFamily", family));
-            e.push(Element::text_node(
-                "DBEngineDescription",
-                "Aurora (PostgreSQL)",
-            ));
+            e.push(Element::text_node("DBEngineDescription", "Aurora (PostgreSQL)"));
             e.push(Element::text_node(
                 "DBEngineVersionDescription",
                 format!("Aurora PostgreSQL (Compatible with PostgreSQL {v})"),
@@ -636,13 +519,8 @@ impl Groups {
 
     /// The group named by a `…:cluster-pg:<name>` ARN, for the tagging actions.
     pub fn by_arn_mut(&mut self, arn: &str) -> Result<&mut Group, RdsError> {
-        let name = arn
-            .rsplit_once(":cluster-pg:")
-            .map_or(arn, |(_, n)| n)
-            .to_ascii_lowercase();
-        self.map
-            .get_mut(&name)
-            .ok_or_else(|| RdsError::group_not_found(&name))
+        let name = arn.rsplit_once(":cluster-pg:").map_or(arn, |(_, n)| n).to_ascii_lowercase();
+        self.map.get_mut(&name).ok_or_else(|| RdsError::group_not_found(&name))
     }
 
     pub fn tags(&mut self, q: &Query) -> Result<String, RdsError> {
@@ -657,12 +535,8 @@ impl Groups {
             }
             "RemoveTagsFromResource" => {
                 // A list of strings: `TagKeys.member.N=key`.
-                let keys: Vec<String> = q
-                    .pairs()
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("TagKeys."))
-                    .map(|(_, v)| v.clone())
-                    .collect();
+                let keys: Vec<String> =
+                    q.pairs().iter().filter(|(k, _)| k.starts_with("TagKeys.")).map(|(_, v)| v.clone()).collect();
                 group.tags.retain(|(k, _)| !keys.contains(k));
                 Ok(xml::response(q.action(), None))
             }

@@ -53,8 +53,7 @@ use proxy::{ClusterExtra, FaultRule, INTERNAL_HEADER, Shared, State};
 
 /// Called with `postgresql.conf` settings (`wal_level`, `max_replication_slots`, …): on a writer reboot
 /// with all of them, on an `immediate` change of dynamic parameters with just those.
-pub type SettingsHook =
-    Arc<dyn Fn(BTreeMap<String, String>) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+pub type SettingsHook = Arc<dyn Fn(BTreeMap<String, String>) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
 /// Wraps an async closure as a [`SettingsHook`].
 pub fn settings_hook<F, Fut>(f: F) -> SettingsHook
@@ -77,11 +76,7 @@ pub struct RdsConfig {
 
 impl Default for RdsConfig {
     fn default() -> Self {
-        RdsConfig {
-            region: "us-east-1".into(),
-            reboot_describes: 2,
-            moto_server: None,
-        }
+        RdsConfig { region: "us-east-1".into(), reboot_describes: 2, moto_server: None }
     }
 }
 
@@ -110,10 +105,7 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The `ParameterName`s of a Modify/Reset call, in order.
@@ -230,43 +222,24 @@ impl RdsStandIn {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&config.region)),
             moto_url: moto.url(),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(60))
-                .build()?,
+            http: reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?,
             config,
         });
         let server = tokio::spawn(proxy::serve(listener, shared.clone()));
-        Ok(RdsStandIn {
-            shared,
-            endpoint,
-            server,
-            _moto: moto,
-        })
+        Ok(RdsStandIn { shared, endpoint, server, _moto: moto })
     }
 
     /// [`start`](Self::start) for tests: `None` (with a note on stderr) when moto_server is not installed,
     /// except under `CI=true`, where that is a failure. Panics if the stand-in does not start.
     pub async fn start_or_skip(config: RdsConfig) -> Option<RdsStandIn> {
-        if config
-            .moto_server
-            .clone()
-            .or_else(moto_server_path)
-            .is_none()
-        {
+        if config.moto_server.clone().or_else(moto_server_path).is_none() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "moto_server is required under CI=true; run tests/testkit/scripts/install-moto"
-                );
+                panic!("moto_server is required under CI=true; run tests/testkit/scripts/install-moto");
             }
             eprintln!("skipping: moto_server not found; run tests/testkit/scripts/install-moto");
             return None;
         }
-        Some(
-            Self::start(config)
-                .await
-                .unwrap_or_else(|e| panic!("starting the RDS stand-in: {e:#}")),
-        )
+        Some(Self::start(config).await.unwrap_or_else(|e| panic!("starting the RDS stand-in: {e:#}")))
     }
 
     /// `http://127.0.0.1:PORT`, for the SDK's `endpoint_url`.
@@ -309,9 +282,7 @@ impl RdsStandIn {
         if let Some(g) = &seed.parameter_group {
             cluster.push(("DBClusterParameterGroupName", g.clone()));
         }
-        self.internal(&cluster)
-            .await
-            .with_context(|| format!("seeding cluster {}", seed.id))?;
+        self.internal(&cluster).await.with_context(|| format!("seeding cluster {}", seed.id))?;
         for instance in std::iter::once(&seed.writer).chain(&seed.readers) {
             let request = [
                 ("Action", "CreateDBInstance".to_string()),
@@ -321,9 +292,7 @@ impl RdsStandIn {
                 ("DBInstanceClass", seed.instance_class.clone()),
                 ("PubliclyAccessible", seed.publicly_accessible.to_string()),
             ];
-            self.internal(&request)
-                .await
-                .with_context(|| format!("seeding instance {instance}"))?;
+            self.internal(&request).await.with_context(|| format!("seeding instance {instance}"))?;
         }
         Ok(())
     }
@@ -333,14 +302,7 @@ impl RdsStandIn {
         self.state()
             .groups
             .seed(&seed.name, &seed.family, &seed.description, &seed.values)
-            .map_err(|e| {
-                anyhow!(
-                    "seeding parameter group {}: {}: {}",
-                    seed.name,
-                    e.code,
-                    e.message
-                )
-            })
+            .map_err(|e| anyhow!("seeding parameter group {}: {}: {}", seed.name, e.code, e.message))
     }
 
     /// A request through the layer that is neither logged nor faulted.
@@ -363,54 +325,30 @@ impl RdsStandIn {
         let status = resp.status();
         let body = resp.text().await?;
         if !status.is_success() {
-            let code = xml::parse(&body)
-                .ok()
-                .and_then(|r| r.descendants("Code").first().map(|c| c.text()));
-            let message = xml::parse(&body)
-                .ok()
-                .and_then(|r| r.descendants("Message").first().map(|c| c.text()));
-            bail!(
-                "HTTP {status}: {}: {}",
-                code.unwrap_or_default(),
-                message.unwrap_or(body)
-            );
+            let code = xml::parse(&body).ok().and_then(|r| r.descendants("Code").first().map(|c| c.text()));
+            let message = xml::parse(&body).ok().and_then(|r| r.descendants("Message").first().map(|c| c.text()));
+            bail!("HTTP {status}: {}: {}", code.unwrap_or_default(), message.unwrap_or(body));
         }
         Ok(body)
     }
 
     /// Points the cluster endpoint at `127.0.0.1:port` (or back at moto's name with `None`).
     pub fn set_cluster_endpoint(&self, cluster: &str, port: Option<u16>) {
-        self.state()
-            .clusters
-            .entry(cluster.into())
-            .or_default()
-            .endpoint_port = port;
+        self.state().clusters.entry(cluster.into()).or_default().endpoint_port = port;
     }
 
     pub fn set_reboot_hook(&self, cluster: &str, hook: Option<SettingsHook>) {
-        self.state()
-            .clusters
-            .entry(cluster.into())
-            .or_default()
-            .reboot_hook = hook;
+        self.state().clusters.entry(cluster.into()).or_default().reboot_hook = hook;
     }
 
     pub fn set_reload_hook(&self, cluster: &str, hook: Option<SettingsHook>) {
-        self.state()
-            .clusters
-            .entry(cluster.into())
-            .or_default()
-            .reload_hook = hook;
+        self.state().clusters.entry(cluster.into()).or_default().reload_hook = hook;
     }
 
     /// The next `count` requests (of `action`, or of any action) fail with `fault`. Rules are used in the
     /// order they were added.
     pub fn inject(&self, action: Option<&str>, count: usize, fault: Fault) {
-        self.state().faults.push(FaultRule {
-            action: action.map(Into::into),
-            remaining: count,
-            fault,
-        });
+        self.state().faults.push(FaultRule { action: action.map(Into::into), remaining: count, fault });
     }
 
     /// Shorthand for `inject(action, count, Fault::Throttle)`.
@@ -434,12 +372,7 @@ impl RdsStandIn {
 
     /// The requests of one action.
     pub fn requests_for(&self, action: &str) -> Vec<RequestRecord> {
-        self.state()
-            .log
-            .iter()
-            .filter(|r| r.action == action)
-            .cloned()
-            .collect()
+        self.state().log.iter().filter(|r| r.action == action).cloned().collect()
     }
 
     pub fn clear_requests(&self) {
@@ -450,21 +383,13 @@ impl RdsStandIn {
     pub fn user_parameters(&self, group: &str) -> Option<BTreeMap<String, String>> {
         let st = self.state();
         let g = st.groups.get(group)?;
-        Some(
-            g.values
-                .iter()
-                .map(|(k, v)| (k.clone(), v.value.clone()))
-                .collect(),
-        )
+        Some(g.values.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect())
     }
 
     /// What a reboot hook would receive for a cluster on `group`.
     pub fn postgres_settings(&self, group: &str) -> Option<BTreeMap<String, String>> {
         let st = self.state();
-        Some(catalog::postgres_settings(
-            &st.groups.get(group)?.effective_values(),
-            None,
-        ))
+        Some(catalog::postgres_settings(&st.groups.get(group)?.effective_values(), None))
     }
 
     /// Errors returned by reboot and reload hooks so far.

@@ -27,9 +27,7 @@ pub fn moto_server_path() -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("moto_server"))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join("moto_server")).find(|p| p.is_file())
 }
 
 pub(crate) struct MotoProcess {
@@ -75,33 +73,24 @@ impl MotoProcess {
         }
         let (pid_tx, pid_rx) = mpsc::channel::<std::io::Result<u32>>();
         let (exit_tx, exit_rx) = mpsc::channel::<ExitStatus>();
-        std::thread::Builder::new()
-            .name("moto-server-reaper".into())
-            .spawn(move || match cmd.spawn() {
-                Ok(mut child) => {
-                    let _ = pid_tx.send(Ok(child.id()));
-                    if let Ok(status) = child.wait() {
-                        let _ = exit_tx.send(status);
-                    }
+        std::thread::Builder::new().name("moto-server-reaper".into()).spawn(move || match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = pid_tx.send(Ok(child.id()));
+                if let Ok(status) = child.wait() {
+                    let _ = exit_tx.send(status);
                 }
-                Err(e) => {
-                    let _ = pid_tx.send(Err(e));
-                }
-            })?;
+            }
+            Err(e) => {
+                let _ = pid_tx.send(Err(e));
+            }
+        })?;
         let pid = pid_rx
             .recv()
             .context("moto reaper thread ended")?
             .with_context(|| format!("starting {}", exe.display()))?;
-        let process = MotoProcess {
-            pid: pid as i32,
-            port,
-            _dir: dir,
-        };
+        let process = MotoProcess { pid: pid as i32, port, _dir: dir };
 
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build()?;
         let url = format!("http://127.0.0.1:{port}/moto-api/");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -115,9 +104,7 @@ impl MotoProcess {
             }
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(anyhow!(
-                    "moto_server did not answer on port {port} within 60 s; its log:\n{log}"
-                ));
+                return Err(anyhow!("moto_server did not answer on port {port} within 60 s; its log:\n{log}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

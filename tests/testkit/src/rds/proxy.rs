@@ -100,16 +100,12 @@ impl State {
                 self.failed.remove(id);
             }
         }
-        self.failed
-            .contains(id)
-            .then_some("incompatible-parameters")
+        self.failed.contains(id).then_some("incompatible-parameters")
     }
 
     fn take_fault(&mut self, action: &str) -> Option<Fault> {
-        let rule = self
-            .faults
-            .iter_mut()
-            .find(|r| r.remaining > 0 && r.action.as_deref().is_none_or(|a| a == action))?;
+        let rule =
+            self.faults.iter_mut().find(|r| r.remaining > 0 && r.action.as_deref().is_none_or(|a| a == action))?;
         rule.remaining -= 1;
         let fault = rule.fault;
         self.faults.retain(|r| r.remaining > 0);
@@ -154,18 +150,10 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, DropConnection> {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, DropConnection> {
     let internal = req.headers().contains_key(INTERNAL_HEADER);
     let mut forward_headers = Vec::new();
-    for name in [
-        "authorization",
-        "content-type",
-        "x-amz-date",
-        "x-moto-account-id",
-    ] {
+    for name in ["authorization", "content-type", "x-amz-date", "x-moto-account-id"] {
         if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             forward_headers.push((name, v.to_string()));
         }
@@ -181,19 +169,10 @@ async fn handle(
     if !internal {
         let (latency, fault) = {
             let mut st = shared.state.lock().unwrap();
-            let latency = st
-                .latency
-                .get(&Some(action.clone()))
-                .or_else(|| st.latency.get(&None))
-                .copied()
-                .unwrap_or_default();
+            let latency =
+                st.latency.get(&Some(action.clone())).or_else(|| st.latency.get(&None)).copied().unwrap_or_default();
             let fault = st.take_fault(&action);
-            st.log.push(RequestRecord {
-                action: action.clone(),
-                status: None,
-                fault,
-                params: q.pairs().to_vec(),
-            });
+            st.log.push(RequestRecord { action: action.clone(), status: None, fault, params: q.pairs().to_vec() });
             log_index = Some(st.log.len() - 1);
             (latency, fault)
         };
@@ -203,16 +182,9 @@ async fn handle(
         if let Some(fault) = fault {
             let (status, body) = match fault {
                 Fault::DropConnection => return Err(DropConnection),
-                Fault::Throttle => (
-                    400,
-                    RdsError::new(400, "Throttling", "Rate exceeded").to_xml(),
-                ),
+                Fault::Throttle => (400, RdsError::new(400, "Throttling", "Rate exceeded").to_xml()),
                 Fault::ServerError(code) => {
-                    let name = if code == 503 {
-                        "ServiceUnavailable"
-                    } else {
-                        "InternalFailure"
-                    };
+                    let name = if code == 503 { "ServiceUnavailable" } else { "InternalFailure" };
                     let message = "The request processing has failed because of an unknown error, \
                                    exception or failure.";
                     (code, RdsError::new(code, name, message).to_xml())
@@ -223,10 +195,7 @@ async fn handle(
         }
     }
 
-    let ctx = Ctx {
-        shared: &shared,
-        headers: &forward_headers,
-    };
+    let ctx = Ctx { shared: &shared, headers: &forward_headers };
     let (status, body) = dispatch(&ctx, q).await;
     record_status(&shared, log_index, status);
     Ok(xml_response(status, body))
@@ -294,11 +263,7 @@ impl Ctx<'_> {
     }
 
     async fn moto(&self, q: &Query) -> Result<Reply, RdsError> {
-        let mut req = self
-            .shared
-            .http
-            .post(&self.shared.moto_url)
-            .body(q.encode());
+        let mut req = self.shared.http.post(&self.shared.moto_url).body(q.encode());
         let mut has_auth = false;
         for (name, value) in self.headers {
             has_auth |= *name == "authorization";
@@ -327,24 +292,14 @@ impl Ctx<'_> {
             return Ok(Vec::new());
         }
         if status != 200 {
-            return Err(internal_failure(format!(
-                "moto DescribeDBClusters answered {status}: {body}"
-            )));
+            return Err(internal_failure(format!("moto DescribeDBClusters answered {status}: {body}")));
         }
         let root = xml::parse(&body).map_err(internal_failure)?;
-        Ok(root
-            .descendants("DBCluster")
-            .into_iter()
-            .map(ClusterInfo::from_xml)
-            .collect())
+        Ok(root.descendants("DBCluster").into_iter().map(ClusterInfo::from_xml).collect())
     }
 
     async fn cluster(&self, id: &str) -> Result<ClusterInfo, RdsError> {
-        self.clusters(Some(id))
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| RdsError::cluster_not_found(id))
+        self.clusters(Some(id)).await?.into_iter().find(|c| c.id == id).ok_or_else(|| RdsError::cluster_not_found(id))
     }
 
     /// Forwards to moto and rewrites any cluster and instance in a successful answer.
@@ -382,16 +337,10 @@ fn rewrite_cluster(st: &mut State, c: &mut Element, describe: bool) {
     // moto names `default.aurora8.0` for any engine when no group was given; the layer passes the right
     // default on create, this catches clusters that reached moto some other way.
     if c.child_text("Engine").as_deref() == Some(catalog::ENGINE)
-        && c.child_text("DBClusterParameterGroup")
-            .is_none_or(|g| g == "default.aurora8.0")
-        && let Some(family) = c
-            .child_text("EngineVersion")
-            .and_then(|v| catalog::family_for(&v))
+        && c.child_text("DBClusterParameterGroup").is_none_or(|g| g == "default.aurora8.0")
+        && let Some(family) = c.child_text("EngineVersion").and_then(|v| catalog::family_for(&v))
     {
-        c.set_child_text(
-            "DBClusterParameterGroup",
-            &catalog::default_group_name(&family),
-        );
+        c.set_child_text("DBClusterParameterGroup", &catalog::default_group_name(&family));
     }
     if let Some(port) = st.clusters.get(&id).and_then(|x| x.endpoint_port) {
         // One local PostgreSQL stands in for the whole cluster, so both endpoints lead to it.
@@ -403,11 +352,7 @@ fn rewrite_cluster(st: &mut State, c: &mut Element, describe: bool) {
         for m in members.elements_mut() {
             let iid = m.child_text("DBInstanceIdentifier").unwrap_or_default();
             st.observe(&iid, describe);
-            let status = if st.pending.contains(&iid) {
-                "pending-reboot"
-            } else {
-                "in-sync"
-            };
+            let status = if st.pending.contains(&iid) { "pending-reboot" } else { "in-sync" };
             m.set_child_text("DBClusterParameterGroupStatus", status);
         }
     }
@@ -415,9 +360,7 @@ fn rewrite_cluster(st: &mut State, c: &mut Element, describe: bool) {
 
 /// A SigV4-shaped header naming the region and service; moto routes on it and checks no signature.
 pub(crate) fn auth_header(region: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=standin/20240101/{region}/rds/aws4_request, SignedHeaders=host, Signature=0"
-    )
+    format!("AWS4-HMAC-SHA256 Credential=standin/20240101/{region}/rds/aws4_request, SignedHeaders=host, Signature=0")
 }
 
 async fn dispatch(ctx: &Ctx<'_>, q: Query) -> Reply {
@@ -429,13 +372,10 @@ async fn dispatch(ctx: &Ctx<'_>, q: Query) -> Reply {
         "DescribeDBClusterParameters" => ctx.state().groups.describe_parameters(&q).map(ok),
         "DescribeEngineDefaultClusterParameters" => Groups::engine_defaults(&q).map(ok),
         "DescribeDBEngineVersions" => Groups::engine_versions(&q).map(ok),
-        "ModifyDBClusterParameterGroup" | "ResetDBClusterParameterGroup" => {
-            modify_group(ctx, &q).await
-        }
+        "ModifyDBClusterParameterGroup" | "ResetDBClusterParameterGroup" => modify_group(ctx, &q).await,
         "DeleteDBClusterParameterGroup" => delete_group(ctx, &q).await,
         "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource"
-            if q.get("ResourceName")
-                .is_some_and(|r| r.contains(":cluster-pg:")) =>
+            if q.get("ResourceName").is_some_and(|r| r.contains(":cluster-pg:")) =>
         {
             ctx.state().groups.tags(&q).map(ok)
         }
@@ -456,30 +396,19 @@ async fn dispatch(ctx: &Ctx<'_>, q: Query) -> Reply {
 async fn modify_group(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
     let (body, change) = {
         let mut st = ctx.state();
-        if q.action() == "ModifyDBClusterParameterGroup" {
-            st.groups.modify(q)?
-        } else {
-            st.groups.reset(q)?
-        }
+        if q.action() == "ModifyDBClusterParameterGroup" { st.groups.modify(q)? } else { st.groups.reset(q)? }
     };
     if change.needs_reboot || !change.applied_now.is_empty() {
         // The group is changed either way; a failure to find its clusters only loses the side effects.
         match ctx.clusters(None).await {
             Ok(clusters) => apply_group_change(ctx, &clusters, &change).await,
-            Err(e) => ctx
-                .state()
-                .hook_errors
-                .push(format!("after {}: {}", q.action(), e.message)),
+            Err(e) => ctx.state().hook_errors.push(format!("after {}: {}", q.action(), e.message)),
         }
     }
     Ok((200, body))
 }
 
-async fn apply_group_change(
-    ctx: &Ctx<'_>,
-    clusters: &[ClusterInfo],
-    change: &super::groups::Change,
-) {
+async fn apply_group_change(ctx: &Ctx<'_>, clusters: &[ClusterInfo], change: &super::groups::Change) {
     let mut reloads = Vec::new();
     {
         let mut st = ctx.state();
@@ -490,8 +419,7 @@ async fn apply_group_change(
         let settings = catalog::postgres_settings(&effective, Some(&change.applied_now));
         for c in clusters.iter().filter(|c| c.group == change.group) {
             if change.needs_reboot {
-                st.pending
-                    .extend(c.members.iter().map(|(id, _)| id.clone()));
+                st.pending.extend(c.members.iter().map(|(id, _)| id.clone()));
             }
             if !change.applied_now.is_empty()
                 && !settings.is_empty()
@@ -505,24 +433,14 @@ async fn apply_group_change(
     for (cluster, hook, settings) in reloads {
         if let Err(e) = hook(settings).await {
             tracing::error!(cluster, error = %e, "RDS stand-in reload hook failed");
-            ctx.state()
-                .hook_errors
-                .push(format!("reload of {cluster}: {e:#}"));
+            ctx.state().hook_errors.push(format!("reload of {cluster}: {e:#}"));
         }
     }
 }
 
 async fn delete_group(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
-    let name = q
-        .require("DBClusterParameterGroupName")?
-        .to_ascii_lowercase();
-    let using: Vec<String> = ctx
-        .clusters(None)
-        .await?
-        .into_iter()
-        .filter(|c| c.group == name)
-        .map(|c| c.id)
-        .collect();
+    let name = q.require("DBClusterParameterGroupName")?.to_ascii_lowercase();
+    let using: Vec<String> = ctx.clusters(None).await?.into_iter().filter(|c| c.group == name).map(|c| c.id).collect();
     let body = ctx.state().groups.delete(q, &using)?;
     Ok((200, body))
 }
@@ -530,11 +448,7 @@ async fn delete_group(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
 /// Checks the group a cluster is to use: it exists and belongs to the cluster's family.
 fn check_cluster_group(st: &State, name: &str, family: &str) -> Result<String, RdsError> {
     let group = st.groups.get(name).ok_or_else(|| {
-        RdsError::new(
-            404,
-            "DBClusterParameterGroupNotFound",
-            format!("DBClusterParameterGroup {name} not found."),
-        )
+        RdsError::new(404, "DBClusterParameterGroupNotFound", format!("DBClusterParameterGroup {name} not found."))
     })?;
     if group.family != family {
         return Err(RdsError::invalid_combination(format!(
@@ -548,16 +462,9 @@ fn check_cluster_group(st: &State, name: &str, family: &str) -> Result<String, R
 
 async fn create_cluster(ctx: &Ctx<'_>, mut q: Query) -> Result<Reply, RdsError> {
     if q.get("Engine") == Some(catalog::ENGINE) {
-        let version = q
-            .get("EngineVersion")
-            .unwrap_or(catalog::DEFAULT_ENGINE_VERSION)
-            .to_string();
-        let family = catalog::family_for(&version).ok_or_else(|| {
-            RdsError::invalid_value(format!(
-                "Cannot find version {version} for {}",
-                catalog::ENGINE
-            ))
-        })?;
+        let version = q.get("EngineVersion").unwrap_or(catalog::DEFAULT_ENGINE_VERSION).to_string();
+        let family = catalog::family_for(&version)
+            .ok_or_else(|| RdsError::invalid_value(format!("Cannot find version {version} for {}", catalog::ENGINE)))?;
         let group = match q.get("DBClusterParameterGroupName") {
             Some(name) => check_cluster_group(&ctx.state(), name, &family)?,
             None => catalog::default_group_name(&family),
@@ -587,28 +494,19 @@ async fn modify_cluster(ctx: &Ctx<'_>, mut q: Query) -> Result<Reply, RdsError> 
     {
         // A newly associated group takes effect only after the instances reboot, whatever its contents
         // and whatever ApplyImmediately says (aws.md §1.4).
-        ctx.state()
-            .pending
-            .extend(info.members.iter().map(|(m, _)| m.clone()));
+        ctx.state().pending.extend(info.members.iter().map(|(m, _)| m.clone()));
     }
     Ok(ctx.rewrite_reply(reply, false))
 }
 
 async fn describe_clusters(ctx: &Ctx<'_>, mut q: Query) -> Result<Reply, RdsError> {
     // moto ignores MaxRecords and Marker; the layer checks them and pages moto's full list.
-    let paging = Query::from_pairs(
-        q.pairs()
-            .iter()
-            .filter(|(k, _)| k == "MaxRecords" || k == "Marker")
-            .cloned()
-            .collect(),
-    );
+    let paging =
+        Query::from_pairs(q.pairs().iter().filter(|(k, _)| k == "MaxRecords" || k == "Marker").cloned().collect());
     if let Some(raw) = paging.get("MaxRecords")
         && !raw.parse::<i64>().is_ok_and(|n| (20..=100).contains(&n))
     {
-        return Err(RdsError::invalid_value(format!(
-            "Invalid value {raw} for MaxRecords. Must be between 20 and 100"
-        )));
+        return Err(RdsError::invalid_value(format!("Invalid value {raw} for MaxRecords. Must be between 20 and 100")));
     }
     q.remove("MaxRecords");
     q.remove("Marker");
@@ -620,10 +518,8 @@ async fn describe_clusters(ctx: &Ctx<'_>, mut q: Query) -> Result<Reply, RdsErro
     let Some(result) = root.child_mut("DescribeDBClustersResult") else {
         return Ok((status, body));
     };
-    let clusters: Vec<Element> = result
-        .child("DBClusters")
-        .map(|l| l.elements().cloned().collect())
-        .unwrap_or_default();
+    let clusters: Vec<Element> =
+        result.child("DBClusters").map(|l| l.elements().cloned().collect()).unwrap_or_default();
     let (page, marker) = paginate(clusters, &paging)?;
     let mut list = Element::new("DBClusters");
     for c in page {
@@ -658,10 +554,7 @@ async fn reboot_instance(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
         return Ok((status, body));
     }
     let mut root = xml::parse(&body).map_err(internal_failure)?;
-    let cluster_id = root
-        .descendants("DBInstance")
-        .first()
-        .and_then(|i| i.child_text("DBClusterIdentifier"));
+    let cluster_id = root.descendants("DBInstance").first().and_then(|i| i.child_text("DBClusterIdentifier"));
     let info = match cluster_id {
         Some(cid) => Some(ctx.cluster(&cid).await?),
         None => None,
@@ -675,36 +568,18 @@ async fn reboot_instance(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
         if is_writer {
             // Before read availability, a writer reboot restarts every reader too (aws.md §1.2).
             if !catalog::has_read_availability(&info.engine_version) {
-                rebooting.extend(
-                    info.members
-                        .iter()
-                        .filter(|(m, _)| *m != id)
-                        .map(|(m, _)| m.clone()),
-                );
+                rebooting.extend(info.members.iter().filter(|(m, _)| *m != id).map(|(m, _)| m.clone()));
             }
-            if let (Some(h), Some(group)) = (
-                st.clusters
-                    .get(&info.id)
-                    .and_then(|x| x.reboot_hook.clone()),
-                st.groups.get(&info.group),
-            ) {
-                hook = Some((
-                    h,
-                    catalog::postgres_settings(&group.effective_values(), None),
-                ));
+            if let (Some(h), Some(group)) =
+                (st.clusters.get(&info.id).and_then(|x| x.reboot_hook.clone()), st.groups.get(&info.group))
+            {
+                hook = Some((h, catalog::postgres_settings(&group.effective_values(), None)));
             }
         }
     }
     for m in &rebooting {
         st.failed.remove(m);
-        st.reboots.insert(
-            m.clone(),
-            Reboot {
-                describes_left: describes,
-                hook_running: false,
-                failed: false,
-            },
-        );
+        st.reboots.insert(m.clone(), Reboot { describes_left: describes, hook_running: false, failed: false });
     }
     if let Some((h, settings)) = hook {
         st.reboots.get_mut(&id).expect("just inserted").hook_running = true;

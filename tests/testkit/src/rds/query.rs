@@ -15,9 +15,7 @@ pub(crate) struct Query {
 
 impl Query {
     pub fn parse(body: &[u8]) -> Self {
-        Query {
-            pairs: form_urlencoded::parse(body).into_owned().collect(),
-        }
+        Query { pairs: form_urlencoded::parse(body).into_owned().collect() }
     }
 
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
@@ -29,17 +27,12 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A required member, answered with `MissingParameter` when absent or empty, like RDS does.
     pub fn require(&self, key: &str) -> Result<&str, RdsError> {
-        self.get(key)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| RdsError::missing(key))
+        self.get(key).filter(|v| !v.is_empty()).ok_or_else(|| RdsError::missing(key))
     }
 
     pub fn action(&self) -> &str {
@@ -47,8 +40,7 @@ impl Query {
     }
 
     pub fn flag(&self, key: &str) -> bool {
-        self.get(key)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     pub fn set(&mut self, key: &str, value: &str) {
@@ -80,17 +72,13 @@ impl Query {
                 continue;
             };
             let mut segs = rest.splitn(3, '.');
-            let (Some(_member), Some(index), Some(field)) = (segs.next(), segs.next(), segs.next())
-            else {
+            let (Some(_member), Some(index), Some(field)) = (segs.next(), segs.next(), segs.next()) else {
                 continue;
             };
             let Ok(index) = index.parse::<u32>() else {
                 continue;
             };
-            by_index
-                .entry(index)
-                .or_default()
-                .insert(field.to_string(), v.clone());
+            by_index.entry(index).or_default().insert(field.to_string(), v.clone());
         }
         by_index.into_values().collect()
     }
@@ -114,22 +102,14 @@ impl Query {
     pub fn tags(&self) -> Vec<(String, String)> {
         self.members("Tags")
             .into_iter()
-            .filter_map(|m| {
-                Some((
-                    m.get("Key")?.clone(),
-                    m.get("Value").cloned().unwrap_or_default(),
-                ))
-            })
+            .filter_map(|m| Some((m.get("Key")?.clone(), m.get("Value").cloned().unwrap_or_default())))
             .collect()
     }
 }
 
 /// One page of `items` for `MaxRecords`/`Marker` (RDS: 20–100, default 100), and the marker of the next page.
 /// The marker is opaque to callers; here it is the offset of the next item.
-pub(crate) fn paginate<T>(
-    items: Vec<T>,
-    query: &Query,
-) -> Result<(Vec<T>, Option<String>), RdsError> {
+pub(crate) fn paginate<T>(items: Vec<T>, query: &Query) -> Result<(Vec<T>, Option<String>), RdsError> {
     let max = match query.get("MaxRecords") {
         None => 100,
         Some(raw) => match raw.parse::<i64>() {
@@ -151,10 +131,7 @@ pub(crate) fn paginate<T>(
     };
     let end = (start + max).min(items.len());
     let next = (end < items.len()).then(|| format!("{MARKER_PREFIX}{end}"));
-    Ok((
-        items.into_iter().skip(start).take(end - start).collect(),
-        next,
-    ))
+    Ok((items.into_iter().skip(start).take(end - start).collect(), next))
 }
 
 const MARKER_PREFIX: &str = "standin-page-";
@@ -174,11 +151,7 @@ mod tests {
         let filters = q.members("Filters");
         assert_eq!(filters[0]["Name"], "parameter-name");
         assert_eq!(Query::list_in(&filters[0], "Values"), vec!["a", "b"]);
-        let params: Vec<_> = q
-            .members("Parameters")
-            .into_iter()
-            .map(|m| m["ParameterName"].clone())
-            .collect();
+        let params: Vec<_> = q.members("Parameters").into_iter().map(|m| m["ParameterName"].clone()).collect();
         assert_eq!(params, vec!["x", "y"]);
     }
 
@@ -191,12 +164,7 @@ mod tests {
         let (page, next) = paginate((0..45).collect(), &q).unwrap();
         assert_eq!((page, next), (vec![40, 41, 42, 43, 44], None));
         assert_eq!(
-            paginate(
-                (0..5).collect::<Vec<i32>>(),
-                &Query::parse(b"MaxRecords=19")
-            )
-            .unwrap_err()
-            .code,
+            paginate((0..5).collect::<Vec<i32>>(), &Query::parse(b"MaxRecords=19")).unwrap_err().code,
             "InvalidParameterValue"
         );
         assert!(paginate((0..5).collect::<Vec<i32>>(), &Query::parse(b"Marker=zzz")).is_err());

@@ -25,10 +25,7 @@ pub(crate) struct Element {
 
 impl Element {
     pub fn new(name: impl Into<String>) -> Self {
-        Element {
-            name: name.into(),
-            ..Element::default()
-        }
+        Element { name: name.into(), ..Element::default() }
     }
 
     /// `<name>text</name>`.
@@ -178,10 +175,7 @@ fn unescape(s: &str) -> Result<String> {
     let mut rest = s;
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
-        let end = rest[i..]
-            .find(';')
-            .ok_or_else(|| anyhow!("unterminated entity in {s:?}"))?
-            + i;
+        let end = rest[i..].find(';').ok_or_else(|| anyhow!("unterminated entity in {s:?}"))? + i;
         let entity = &rest[i + 1..end];
         match entity {
             "amp" => out.push('&'),
@@ -197,10 +191,7 @@ fn unescape(s: &str) -> Result<String> {
                 } else {
                     bail!("unknown entity &{entity};")
                 };
-                out.push(
-                    char::from_u32(code)
-                        .ok_or_else(|| anyhow!("bad character reference {code}"))?,
-                );
+                out.push(char::from_u32(code).ok_or_else(|| anyhow!("bad character reference {code}"))?);
             }
         }
         rest = &rest[end + 1..];
@@ -217,20 +208,10 @@ pub(crate) fn parse(doc: &str) -> Result<Element> {
     let mut root = None;
     for token in Tokenizer::from(doc) {
         match token? {
-            Token::ElementStart { prefix, local, .. } => {
-                stack.push(Element::new(qualified(&prefix, &local)))
-            }
-            Token::Attribute {
-                prefix,
-                local,
-                value,
-                ..
-            } => {
-                let top = stack
-                    .last_mut()
-                    .ok_or_else(|| anyhow!("attribute outside an element"))?;
-                top.attrs
-                    .push((qualified(&prefix, &local), unescape(value.as_str())?));
+            Token::ElementStart { prefix, local, .. } => stack.push(Element::new(qualified(&prefix, &local))),
+            Token::Attribute { prefix, local, value, .. } => {
+                let top = stack.last_mut().ok_or_else(|| anyhow!("attribute outside an element"))?;
+                top.attrs.push((qualified(&prefix, &local), unescape(value.as_str())?));
             }
             Token::ElementEnd { end, .. } => match end {
                 ElementEnd::Open => {}
@@ -263,11 +244,7 @@ pub(crate) fn parse(doc: &str) -> Result<Element> {
 }
 
 fn qualified(prefix: &xmlparser::StrSpan<'_>, local: &xmlparser::StrSpan<'_>) -> String {
-    if prefix.is_empty() {
-        local.as_str().to_string()
-    } else {
-        format!("{}:{}", prefix.as_str(), local.as_str())
-    }
+    if prefix.is_empty() { local.as_str().to_string() } else { format!("{}:{}", prefix.as_str(), local.as_str()) }
 }
 
 pub(crate) fn request_id() -> String {
@@ -302,11 +279,7 @@ pub(crate) struct RdsError {
 
 impl RdsError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        RdsError {
-            status,
-            code: code.to_string(),
-            message: message.into(),
-        }
+        RdsError { status, code: code.to_string(), message: message.into() }
     }
 
     pub fn invalid_value(message: impl Into<String>) -> Self {
@@ -318,27 +291,15 @@ impl RdsError {
     }
 
     pub fn missing(parameter: &str) -> Self {
-        Self::new(
-            400,
-            "MissingParameter",
-            format!("The request must contain the parameter {parameter}"),
-        )
+        Self::new(400, "MissingParameter", format!("The request must contain the parameter {parameter}"))
     }
 
     pub fn group_not_found(name: &str) -> Self {
-        Self::new(
-            404,
-            "DBParameterGroupNotFound",
-            format!("DBClusterParameterGroup not found: {name}"),
-        )
+        Self::new(404, "DBParameterGroupNotFound", format!("DBClusterParameterGroup not found: {name}"))
     }
 
     pub fn cluster_not_found(id: &str) -> Self {
-        Self::new(
-            404,
-            "DBClusterNotFoundFault",
-            format!("DBCluster {id} not found."),
-        )
+        Self::new(404, "DBClusterNotFoundFault", format!("DBCluster {id} not found."))
     }
 
     /// 5xx answers come from the service side (`Receiver`), everything else is the caller's fault.
@@ -346,14 +307,7 @@ impl RdsError {
         let mut root = Element::new("ErrorResponse");
         root.attrs.push(("xmlns".into(), NAMESPACE.into()));
         let mut err = Element::new("Error");
-        err.push(Element::text_node(
-            "Type",
-            if self.status >= 500 {
-                "Receiver"
-            } else {
-                "Sender"
-            },
-        ));
+        err.push(Element::text_node("Type", if self.status >= 500 { "Receiver" } else { "Sender" }));
         err.push(Element::text_node("Code", self.code.clone()));
         err.push(Element::text_node("Message", self.message.clone()));
         root.push(err);
@@ -373,18 +327,13 @@ mod tests {
         assert_eq!(root.child_text("A").as_deref(), Some("1 & 2"));
         root.set_child_text("B", "b");
         root.for_each_mut("D", &mut |d| d.set_child_text("E", "<e>"));
-        assert_eq!(
-            root.to_xml(),
-            r#"<R xmlns="x"><A>1 &amp; 2</A><B>b</B><C><D>d<E>&lt;e&gt;</E></D></C></R>"#
-        );
+        assert_eq!(root.to_xml(), r#"<R xmlns="x"><A>1 &amp; 2</A><B>b</B><C><D>d<E>&lt;e&gt;</E></D></C></R>"#);
     }
 
     #[test]
     fn error_shape() {
         let xml = RdsError::invalid_value("Cannot modify a default parameter group.").to_xml();
-        assert!(xml.starts_with(&format!(
-            r#"<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type>"#
-        )));
+        assert!(xml.starts_with(&format!(r#"<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type>"#)));
         assert!(xml.contains("<Code>InvalidParameterValue</Code>"));
         assert!(xml.contains("<Message>Cannot modify a default parameter group.</Message>"));
     }

@@ -1,0 +1,187 @@
+//! The lock: one `apply` or `restore` per spec at a time. `lock.json` in the state folder is created
+//! with `create_new`, so exactly one of two racing runs wins; it names its holder so that the loser can
+//! say who holds it, and carries a random id that `--force-unlock` must quote, so that a stale lock is
+//! broken deliberately and never someone else's newer one. The lock is released when dropped.
+//!
+//! File only; the holder's user, host and process id are read from the environment by [`Holder::current`]
+//! and passed in, so tests choose them.
+
+use super::{StateDir, random_id, timestamp};
+use crate::error::UserError;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// Who takes the lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Holder {
+    /// This process: the login name from `USER`/`LOGNAME`/`USERNAME`, the host name from the kernel (or
+    /// `HOSTNAME`), and the process id. Unknown parts read `unknown`; they are for people, not decisions.
+    pub fn current() -> Self {
+        let user =
+            ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+        let host = fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| fs::read_to_string("/etc/hostname"))
+            .ok()
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok());
+        Self {
+            user: user.unwrap_or_else(|| "unknown".into()),
+            host: host.unwrap_or_else(|| "unknown".into()),
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// What `lock.json` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// The nonce `--force-unlock` must quote.
+    pub id: String,
+    pub holder: String,
+    pub pid: u32,
+    pub host: String,
+    /// `apply` or `restore`.
+    pub operation: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+}
+
+/// A held lock; dropping it releases it.
+#[derive(Debug)]
+pub struct Lock {
+    dir: StateDir,
+    info: LockInfo,
+}
+
+impl Lock {
+    /// Takes the lock for `operation` or fails at once, naming who holds it.
+    pub fn acquire(dir: &StateDir, holder: &Holder, operation: &str, now: SystemTime) -> Result<Self, UserError> {
+        let path = dir.lock();
+        let info = LockInfo {
+            id: random_id(now),
+            holder: holder.user.clone(),
+            pid: holder.pid,
+            host: holder.host.clone(),
+            operation: operation.to_string(),
+            started: timestamp(now),
+        };
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(mut file) => {
+                let bytes = serde_json::to_vec_pretty(&info).expect("lock info always serializes");
+                let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+                if let Err(e) = written {
+                    let _ = fs::remove_file(&path);
+                    return Err(UserError::new(format!("cannot write the lock file {}: {e}", path.display())));
+                }
+                Ok(Self { dir: dir.clone(), info })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(held(&path, dir)),
+            Err(e) => Err(UserError::new(format!("cannot create the lock file {}: {e}", path.display()))
+                .hint("set MIGPREP_STATE_DIR to a writable folder")),
+        }
+    }
+
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The state folder this lock guards.
+    pub fn dir(&self) -> &StateDir {
+        &self.dir
+    }
+
+    /// Releases the lock now (dropping it does the same).
+    pub fn release(self) {}
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Only remove our own lock: if it was forced away and someone else took it, theirs stays.
+        let path = self.dir.lock();
+        if read(&path).ok().flatten().is_some_and(|info| info.id == self.info.id) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// Breaks a lock deliberately; `id` must be the id of the lock that is there now. Returns what it held.
+pub fn force_unlock(dir: &StateDir, id: &str) -> Result<LockInfo, UserError> {
+    let path = dir.lock();
+    let info = match read(&path) {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            return Err(UserError::new(format!("there is no lock to break in {}", dir.path().display())));
+        }
+        Err(damaged) => return Err(damaged),
+    };
+    if info.id != id {
+        return Err(UserError::new(format!(
+            "the lock in {} has id {}, not {id}; it was not broken",
+            dir.path().display(),
+            info.id
+        ))
+        .hint(format!(
+            "check that the run of {} (pid {} on {}) is gone, then pass its id",
+            info.holder, info.pid, info.host
+        )));
+    }
+    fs::remove_file(&path)
+        .map_err(|e| UserError::new(format!("cannot remove the lock file {}: {e}", path.display())))?;
+    Ok(info)
+}
+
+/// The lock there now, if any.
+pub fn current(dir: &StateDir) -> Result<Option<LockInfo>, UserError> {
+    read(&dir.lock())
+}
+
+fn read(path: &Path) -> Result<Option<LockInfo>, UserError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(UserError::new(format!("cannot read the lock file {}: {e}", path.display())));
+        }
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+        UserError::new(format!("the lock file {} cannot be read", path.display()))
+            .hint(format!("if no migprep run is active for this spec, delete {}", path.display()))
+    })
+}
+
+/// The error for a lock someone else holds.
+fn held(path: &Path, dir: &StateDir) -> UserError {
+    match read(path) {
+        Ok(Some(info)) => UserError::new(format!(
+            "the state in {} is locked by {} (pid {} on {}, running {} since {})",
+            dir.path().display(),
+            info.holder,
+            info.pid,
+            info.host,
+            info.operation,
+            info.started
+        ))
+        .hint(format!(
+            "wait for that run to finish; if it is no longer running, break the lock with `--force-unlock {}`",
+            info.id
+        )),
+        // Released between our attempt and this read: say so rather than invent a holder.
+        Ok(None) => UserError::new(format!("the state in {} was locked a moment ago", dir.path().display()))
+            .hint("run the command again"),
+        Err(damaged) => damaged,
+    }
+}

@@ -1,0 +1,138 @@
+//! Applying a plan, safely: the state folder `.migprep/<name>/` and what lives in it — the journal
+//! ([`journal`]), the record of what migprep changed ([`state`]), the lock ([`lock`]) — and the executor
+//! that walks a plan's changes through a [`executor::Provider`] ([`executor`]).
+//!
+//! Only files are touched here; every change to a live system goes through the provider the caller passes
+//! in. Time comes in as a [`Clock`] so that tests are deterministic.
+
+pub mod executor;
+pub mod journal;
+pub mod lock;
+pub mod state;
+
+use crate::error::UserError;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where the current time comes from: `SystemTime::now` in the binary, a fixed instant in tests.
+pub type Clock = fn() -> SystemTime;
+
+/// The state folder of one spec: `<root>/<name>/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating it, mode 0700) the state folder for the spec named `name` under `root`.
+    pub fn open(root: &Path, name: &str) -> Result<Self, UserError> {
+        // The name becomes a folder name; refuse anything that would escape `root`.
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+            return Err(UserError::new(format!("the spec name {name:?} cannot be used as a state folder name"))
+                .hint("use letters, digits, '-' and '_' in `name`"));
+        }
+        let path = root.join(name);
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path).map_err(|e| {
+            UserError::new(format!("cannot create the state folder {}: {e}", path.display()))
+                .hint("set MIGPREP_STATE_DIR to a writable folder")
+        })?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The append-only journal of every step (JSON lines).
+    pub fn journal(&self) -> PathBuf {
+        self.path.join("journal.jsonl")
+    }
+
+    /// What migprep changed and the originals to restore.
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// The lock held while an apply or restore runs.
+    pub fn lock(&self) -> PathBuf {
+        self.path.join("lock.json")
+    }
+}
+
+/// An instant as RFC 3339 in UTC to the second, e.g. `2025-03-01T12:00:00Z`.
+pub fn timestamp(at: SystemTime) -> String {
+    let seconds = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A random identifier (32 hex digits) for a lock or a run. The standard library's `RandomState` is
+/// seeded from the operating system's randomness, which is all a nonce needs; mixing in the time and
+/// the process id keeps two identifiers made in the same instant apart.
+pub fn random_id(now: SystemTime) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = now.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (0..2u8)
+        .map(|half| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u8(half);
+            hasher.write_u128(nanos);
+            hasher.write_u32(std::process::id());
+            format!("{:016x}", hasher.finish())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(1_740_830_400 + 3_723)), "2025-03-01T13:02:03Z");
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        let now = SystemTime::now();
+        let (a, b) = (random_id(now), random_id(now));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn state_folder_names_cannot_escape_the_root() {
+        let root = std::env::temp_dir();
+        for name in ["", "..", "a/b", "."] {
+            assert!(StateDir::open(&root, name).is_err(), "{name:?}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The command line, as clap definitions only. What the commands do lives in [`crate::run`].
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success, nothing to change
+  1  error (bad input, unreachable API, failed step)
+  2  success with changes present (plan with --detailed-exitcode only)
+  3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5)";
+
+/// Get an Aurora PostgreSQL cluster and an Azure Database for PostgreSQL flexible server ready for an
+/// online migration with Azure's migration service.
+///
+/// migprep reads the live state of both sides (AWS RDS API, Azure Resource Manager, SQL on both
+/// databases), compares it with the migration's prerequisites, and shows (plan) or makes (apply) the
+/// changes, terraform-style. restore puts back what was changed only for the migration.
+#[derive(Debug, Parser)]
+#[command(name = "migprep", version, about, long_about, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More detail on stderr (repeat for more); the RUST_LOG variable works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what must change on both sides; never changes anything.
+    ///
+    /// The plan goes to stdout; progress and errors to stderr.
+    Plan {
+        /// The migration spec (TOML).
+        #[arg(default_value = "migprep.toml")]
+        spec: PathBuf,
+        /// Save the plan to this file, for `migprep apply FILE` or `migprep show FILE`.
+        #[arg(long, value_name = "PLANFILE")]
+        out: Option<PathBuf>,
+        /// How to print the plan.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Exit 2 when the plan has changes (0 means nothing to change), like terraform.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the changes: from a spec (plans, shows, asks for `yes`) or from a saved plan file (applies
+    /// exactly that plan, after checking that nothing it depends on has changed since).
+    Apply {
+        /// A migration spec or a plan file saved with `plan --out`.
+        #[arg(default_value = "migprep.toml", value_name = "SPEC|PLANFILE")]
+        input: PathBuf,
+        /// Do not ask for confirmation (required when there is no terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Break a stale lock left by a run that died, naming the lock's ID.
+        #[arg(long, value_name = "ID")]
+        force_unlock: Option<String>,
+    },
+    /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
+    Restore {
+        /// The migration spec (TOML).
+        #[arg(default_value = "migprep.toml")]
+        spec: PathBuf,
+        /// Save the restore plan to this file instead of applying it.
+        #[arg(long, value_name = "PLANFILE")]
+        out: Option<PathBuf>,
+        /// Do not ask for confirmation (required when there is no terminal).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Print a saved plan.
+    Show {
+        /// A plan file saved with `plan --out`.
+        planfile: PathBuf,
+        /// How to print the plan.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For a terminal: grouped by system, terraform-like symbols, colour on a terminal.
+    Human,
+    /// The versioned machine-readable plan (see format_version).
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}

@@ -1,0 +1,973 @@
+//! The AWS RDS provider: reads an Aurora PostgreSQL cluster, its members and its DB cluster parameter
+//! groups into plain values, and performs the few RDS writes the source rules need (create a cluster
+//! parameter group, modify its parameters, attach it, reboot the writer) plus bounded polling until
+//! the change has taken effect.
+//!
+//! It owns the one `aws_sdk_rds::Client` (built once from aws-config's default chain, the spec's
+//! profile and region, the SDK's own `AWS_ENDPOINT_URL` override and the extra CA bundle) and the
+//! translation of SDK errors into [`AwsError`]. SDK types never leave this module, and it decides
+//! nothing: which parameters to change, and whether a reboot is allowed, belongs to the rules.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_config::Region;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_rds::config::http::HttpResponse;
+use aws_sdk_rds::config::retry::RetryConfig;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::types::{ApplyMethod, Filter};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+
+use crate::error::UserError;
+use crate::secret::Secret;
+use crate::tls::Trust;
+
+/// RDS refuses more than this many parameters in one `ModifyDBClusterParameterGroup` call.
+pub const MAX_PARAMETERS_PER_CALL: usize = 20;
+
+/// The largest page RDS hands out; fewer round trips for groups with hundreds of parameters.
+const PAGE_SIZE: i32 = 100;
+
+/// Member status that means "the running values match the attached group".
+pub const IN_SYNC: &str = "in-sync";
+
+/// Instance status of an idle, usable instance.
+pub const AVAILABLE: &str = "available";
+
+/// Instance states from which no amount of waiting leads to `available` without someone acting.
+const STUCK_INSTANCE_STATES: &[&str] = &[
+    "incompatible-parameters",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-restore",
+    "failed",
+    "inaccessible-encryption-credentials",
+    "storage-full",
+    "stopped",
+    "deleting",
+];
+
+// ---------------------------------------------------------------------------------------------------
+// Settings
+
+/// How to reach AWS. Built by the caller from the spec; everything optional falls back to what the
+/// `aws` CLI would use.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The cluster's region (`source.region`).
+    pub region: String,
+    /// A named profile (`source.profile`); `None` uses the default chain (`AWS_PROFILE` included).
+    pub profile: Option<String>,
+    /// Replaces the RDS endpoint. `None` leaves resolution to the SDK, which honours
+    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_RDS`.
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials instead of the default chain (tests and stand-ins).
+    pub static_credentials: Option<StaticCredentials>,
+    /// Retry policy; `None` keeps the SDK's standard mode (3 attempts, env and profile overrides).
+    pub retry: Option<Retry>,
+    /// Pause between two polls in the wait helpers; `None` is [`DEFAULT_POLL_INTERVAL`].
+    pub poll_interval: Option<Duration>,
+}
+
+/// The pause between polls when none is configured: short enough to notice a finished reboot soon,
+/// long enough not to eat into the account's API rate.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// An access key pair. The secret half is a [`Secret`], so it never shows in `Debug` output.
+#[derive(Clone, Debug)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+/// The SDK's standard retry mode with explicit numbers (it retries `Throttling`, transient errors and
+/// 5xx with jittered exponential back-off).
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { max_attempts: 3, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(20) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Observed values
+
+/// An Aurora DB cluster as `DescribeDBClusters` and `DescribeDBInstances` show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    pub id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub status: String,
+    /// The attached DB cluster parameter group.
+    pub parameter_group: String,
+    /// The writer (cluster) endpoint host and port.
+    pub endpoint: Option<String>,
+    pub port: Option<u16>,
+    pub reader_endpoint: Option<String>,
+    pub master_username: Option<String>,
+    pub members: Vec<Member>,
+}
+
+impl Cluster {
+    /// The member that takes writes, if the cluster has one.
+    pub fn writer(&self) -> Option<&Member> {
+        self.members.iter().find(|m| m.is_writer)
+    }
+
+    pub fn member(&self, instance_id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.instance_id == instance_id)
+    }
+}
+
+/// One DB instance of a cluster. The instance fields are `None` when `DescribeDBInstances` did not
+/// list the instance (it was being created or deleted between the two calls).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub instance_id: String,
+    pub is_writer: bool,
+    /// `in-sync`, `pending-reboot`, `applying`, …
+    pub parameter_group_status: String,
+    pub instance_class: Option<String>,
+    pub publicly_accessible: Option<bool>,
+    /// `available`, `rebooting`, `modifying`, …
+    pub status: Option<String>,
+}
+
+/// A DB instance as `DescribeDBInstances` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub cluster: Option<String>,
+    pub instance_class: String,
+    pub publicly_accessible: bool,
+    pub status: String,
+}
+
+/// A DB cluster parameter group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterGroup {
+    pub name: String,
+    pub family: String,
+    pub description: String,
+}
+
+impl ParameterGroup {
+    /// AWS's own `default.<family>` groups cannot be modified.
+    pub fn is_default(&self) -> bool {
+        self.name.starts_with("default.")
+    }
+}
+
+/// One parameter of a DB cluster parameter group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    /// Absent for many engine defaults; may be a formula such as `GREATEST(...)`.
+    pub value: Option<String>,
+    /// `engine-default`, `system` or `user`.
+    pub source: Option<String>,
+    pub apply_type: ApplyType,
+    pub data_type: Option<String>,
+    /// `"0,1"`, `"8192-536870912"`, … as RDS writes it.
+    pub allowed_values: Option<String>,
+    pub is_modifiable: bool,
+}
+
+/// When a parameter change takes effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyType {
+    /// Only after a reboot.
+    Static,
+    /// At once, when applied `immediate`.
+    Dynamic,
+    /// Anything else RDS reports; treated like static because that is always accepted.
+    Other(String),
+}
+
+impl ApplyType {
+    pub fn parse(raw: &str) -> ApplyType {
+        match raw {
+            "static" => ApplyType::Static,
+            "dynamic" => ApplyType::Dynamic,
+            other => ApplyType::Other(other.to_string()),
+        }
+    }
+
+    /// The `ApplyMethod` to send: `immediate` is refused for static parameters
+    /// (`InvalidParameterCombination`), so only a known-dynamic parameter gets it.
+    pub fn apply_method(&self) -> &'static str {
+        match self {
+            ApplyType::Dynamic => "immediate",
+            _ => "pending-reboot",
+        }
+    }
+}
+
+/// Which parameters `DescribeDBClusterParameters` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParameterSource {
+    EngineDefault,
+    System,
+    User,
+}
+
+impl ParameterSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterSource::EngineDefault => "engine-default",
+            ParameterSource::System => "system",
+            ParameterSource::User => "user",
+        }
+    }
+}
+
+/// One value to set in a parameter group. `apply_type` comes from the observed [`Parameter`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterChange {
+    pub name: String,
+    pub value: String,
+    pub apply_type: ApplyType,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+/// What went wrong talking to RDS. Service codes and messages are kept as data ([`AwsError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("no AWS credentials found{}: {detail}", profile_note(.profile))]
+    NoCredentials { profile: Option<String>, detail: String },
+    #[error("AWS rejected the credentials{} on {operation}: {code}: {message}", profile_note(.profile))]
+    Auth { operation: &'static str, profile: Option<String>, code: String, message: String },
+    #[error("DB cluster {cluster} not found in {region}")]
+    ClusterNotFound { cluster: String, region: String },
+    #[error("DB cluster parameter group {group} not found in {region}")]
+    ParameterGroupNotFound { group: String, region: String },
+    #[error("DB instance {instance} not found in {region}")]
+    InstanceNotFound { instance: String, region: String },
+    #[error("{operation} on {subject} failed: {code}: {message}")]
+    Service {
+        operation: &'static str,
+        subject: String,
+        /// HTTP status of the refusal, when there was a response.
+        status: Option<u16>,
+        code: String,
+        message: String,
+    },
+    #[error("{operation} on {subject} could not reach AWS RDS: {detail}")]
+    Transport { operation: &'static str, subject: String, detail: String },
+    #[error("timed out after {}s waiting for {what}; last seen: {last_seen}", .waited.as_secs())]
+    Timeout { what: String, waited: Duration, last_seen: String },
+    #[error("DB instance {instance} is {status} and will not become available by waiting")]
+    Stuck { instance: String, status: String },
+    #[error("cannot set up the AWS client: {0}")]
+    Setup(String),
+}
+
+fn profile_note(profile: &Option<String>) -> String {
+    match profile {
+        Some(p) => format!(" (profile {p})"),
+        None => String::new(),
+    }
+}
+
+impl AwsError {
+    /// The AWS error code (`Throttling`, `InvalidParameterCombination`, `DBClusterNotFoundFault`, …).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Auth { code, .. } | AwsError::Service { code, .. } => Some(code),
+            AwsError::ClusterNotFound { .. } => Some("DBClusterNotFoundFault"),
+            AwsError::ParameterGroupNotFound { .. } => Some("DBParameterGroupNotFound"),
+            AwsError::InstanceNotFound { .. } => Some("DBInstanceNotFound"),
+            _ => None,
+        }
+    }
+
+    /// The service's message, when the service answered.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            AwsError::Auth { message, .. } | AwsError::Service { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            AwsError::ClusterNotFound { .. }
+                | AwsError::ParameterGroupNotFound { .. }
+                | AwsError::InstanceNotFound { .. }
+        )
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let credentials = "give migprep credentials as for the aws CLI: `profile` in the spec or \
+                           AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws sso login`";
+        Some(match self {
+            AwsError::NoCredentials { .. } => credentials.to_string(),
+            AwsError::Auth { code, operation, .. } => match code.as_str() {
+                "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+                    "the session has expired: refresh it (`aws sso login`, or new temporary keys) \
+                     and run again"
+                        .to_string()
+                }
+                "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                    format!("allow rds:{operation} for this identity, or use a profile that has it")
+                }
+                _ => format!("the access key is not valid for this account and partition; {credentials}"),
+            },
+            AwsError::ClusterNotFound { region, .. } => format!(
+                "check `source.cluster` (the DB cluster identifier, not an instance), `source.region` \
+                 (now {region}) and the AWS profile: the cluster must exist in that account and region"
+            ),
+            AwsError::ParameterGroupNotFound { region, .. } => format!(
+                "the group may have been deleted or renamed; check it with \
+                 `aws rds describe-db-cluster-parameter-groups --region {region}`"
+            ),
+            AwsError::InstanceNotFound { .. } => "the cluster's members changed; run `migprep plan` again".to_string(),
+            AwsError::Service { code, .. } if is_throttling(code) => {
+                "AWS kept throttling RDS requests; wait a minute and run again, or raise \
+                 AWS_MAX_ATTEMPTS"
+                    .to_string()
+            }
+            AwsError::Service { .. } => return None,
+            AwsError::Transport { .. } => {
+                "check the network path to the RDS endpoint (proxy, VPN, AWS_ENDPOINT_URL) and, \
+                 behind a TLS-inspecting proxy, `ca_file`"
+                    .to_string()
+            }
+            AwsError::Timeout { .. } => "the change may still finish: check the cluster in the console and run \
+                 `migprep apply` again, which resumes"
+                .to_string(),
+            AwsError::Stuck { status, .. } => format!(
+                "fix the instance's {status} state in the RDS console (for incompatible-parameters: \
+                 correct the group's values and reboot), then run again"
+            ),
+            AwsError::Setup(_) => return None,
+        })
+    }
+
+    /// The error as the user sees it: one line plus a hint.
+    pub fn to_user_error(&self) -> UserError {
+        let error = UserError::new(self.to_string());
+        match self.hint() {
+            Some(hint) => error.hint(hint),
+            None => error,
+        }
+    }
+}
+
+impl From<AwsError> for UserError {
+    fn from(error: AwsError) -> Self {
+        error.to_user_error()
+    }
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+    )
+}
+
+const AUTH_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+    "AuthFailure",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+];
+
+/// What a call addressed, so a not-found code can name the right thing.
+#[derive(Clone, Copy, Default)]
+struct Subject<'a> {
+    cluster: Option<&'a str>,
+    group: Option<&'a str>,
+    instance: Option<&'a str>,
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(c) = self.cluster {
+            parts.push(format!("DB cluster {c}"));
+        }
+        if let Some(g) = self.group {
+            parts.push(format!("DB cluster parameter group {g}"));
+        }
+        if let Some(i) = self.instance {
+            parts.push(format!("DB instance {i}"));
+        }
+        if parts.is_empty() { f.write_str("the account's DB clusters") } else { f.write_str(&parts.join(", ")) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The client
+
+/// The RDS client, built once and shared.
+#[derive(Clone, Debug)]
+pub struct Rds {
+    client: aws_sdk_rds::Client,
+    region: String,
+    profile: Option<String>,
+    poll_interval: Duration,
+}
+
+impl Rds {
+    /// Builds the client from aws-config's default chain with the given settings. Reads profile files
+    /// and environment, but sends no request.
+    pub async fn connect(settings: &Settings, trust: &Trust) -> Result<Rds, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(creds) = &settings.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                creds.access_key_id.clone(),
+                creds.secret_access_key.expose(),
+                None,
+                None,
+                "migprep-static",
+            ));
+        }
+        if let Some(retry) = settings.retry {
+            loader = loader.retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(retry.max_attempts.max(1))
+                    .with_initial_backoff(retry.initial_backoff)
+                    .with_max_backoff(retry.max_backoff),
+            );
+        }
+        if let Some(http) = https_client(trust)? {
+            // Set on the loader, not just on RDS, so STS, SSO and IMDS calls of the credential chain
+            // trust the extra CA as well.
+            loader = loader.http_client(http);
+        }
+        let sdk = loader.load().await;
+        Ok(Rds {
+            client: aws_sdk_rds::Client::new(&sdk),
+            region: settings.region.clone(),
+            profile: settings.profile.clone(),
+            poll_interval: settings.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn error<E>(&self, operation: &'static str, subject: Subject<'_>, err: SdkError<E, HttpResponse>) -> AwsError
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        classify(operation, subject, &self.region, &self.profile, err)
+    }
+
+    /// One cluster with its members; a missing cluster is [`AwsError::ClusterNotFound`].
+    pub async fn cluster(&self, id: &str) -> Result<Cluster, AwsError> {
+        let subject = Subject { cluster: Some(id), ..Subject::default() };
+        let out = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeDBClusters", subject, e))?;
+        let Some(raw) = out.db_clusters().first() else {
+            return Err(AwsError::ClusterNotFound { cluster: id.to_string(), region: self.region.clone() });
+        };
+        let mut cluster = cluster_from(raw);
+        let instances = self.instances(id).await?;
+        for member in &mut cluster.members {
+            if let Some(instance) = instances.iter().find(|i| i.id == member.instance_id) {
+                member.instance_class = Some(instance.instance_class.clone());
+                member.publicly_accessible = Some(instance.publicly_accessible);
+                member.status = Some(instance.status.clone());
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// The identifiers of every cluster in the account and region that uses `group`, read page by
+    /// page: a group shared with another cluster must not be modified in place.
+    pub async fn clusters_using_group(&self, group: &str) -> Result<Vec<String>, AwsError> {
+        let mut pages = self.client.describe_db_clusters().max_records(PAGE_SIZE).into_paginator().send();
+        let mut users = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("DescribeDBClusters", Subject::default(), e))?;
+            for c in page.db_clusters() {
+                if c.db_cluster_parameter_group() == Some(group)
+                    && let Some(id) = c.db_cluster_identifier()
+                {
+                    users.push(id.to_string());
+                }
+            }
+        }
+        users.sort();
+        Ok(users)
+    }
+
+    /// The instances of a cluster (class, public accessibility, status).
+    pub async fn instances(&self, cluster: &str) -> Result<Vec<Instance>, AwsError> {
+        let subject = Subject { cluster: Some(cluster), ..Subject::default() };
+        let mut pages = self
+            .client
+            .describe_db_instances()
+            .filters(Filter::builder().name("db-cluster-id").values(cluster).build())
+            .max_records(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut instances = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("DescribeDBInstances", subject, e))?;
+            instances.extend(page.db_instances().iter().map(instance_from));
+        }
+        Ok(instances)
+    }
+
+    /// One DB instance; a missing one is [`AwsError::InstanceNotFound`].
+    pub async fn instance(&self, id: &str) -> Result<Instance, AwsError> {
+        let subject = Subject { instance: Some(id), ..Subject::default() };
+        let out = self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeDBInstances", subject, e))?;
+        out.db_instances()
+            .first()
+            .map(instance_from)
+            .ok_or_else(|| AwsError::InstanceNotFound { instance: id.to_string(), region: self.region.clone() })
+    }
+
+    /// A DB cluster parameter group, or `None` if there is no group of that name.
+    pub async fn parameter_group(&self, name: &str) -> Result<Option<ParameterGroup>, AwsError> {
+        let subject = Subject { group: Some(name), ..Subject::default() };
+        let out = self.client.describe_db_cluster_parameter_groups().db_cluster_parameter_group_name(name).send().await;
+        match out {
+            Ok(out) => Ok(out.db_cluster_parameter_groups().first().map(|g| ParameterGroup {
+                name: g.db_cluster_parameter_group_name().unwrap_or(name).to_string(),
+                family: g.db_parameter_group_family().unwrap_or_default().to_string(),
+                description: g.description().unwrap_or_default().to_string(),
+            })),
+            Err(e) => match self.error("DescribeDBClusterParameterGroups", subject, e) {
+                AwsError::ParameterGroupNotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The parameters of a group, every page, optionally only those from `source` and only the
+    /// `names` given (RDS's `parameter-name` filter; empty means all).
+    pub async fn parameters(
+        &self,
+        group: &str,
+        source: Option<ParameterSource>,
+        names: &[&str],
+    ) -> Result<Vec<Parameter>, AwsError> {
+        let subject = Subject { group: Some(group), ..Subject::default() };
+        let mut request =
+            self.client.describe_db_cluster_parameters().db_cluster_parameter_group_name(group).max_records(PAGE_SIZE);
+        if let Some(source) = source {
+            request = request.source(source.as_str());
+        }
+        if !names.is_empty() {
+            let filter = names.iter().fold(Filter::builder().name("parameter-name"), |f, n| f.values(*n)).build();
+            request = request.filters(filter);
+        }
+        let mut pages = request.into_paginator().send();
+        let mut parameters = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("DescribeDBClusterParameters", subject, e))?;
+            parameters.extend(page.parameters().iter().map(parameter_from));
+        }
+        Ok(parameters)
+    }
+
+    /// Creates a custom DB cluster parameter group, which starts with the family's engine defaults.
+    pub async fn create_parameter_group(
+        &self,
+        name: &str,
+        family: &str,
+        description: &str,
+    ) -> Result<ParameterGroup, AwsError> {
+        let subject = Subject { group: Some(name), ..Subject::default() };
+        let out = self
+            .client
+            .create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .db_parameter_group_family(family)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| self.error("CreateDBClusterParameterGroup", subject, e))?;
+        let group = out.db_cluster_parameter_group();
+        Ok(ParameterGroup {
+            // RDS stores names lowercase; report what it stored.
+            name: group.and_then(|g| g.db_cluster_parameter_group_name()).unwrap_or(name).to_string(),
+            family: group.and_then(|g| g.db_parameter_group_family()).unwrap_or(family).to_string(),
+            description: group.and_then(|g| g.description()).unwrap_or(description).to_string(),
+        })
+    }
+
+    /// Sets parameters in a group, at most [`MAX_PARAMETERS_PER_CALL`] per request, each with the
+    /// apply method its apply type allows. Returns how many requests were made.
+    pub async fn modify_parameters(&self, group: &str, changes: &[ParameterChange]) -> Result<usize, AwsError> {
+        let subject = Subject { group: Some(group), ..Subject::default() };
+        let mut calls = 0;
+        for batch in changes.chunks(MAX_PARAMETERS_PER_CALL) {
+            let parameters = batch
+                .iter()
+                .map(|c| {
+                    aws_sdk_rds::types::Parameter::builder()
+                        .parameter_name(&c.name)
+                        .parameter_value(&c.value)
+                        .apply_method(ApplyMethod::from(c.apply_type.apply_method()))
+                        .build()
+                })
+                .collect();
+            self.client
+                .modify_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(group)
+                .set_parameters(Some(parameters))
+                .send()
+                .await
+                .map_err(|e| self.error("ModifyDBClusterParameterGroup", subject, e))?;
+            calls += 1;
+        }
+        Ok(calls)
+    }
+
+    /// Attaches `group` to the cluster now (`ApplyImmediately`); the members then show
+    /// `pending-reboot` until rebooted.
+    pub async fn attach_parameter_group(&self, cluster: &str, group: &str) -> Result<(), AwsError> {
+        let subject = Subject { cluster: Some(cluster), group: Some(group), ..Subject::default() };
+        self.client
+            .modify_db_cluster()
+            .db_cluster_identifier(cluster)
+            .db_cluster_parameter_group_name(group)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| self.error("ModifyDBCluster", subject, e))?;
+        Ok(())
+    }
+
+    /// Reboots one DB instance (for Aurora: the writer; `RebootDBCluster` is not for Aurora).
+    pub async fn reboot_instance(&self, instance: &str) -> Result<(), AwsError> {
+        let subject = Subject { instance: Some(instance), ..Subject::default() };
+        self.client
+            .reboot_db_instance()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .map_err(|e| self.error("RebootDBInstance", subject, e))?;
+        Ok(())
+    }
+
+    /// Polls until the instance is `available`, every poll interval, for at most `timeout`. A state
+    /// that waiting cannot fix (e.g. `incompatible-parameters`) ends the wait at once.
+    pub async fn wait_until_available(&self, instance: &str, timeout: Duration) -> Result<Instance, AwsError> {
+        let started = Instant::now();
+        loop {
+            let current = self.instance(instance).await?;
+            if current.status == AVAILABLE {
+                return Ok(current);
+            }
+            if STUCK_INSTANCE_STATES.contains(&current.status.as_str()) {
+                return Err(AwsError::Stuck { instance: instance.to_string(), status: current.status });
+            }
+            self.pause_or_time_out(started, timeout, || {
+                (format!("DB instance {instance} to be available"), current.status.clone())
+            })
+            .await?;
+        }
+    }
+
+    /// Polls until every member named in `members` (the writer when empty) is `available` and its
+    /// parameter group status is `in-sync`. Readers of Aurora PostgreSQL 15.2+/14.7+/13.10+/12.14+
+    /// stay `pending-reboot` after a writer reboot, so the caller chooses whom to wait for.
+    pub async fn wait_until_in_sync(
+        &self,
+        cluster: &str,
+        members: &[&str],
+        timeout: Duration,
+    ) -> Result<Cluster, AwsError> {
+        let started = Instant::now();
+        loop {
+            let current = self.cluster(cluster).await?;
+            let watched: Vec<&Member> = if members.is_empty() {
+                current.writer().into_iter().collect()
+            } else {
+                current.members.iter().filter(|m| members.contains(&m.instance_id.as_str())).collect()
+            };
+            if let Some(missing) = members.iter().find(|id| current.member(id).is_none()) {
+                return Err(AwsError::InstanceNotFound {
+                    instance: (*missing).to_string(),
+                    region: self.region.clone(),
+                });
+            }
+            if let Some(stuck) =
+                watched.iter().find(|m| m.status.as_deref().is_some_and(|s| STUCK_INSTANCE_STATES.contains(&s)))
+            {
+                return Err(AwsError::Stuck {
+                    instance: stuck.instance_id.clone(),
+                    status: stuck.status.clone().unwrap_or_default(),
+                });
+            }
+            let done = !watched.is_empty()
+                && watched
+                    .iter()
+                    .all(|m| m.status.as_deref() == Some(AVAILABLE) && m.parameter_group_status == IN_SYNC);
+            if done {
+                return Ok(current);
+            }
+            self.pause_or_time_out(started, timeout, || {
+                let seen = watched
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} {} {}",
+                            m.instance_id,
+                            m.status.as_deref().unwrap_or("unknown"),
+                            m.parameter_group_status
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    format!("the members of DB cluster {cluster} to be available and in-sync"),
+                    if seen.is_empty() { "no writer".to_string() } else { seen },
+                )
+            })
+            .await?;
+        }
+    }
+
+    /// Sleeps one poll interval, or fails with [`AwsError::Timeout`] if that would pass the deadline.
+    async fn pause_or_time_out(
+        &self,
+        started: Instant,
+        timeout: Duration,
+        describe: impl FnOnce() -> (String, String),
+    ) -> Result<(), AwsError> {
+        let waited = started.elapsed();
+        if waited + self.poll_interval > timeout {
+            let (what, last_seen) = describe();
+            return Err(AwsError::Timeout { what, waited, last_seen });
+        }
+        tokio::time::sleep(self.poll_interval).await;
+        Ok(())
+    }
+}
+
+/// An HTTPS client trusting the extra CA, or `None` to keep the SDK's default client (which trusts
+/// the platform roots only). aws-smithy-http-client's `TrustStore` keeps the platform roots and adds
+/// the bundle.
+fn https_client(trust: &Trust) -> Result<Option<aws_sdk_rds::config::SharedHttpClient>, AwsError> {
+    let Some(path) = trust.extra_path() else {
+        return Ok(None);
+    };
+    // `Trust` validated the file when it loaded it; read it again for the SDK's own trust store.
+    let pem = std::fs::read(path)
+        .map_err(|e| AwsError::Setup(format!("cannot read the CA bundle {}: {e}", path.display())))?;
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| AwsError::Setup(format!("cannot use the CA bundle {}: {e}", path.display())))?;
+    Ok(Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https(),
+    ))
+}
+
+/// Turns an SDK error into an [`AwsError`]: credentials, auth codes, not-found codes (naming what the
+/// call addressed), transport problems, and everything else with its code and message.
+fn classify<E>(
+    operation: &'static str,
+    subject: Subject<'_>,
+    region: &str,
+    profile: &Option<String>,
+    err: SdkError<E, HttpResponse>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    if let Some(credentials) = find_source::<CredentialsError>(&err as &(dyn StdError + 'static)) {
+        return AwsError::NoCredentials { profile: profile.clone(), detail: error_chain(credentials) };
+    }
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if let Some(code) = err.code() {
+        let code = code.to_string();
+        let message = err.message().unwrap_or_default().to_string();
+        if AUTH_CODES.contains(&code.as_str()) {
+            return AwsError::Auth { operation, profile: profile.clone(), code, message };
+        }
+        let region = region.to_string();
+        match code.as_str() {
+            "DBClusterNotFoundFault" if subject.cluster.is_some() => {
+                return AwsError::ClusterNotFound { cluster: subject.cluster.unwrap_or_default().to_string(), region };
+            }
+            "DBParameterGroupNotFound" | "DBClusterParameterGroupNotFound" if subject.group.is_some() => {
+                return AwsError::ParameterGroupNotFound {
+                    group: subject.group.unwrap_or_default().to_string(),
+                    region,
+                };
+            }
+            "DBInstanceNotFound" if subject.instance.is_some() => {
+                return AwsError::InstanceNotFound {
+                    instance: subject.instance.unwrap_or_default().to_string(),
+                    region,
+                };
+            }
+            _ => {}
+        }
+        return AwsError::Service { operation, subject: subject.to_string(), status, code, message };
+    }
+    match &err {
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => AwsError::Service {
+            operation,
+            subject: subject.to_string(),
+            status,
+            code: status.map_or_else(|| "Unknown".to_string(), |s| format!("HTTP{s}")),
+            message: error_chain(&err),
+        },
+        _ => AwsError::Transport { operation, subject: subject.to_string(), detail: error_chain(&err) },
+    }
+}
+
+/// An error and its causes on one line, without the SDK's `Debug` dumps (which include raw
+/// responses). Causes that repeat the previous message are skipped.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The first error of type `T` in `err`'s source chain.
+fn find_source<'e, T: StdError + 'static>(err: &'e (dyn StdError + 'static)) -> Option<&'e T> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn cluster_from(c: &aws_sdk_rds::types::DbCluster) -> Cluster {
+    Cluster {
+        id: c.db_cluster_identifier().unwrap_or_default().to_string(),
+        engine: c.engine().unwrap_or_default().to_string(),
+        engine_version: c.engine_version().unwrap_or_default().to_string(),
+        status: c.status().unwrap_or_default().to_string(),
+        parameter_group: c.db_cluster_parameter_group().unwrap_or_default().to_string(),
+        endpoint: c.endpoint().map(str::to_string),
+        port: c.port().and_then(|p| u16::try_from(p).ok()),
+        reader_endpoint: c.reader_endpoint().map(str::to_string),
+        master_username: c.master_username().map(str::to_string),
+        members: c
+            .db_cluster_members()
+            .iter()
+            .map(|m| Member {
+                instance_id: m.db_instance_identifier().unwrap_or_default().to_string(),
+                is_writer: m.is_cluster_writer().unwrap_or(false),
+                parameter_group_status: m.db_cluster_parameter_group_status().unwrap_or_default().to_string(),
+                instance_class: None,
+                publicly_accessible: None,
+                status: None,
+            })
+            .collect(),
+    }
+}
+
+fn instance_from(i: &aws_sdk_rds::types::DbInstance) -> Instance {
+    Instance {
+        id: i.db_instance_identifier().unwrap_or_default().to_string(),
+        cluster: i.db_cluster_identifier().map(str::to_string),
+        instance_class: i.db_instance_class().unwrap_or_default().to_string(),
+        publicly_accessible: i.publicly_accessible().unwrap_or(false),
+        status: i.db_instance_status().unwrap_or_default().to_string(),
+    }
+}
+
+fn parameter_from(p: &aws_sdk_rds::types::Parameter) -> Parameter {
+    Parameter {
+        name: p.parameter_name().unwrap_or_default().to_string(),
+        value: p.parameter_value().map(str::to_string),
+        source: p.source().map(str::to_string),
+        apply_type: ApplyType::parse(p.apply_type().unwrap_or_default()),
+        data_type: p.data_type().map(str::to_string),
+        allowed_values: p.allowed_values().map(str::to_string),
+        is_modifiable: p.is_modifiable().unwrap_or(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dynamic_parameters_are_applied_immediately() {
+        assert_eq!(ApplyType::parse("dynamic").apply_method(), "immediate");
+        assert_eq!(ApplyType::parse("static").apply_method(), "pending-reboot");
+        assert_eq!(ApplyType::parse("").apply_method(), "pending-reboot");
+    }
+
+    #[test]
+    fn static_credentials_never_show_the_secret() {
+        let creds = StaticCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG"),
+        };
+        assert!(!format!("{creds:?}").contains("wJalr"));
+    }
+
+    #[test]
+    fn not_found_names_the_cluster_and_hints_at_region_and_profile() {
+        let error =
+            AwsError::ClusterNotFound { cluster: "orders-prod".into(), region: "eu-west-1".into() }.to_user_error();
+        assert_eq!(error.message, "DB cluster orders-prod not found in eu-west-1");
+        let hint = error.hint.unwrap();
+        assert!(hint.contains("source.region") && hint.contains("profile"), "{hint}");
+    }
+}

@@ -1,0 +1,301 @@
+//! PostgreSQL connections to the Aurora writer and the flexible server, and what reaching them tells us.
+//!
+//! Every connection uses TLS unless the spec says `sslmode = "disable"`, which is honoured only for a
+//! loopback host: migprep never falls back to plain text on its own. `require` encrypts without checking
+//! the certificate (libpq's meaning); `verify-full` checks the chain against the platform's roots plus
+//! the extra CA bundle, and the host name. Passwords go to the driver and nowhere else. Failures are
+//! classified (refused, timeout, authentication, TLS) so the plan can say what to do about each.
+
+use crate::secret::Secret;
+use crate::spec::SslMode;
+use crate::tls::Trust;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+/// Which database an endpoint is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// Everything needed to open one connection.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub side: Side,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    pub password: Secret,
+    pub sslmode: SslMode,
+}
+
+impl Endpoint {
+    /// `host:port` for messages, with IPv6 hosts bracketed.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What a successful connection reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reachability {
+    /// `server_version`, e.g. `15.4`.
+    pub server_version: String,
+    /// `server_version_num`, e.g. `150004`.
+    pub server_version_num: u32,
+    /// The TLS protocol in use (`TLSv1.3`), or `None` for plain text.
+    pub tls: Option<String>,
+}
+
+/// Why a connection failed, classified so each gets its own remedy.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("plain text to {host} is refused: sslmode = \"disable\" is allowed only for loopback hosts")]
+    PlainTextNotAllowed { host: String },
+    #[error("cannot resolve host {host}: {detail}")]
+    Resolve { host: String, detail: String },
+    #[error("connection refused at {address}")]
+    Refused { address: String },
+    #[error("no answer from {address} within {seconds} s")]
+    Timeout { address: String, seconds: u64 },
+    #[error("password authentication failed for user {user:?}")]
+    AuthFailed { user: String },
+    #[error("the server refused a plain-text connection (it requires TLS): {server_message}")]
+    TlsRequired { server_message: String },
+    #[error("TLS handshake with {address} failed: {detail}")]
+    Tls { address: String, detail: String },
+    #[error("the server refused the login: {server_message} (SQLSTATE {sqlstate})")]
+    Rejected { sqlstate: String, server_message: String },
+    #[error("connection to {address} failed: {detail}")]
+    Other { address: String, detail: String },
+}
+
+impl ConnectError {
+    /// What the user can do about it.
+    pub fn hint(&self, side: Side) -> String {
+        let key = format!("{}.connection", side.name());
+        match self {
+            ConnectError::PlainTextNotAllowed { .. } => format!("set {key}.sslmode = \"require\" or \"verify-full\""),
+            ConnectError::Resolve { .. } => format!("check {key}.host (or the endpoint the cloud API reports)"),
+            ConnectError::Refused { .. } => {
+                format!("check {key}.host and port, that the server runs, and that its firewall or security group admits this machine")
+            }
+            ConnectError::Timeout { .. } => "check network reachability: security groups, firewall rules, VPN or private endpoint".into(),
+            ConnectError::AuthFailed { .. } => format!("check {key}.user and the password source in {key}.password"),
+            ConnectError::TlsRequired { .. } => format!("set {key}.sslmode = \"require\" (or \"verify-full\" with ca_file)"),
+            ConnectError::Tls { .. } => {
+                "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+            }
+            ConnectError::Rejected { .. } => format!("check pg_hba / firewall rules for {key}.user and the database"),
+            ConnectError::Other { .. } => "run with -v for details".into(),
+        }
+    }
+}
+
+/// How long to wait for a server to answer before calling it unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a connection. The connection task is spawned on the current runtime and ends with the client.
+pub async fn connect(
+    endpoint: &Endpoint,
+    trust: &Trust,
+    timeout: Duration,
+) -> Result<tokio_postgres::Client, ConnectError> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&endpoint.host)
+        .port(endpoint.port)
+        .user(&endpoint.user)
+        .password(endpoint.password.expose())
+        .dbname(&endpoint.database)
+        .application_name("migprep")
+        .connect_timeout(timeout);
+
+    let attempt = async {
+        // Resolve first so a wrong host name is reported as such, not as a generic I/O failure.
+        let _resolved = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| ConnectError::Resolve { host: endpoint.host.clone(), detail: e.to_string() })?;
+        match endpoint.sslmode {
+            SslMode::Disable => {
+                if !is_loopback(&endpoint.host) {
+                    return Err(ConnectError::PlainTextNotAllowed { host: endpoint.host.clone() });
+                }
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, connection) =
+                    config.connect(tokio_postgres::NoTls).await.map_err(|e| classify(&e, endpoint))?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+            SslMode::Require | SslMode::VerifyFull => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let tls_config = match endpoint.sslmode {
+                    SslMode::VerifyFull => trust.verifying_config(),
+                    _ => encrypt_only_config(),
+                };
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+                let (client, connection) = config.connect(tls).await.map_err(|e| classify(&e, endpoint))?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+        }
+    };
+    // The driver's own timeout covers the TCP connect; this one also covers a server that accepts the
+    // socket and then says nothing.
+    match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Timeout { address: endpoint.address(), seconds: timeout.as_secs() }),
+    }
+}
+
+/// Connects and reads the server version and the TLS protocol in use: the N1 observation.
+pub async fn probe(endpoint: &Endpoint, trust: &Trust, timeout: Duration) -> Result<Reachability, ConnectError> {
+    let client = connect(endpoint, trust, timeout).await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+                    (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl)",
+            &[],
+        )
+        .await
+        .map_err(|e| classify(&e, endpoint))?;
+    let version_num: i32 = row.get(1);
+    Ok(Reachability {
+        server_version: row.get::<_, String>(0).split_whitespace().next().unwrap_or_default().to_string(),
+        server_version_num: version_num.max(0) as u32,
+        tls: row.get(2),
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD {
+            return ConnectError::AuthFailed { user: endpoint.user.clone() };
+        }
+        if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION && endpoint.sslmode == SslMode::Disable {
+            return ConnectError::TlsRequired { server_message: db.message().to_string() };
+        }
+        return ConnectError::Rejected { sqlstate: code.code().to_string(), server_message: db.message().to_string() };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return ConnectError::Tls { address: endpoint.address(), detail: tls.to_string() };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return ConnectError::Tls { address: endpoint.address(), detail: tls.to_string() };
+            }
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => ConnectError::Refused { address: endpoint.address() },
+                std::io::ErrorKind::TimedOut => {
+                    ConnectError::Timeout { address: endpoint.address(), seconds: CONNECT_TIMEOUT.as_secs() }
+                }
+                _ => ConnectError::Other { address: endpoint.address(), detail: io.to_string() },
+            };
+        }
+        source = cause.source();
+    }
+    let detail = chain(error);
+    if endpoint.sslmode != SslMode::Disable && detail.contains("TLS") {
+        return ConnectError::Tls { address: endpoint.address(), detail };
+    }
+    ConnectError::Other { address: endpoint.address(), detail }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// TLS that encrypts but does not authenticate the server, as libpq's `sslmode=require`. The handshake
+/// signatures are still checked, so the session keys belong to whoever holds the presented certificate.
+fn encrypt_only_config() -> rustls::ClientConfig {
+    let provider = crate::tls::provider();
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("the default provider supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+        .with_no_client_auth()
+}
+
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("localhost"));
+        assert!(!is_loopback("db.example.com"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+}

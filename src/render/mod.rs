@@ -1,0 +1,123 @@
+//! Views of a [`crate::plan::Plan`]: human (terminal), JSON (the versioned contract) and markdown (a
+//! pull-request comment), each written to any `io::Write`.
+//!
+//! Everything here is pure: no clock, no environment, no terminal detection. Whether to colour is decided
+//! by the caller (terminal and `NO_COLOR`) and passed in as [`human::Style`]. All three views are derived
+//! from the same plan value and share the grouping and wording below, so they cannot disagree.
+
+pub mod human;
+pub mod json;
+pub mod markdown;
+
+use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
+
+/// The systems in the order the renderings show them (the enum's order).
+const SYSTEMS: [System; 4] = [System::Aws, System::Source, System::Azure, System::Target];
+
+/// The line shown for a plan without any change.
+pub const NO_CHANGES: &str = "No changes. The source and target meet every prerequisite checked.";
+
+/// The line shown for a restore plan without any change.
+pub const NOTHING_TO_RESTORE: &str = "No changes. Everything migprep changed for the migration is back as it was.";
+
+/// The changes of one system, in plan order.
+struct Group<'a> {
+    system: System,
+    changes: Vec<&'a Change>,
+}
+
+/// The plan's changes grouped by system, in [`SYSTEMS`] order; systems without changes are left out.
+fn groups(plan: &Plan) -> Vec<Group<'_>> {
+    SYSTEMS
+        .iter()
+        .map(|&system| Group {
+            system,
+            changes: plan.changes.iter().filter(|change| change.address.system() == system).collect(),
+        })
+        .filter(|group| !group.changes.is_empty())
+        .collect()
+}
+
+/// The checks that passed, in system order and otherwise in plan order.
+fn checks_by_system(plan: &Plan) -> Vec<&Check> {
+    let mut checks: Vec<&Check> = plan.checks.iter().collect();
+    // A stable sort keeps the rules' order inside each system.
+    checks.sort_by_key(|check| check.address.system());
+    checks
+}
+
+/// The summary line, exactly as terraform users expect it (plus our two counts).
+fn summary_line(summary: Summary) -> String {
+    format!(
+        "Plan: {} to add, {} to change, {} to destroy, {} pending, {} blockers.",
+        summary.add, summary.change, summary.destroy, summary.pending, summary.blockers
+    )
+}
+
+/// What the plan is for, as a heading.
+fn heading(plan: &Plan) -> String {
+    match plan.kind {
+        Kind::Apply => format!("migprep plan for \"{}\": prepare the migration", plan.name),
+        Kind::Restore => {
+            format!("migprep restore plan for \"{}\": put back what was changed for the migration", plan.name)
+        }
+    }
+}
+
+/// The line that ends a rendering: the counts, or the no-changes sentence.
+fn closing_line(plan: &Plan) -> String {
+    match (plan.changes.is_empty(), plan.kind) {
+        (false, _) => summary_line(plan.summary()),
+        (true, Kind::Apply) => NO_CHANGES.to_string(),
+        (true, Kind::Restore) => NOTHING_TO_RESTORE.to_string(),
+    }
+}
+
+/// Every action in the order the legend lists them.
+const LEGEND_ORDER: [Action; 5] = [Action::Create, Action::Update, Action::Delete, Action::Restart, Action::Blocker];
+
+/// The legend entry for an action.
+fn legend_entry(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update in place",
+        Action::Delete => "delete",
+        Action::Restart => "reboot or restart",
+        Action::Blocker => "blocker: migprep cannot fix it, you must act",
+    }
+}
+
+/// The actions the plan uses, in legend order, so the legend explains only what is on screen.
+fn actions_used(plan: &Plan) -> Vec<Action> {
+    LEGEND_ORDER.into_iter().filter(|action| plan.changes.iter().any(|change| change.action == *action)).collect()
+}
+
+/// The flags of a change, each with the sentence that explains it (`temporary` reads differently in a
+/// restore plan, where the change is the putting back).
+fn flags(change: &Change, kind: Kind) -> Vec<(&'static str, &'static str)> {
+    let mut flags = Vec::new();
+    if change.disruptive {
+        flags.push(("disruptive", "causes downtime while it runs"));
+    }
+    if change.temporary {
+        let meaning = match kind {
+            Kind::Apply => "only for the migration; `migprep restore` puts the original back",
+            Kind::Restore => "puts back the original recorded before the migration",
+        };
+        flags.push(("temporary", meaning));
+    }
+    if change.irreversible {
+        flags.push(("irreversible", "cannot be undone; `migprep restore` leaves it as it is"));
+    }
+    flags
+}
+
+/// A value for display; `None` means the thing does not exist (or has no value to show), and an empty
+/// value is shown as `""` so that it is visibly there.
+fn shown(value: Option<&str>) -> &str {
+    match value {
+        None => "(none)",
+        Some("") => "\"\"",
+        Some(value) => value,
+    }
+}

@@ -1,0 +1,107 @@
+//! Trust for every TLS connection migprep makes: the platform's roots plus an optional extra CA bundle
+//! (`ca_file` in the spec or `MIGPREP_CA_FILE`), for users behind TLS-inspecting proxies, private CAs
+//! and the local stand-ins. One [`Trust`] feeds both the PostgreSQL connections and the HTTPS clients.
+
+use crate::error::UserError;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The certificates migprep trusts.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    extra_pem: Option<Vec<u8>>,
+    extra_path: Option<PathBuf>,
+    roots: Arc<rustls::RootCertStore>,
+}
+
+impl Trust {
+    /// Loads the platform's roots and, if given, the PEM bundle at `extra`.
+    pub fn load(extra: Option<&Path>) -> Result<Self, UserError> {
+        let mut roots = rustls::RootCertStore::empty();
+        // Missing or unreadable platform roots are not fatal: the extra bundle may be all that is needed.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        let mut extra_pem = None;
+        if let Some(path) = extra {
+            let pem = std::fs::read(path).map_err(|e| {
+                UserError::new(format!("cannot read the CA bundle {}: {e}", path.display()))
+                    .hint("set ca_file (or MIGPREP_CA_FILE) to a readable PEM file")
+            })?;
+            let certs = parse_pem(&pem).map_err(|e| {
+                UserError::new(format!("the CA bundle {} is not valid PEM: {e}", path.display()))
+                    .hint("the file must hold one or more -----BEGIN CERTIFICATE----- blocks")
+            })?;
+            if certs.is_empty() {
+                return Err(UserError::new(format!("the CA bundle {} holds no certificate", path.display()))
+                    .hint("the file must hold one or more -----BEGIN CERTIFICATE----- blocks"));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    UserError::new(format!("the CA bundle {} has a certificate rustls rejects: {e}", path.display()))
+                })?;
+            }
+            extra_pem = Some(pem);
+        }
+        Ok(Self { extra_pem, extra_path: extra.map(Path::to_path_buf), roots: Arc::new(roots) })
+    }
+
+    /// The extra bundle's path, for messages.
+    pub fn extra_path(&self) -> Option<&Path> {
+        self.extra_path.as_deref()
+    }
+
+    /// A rustls client configuration that verifies the server's certificate chain and name.
+    pub fn verifying_config(&self) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("the default provider supports the default protocol versions")
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth()
+    }
+
+    /// A reqwest client builder that trusts the extra bundle too.
+    pub fn http_client_builder(&self) -> Result<reqwest::ClientBuilder, UserError> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.extra_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| UserError::new(format!("cannot use the CA bundle for HTTPS: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(builder)
+    }
+}
+
+/// The crypto provider, chosen explicitly: several dependencies enable rustls features, and rustls
+/// refuses to guess between providers.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn parse_pem(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.pem");
+        std::fs::write(&path, "nothing here\n").unwrap();
+        let error = Trust::load(Some(&path)).unwrap_err();
+        assert!(error.message.contains("holds no certificate"), "{error}");
+        assert!(error.hint.is_some());
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let error = Trust::load(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(error.message.contains("/nonexistent/ca.pem"), "{error}");
+    }
+}

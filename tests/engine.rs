@@ -1,0 +1,483 @@
+//! The plan engine's file and execution parts, end to end on a temporary folder: saved plans (integrity,
+//! spec digest, staleness), the journal, the state file, the lock, and the executor driven by an in-memory
+//! provider that records what it was asked to do and fails where a test tells it to.
+
+use migprep::apply::executor::{self, ExecuteError, Options, Provider};
+use migprep::apply::journal::{History, Journal, Phase, Run};
+use migprep::apply::lock::{self, Holder, Lock};
+use migprep::apply::state::State;
+use migprep::apply::{StateDir, timestamp};
+use migprep::plan::file::{self, Drift, Observation};
+use migprep::plan::{Action, Address, Change, Kind, Plan};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn at() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_740_830_400)
+}
+
+fn options(concurrency: usize) -> Options {
+    Options { concurrency, clock: at }
+}
+
+fn holder(user: &str, pid: u32) -> Holder {
+    Holder { user: user.into(), host: "jump-1".into(), pid }
+}
+
+fn update(address: &str, before: &str, after: &str, depends_on: &[&str]) -> Change {
+    let mut change = Change::new(Address::new(address), Action::Update, "S5", "test");
+    change.before = Some(before.into());
+    change.after = Some(after.into());
+    change.depends_on = depends_on.iter().map(|a| Address::new(*a)).collect();
+    change
+}
+
+fn plan(changes: Vec<Change>) -> Plan {
+    let mut plan = Plan::new(Kind::Apply, "orders");
+    plan.changes = changes;
+    plan
+}
+
+/// A provider that records the order in which changes start and finish, tracks how many run at once,
+/// and fails the addresses it is told to.
+#[derive(Default)]
+struct Fake {
+    events: Mutex<Vec<String>>,
+    fail: BTreeSet<String>,
+    running: AtomicUsize,
+    most_at_once: AtomicUsize,
+}
+
+impl Fake {
+    fn failing(addresses: &[&str]) -> Self {
+        Self { fail: addresses.iter().map(|a| a.to_string()).collect(), ..Self::default() }
+    }
+
+    fn started(&self) -> Vec<String> {
+        self.events.lock().unwrap().iter().filter_map(|e| e.strip_prefix("start ").map(str::to_string)).collect()
+    }
+
+    fn position(&self, event: &str) -> usize {
+        self.events.lock().unwrap().iter().position(|e| e == event).unwrap_or_else(|| panic!("no event {event}"))
+    }
+}
+
+impl Provider for Fake {
+    async fn apply(&self, change: &Change) -> anyhow::Result<Option<String>> {
+        let address = change.address.to_string();
+        self.events.lock().unwrap().push(format!("start {address}"));
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.events.lock().unwrap().push(format!("end {address}"));
+        if self.fail.contains(&address) {
+            anyhow::bail!("InvalidParameterValue: {address} refused");
+        }
+        Ok(change.after.as_ref().map(|after| format!("{after} (observed)")))
+    }
+}
+
+fn state_dir(root: &Path) -> StateDir {
+    StateDir::open(root, "orders").unwrap()
+}
+
+fn lock(dir: &StateDir) -> Lock {
+    Lock::acquire(dir, &holder("alice", 4242), "apply", at()).unwrap()
+}
+
+// ---------------------------------------------------------------- saved plans
+
+fn saved_plan() -> (Plan, Vec<Observation>) {
+    let plan = plan(vec![update("aws.cluster/c/parameter/max_wal_senders", "10", "22", &[])]);
+    let observations = vec![
+        Observation::new(Address::new("source.pg/setting/max_wal_senders"), "10"),
+        Observation::new(Address::new("aws.cluster/c/parameter/max_wal_senders"), "10"),
+    ];
+    (plan, observations)
+}
+
+/// A plan written with `--out` reads back as the same plan, with its fingerprint sorted, and only its
+/// owner can read it.
+#[test]
+fn a_saved_plan_reads_back_unchanged() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("orders.plan");
+    let (plan, observations) = saved_plan();
+    file::save(&path, &plan, "sha256:spec", &observations).unwrap();
+
+    let saved = file::load(&path, Some("sha256:spec")).unwrap();
+    assert_eq!(saved.plan, plan);
+    assert_eq!(saved.spec_digest, "sha256:spec");
+    let addresses: Vec<&str> = saved.observations.iter().map(|o| o.address.as_str()).collect();
+    assert_eq!(addresses, ["aws.cluster/c/parameter/max_wal_senders", "source.pg/setting/max_wal_senders"]);
+    // `show` does not know the spec.
+    assert!(file::load(&path, None).is_ok());
+
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(folder.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "the temporary file is gone");
+}
+
+/// Each way a plan file can be wrong gives its own message naming the file, and a hint.
+#[test]
+fn broken_plan_files_are_refused_with_a_reason() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("orders.plan");
+    let (plan, observations) = saved_plan();
+    file::save(&path, &plan, "sha256:spec", &observations).unwrap();
+    let good = std::fs::read_to_string(&path).unwrap();
+    let shown = path.display().to_string();
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("truncated", good[..good.len() / 2].to_string(), "is truncated"),
+        ("not json", "plan: yes\n".to_string(), "is not valid JSON"),
+        (
+            "json rendering",
+            r#"{"format_version": 1, "kind": "apply", "name": "orders"}"#.to_string(),
+            "is the JSON rendering of a plan, not a saved plan",
+        ),
+        ("foreign", r#"{"name": "orders", "version": 3}"#.to_string(), "is not a migprep plan file"),
+        (
+            "future version",
+            good.replacen("\"format_version\": 1", "\"format_version\": 7", 1),
+            "uses plan format 7; this migprep reads format 1",
+        ),
+        ("edited value", good.replace("\"22\"", "\"2200\""), "was changed after migprep wrote it"),
+        ("edited shape", good.replace("\"update\"", "\"reboot-everything\""), "was changed after migprep wrote it"),
+    ];
+    for (name, content, expected) in cases {
+        std::fs::write(&path, content).unwrap();
+        let error = file::load(&path, Some("sha256:spec")).unwrap_err();
+        assert!(error.message.contains(expected), "{name}: {}", error.message);
+        assert!(error.message.contains(&shown), "{name}: {}", error.message);
+        assert!(error.hint.is_some(), "{name}");
+    }
+
+    std::fs::write(&path, &good).unwrap();
+    let error = file::load(&path, Some("sha256:other")).unwrap_err();
+    assert!(error.message.contains("was made for a different spec"), "{}", error.message);
+    assert!(error.hint.unwrap().contains("migprep plan SPEC --out"));
+}
+
+/// Staleness lists every difference: a changed value, one that vanished, and one that appeared.
+#[test]
+fn stale_lists_every_drift() {
+    let observation = |address: &str, value: &str| Observation::new(Address::new(address), value);
+    let saved = vec![observation("a", "1"), observation("b", "2"), observation("c", "3")];
+    let fresh = vec![observation("c", "3"), observation("b", "5"), observation("d", "4")];
+    let drifts = file::stale(&saved, &fresh);
+    let drift = |address: &str, planned: Option<&str>, now: Option<&str>| Drift {
+        address: Address::new(address),
+        planned: planned.map(str::to_string),
+        now: now.map(str::to_string),
+    };
+    assert_eq!(
+        drifts,
+        vec![drift("a", Some("1"), None), drift("b", Some("2"), Some("5")), drift("d", None, Some("4"))]
+    );
+    assert!(file::stale(&saved, &saved).is_empty());
+
+    let error = file::stale_error(Path::new("orders.plan"), &drifts);
+    assert!(error.message.contains("the saved plan orders.plan is stale: 3 value(s) changed"));
+    assert!(error.message.contains("b: planned with \"2\", now \"5\""));
+}
+
+// ---------------------------------------------------------------- lock
+
+/// A second run on the same spec fails at once, saying who holds the lock and how to break it; only the
+/// right id breaks it, and dropping a lock releases it.
+#[test]
+fn the_lock_names_its_holder_and_breaks_only_with_its_id() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let first = lock(&dir);
+    let id = first.info().id.clone();
+
+    let error = Lock::acquire(&dir, &holder("bob", 7), "restore", at()).unwrap_err();
+    assert!(
+        error.message.contains("is locked by alice (pid 4242 on jump-1, running apply since 2025-03-01T12:00:00Z)"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        error.hint.as_deref(),
+        Some(
+            format!(
+                "wait for that run to finish; if it is no longer running, break the lock with `--force-unlock {id}`"
+            )
+            .as_str()
+        )
+    );
+
+    let wrong = lock::force_unlock(&dir, "not-the-id").unwrap_err();
+    assert!(wrong.message.contains("it was not broken"), "{}", wrong.message);
+    assert!(dir.lock().exists());
+
+    let broken = lock::force_unlock(&dir, &id).unwrap();
+    assert_eq!(broken.holder, "alice");
+    // Bob takes the lock; Alice's run ending must not remove Bob's lock.
+    let second = Lock::acquire(&dir, &holder("bob", 7), "restore", at()).unwrap();
+    drop(first);
+    assert_eq!(lock::current(&dir).unwrap().unwrap().id, second.info().id);
+    drop(second);
+    assert!(lock::current(&dir).unwrap().is_none());
+    assert!(lock::force_unlock(&dir, &id).unwrap_err().message.contains("no lock"));
+}
+
+// ---------------------------------------------------------------- executor
+
+/// A parameter group must exist before its parameters are set, and the reboot comes after both
+/// parameters; the two parameters are independent and run side by side, never more than allowed.
+#[tokio::test]
+async fn changes_run_in_dependency_order_with_bounded_concurrency() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update(
+            "aws.cluster/c/writer",
+            "pending-reboot",
+            "in-sync",
+            &["aws.cluster/c/parameter/a", "aws.cluster/c/parameter/b"],
+        ),
+        update("aws.cluster/c/parameter/a", "0", "1", &["aws.cluster/c/parameter_group"]),
+        update("aws.cluster/c/parameter/b", "0", "1", &["aws.cluster/c/parameter_group"]),
+        update("aws.cluster/c/parameter/d", "0", "1", &["aws.cluster/c/parameter_group"]),
+        update("aws.cluster/c/parameter_group", "default", "c-migration", &[]),
+        update("azure.server/s/configuration/x", "on", "off", &["not.in/the/plan"]),
+    ]);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap();
+
+    assert!(outcome.is_complete() && outcome.error().is_none());
+    assert_eq!(outcome.applied.len(), 6);
+    for (before, after) in [
+        ("aws.cluster/c/parameter_group", "aws.cluster/c/parameter/a"),
+        ("aws.cluster/c/parameter_group", "aws.cluster/c/parameter/b"),
+        ("aws.cluster/c/parameter/a", "aws.cluster/c/writer"),
+        ("aws.cluster/c/parameter/b", "aws.cluster/c/writer"),
+    ] {
+        assert!(
+            fake.position(&format!("end {before}")) < fake.position(&format!("start {after}")),
+            "{before} → {after}"
+        );
+    }
+    assert_eq!(fake.most_at_once.load(Ordering::SeqCst), 2);
+    // Reported in plan order, with the value the provider observed.
+    assert_eq!(outcome.applied[0].address.as_str(), "aws.cluster/c/writer");
+    assert_eq!(outcome.applied[0].after.as_deref(), Some("in-sync (observed)"));
+
+    // Every step has an intent followed by a done, and the state remembers the originals.
+    let history = History::read(&dir.journal()).unwrap();
+    assert_eq!(history.records().len(), 12);
+    assert!(history.unfinished().is_empty());
+    let state = State::load(&dir.state()).unwrap();
+    let group = &state.changed[&Address::new("aws.cluster/c/parameter_group")];
+    assert_eq!(group.original.as_deref(), Some("default"));
+    assert_eq!(group.new.as_deref(), Some("c-migration (observed)"));
+}
+
+/// A failing step stops the run: its dependents never start, nor does anything in a later layer; a step
+/// already running beside it finishes and is recorded.
+#[tokio::test]
+async fn a_failure_stops_the_run_and_leaves_the_journal_consistent() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("a", "0", "1", &[]),
+        update("b", "0", "1", &[]),
+        update("c", "0", "1", &["a"]),
+        update("d", "0", "1", &["b"]),
+    ]);
+    let fake = Fake::failing(&["a"]);
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+
+    assert!(!outcome.is_complete());
+    assert_eq!(outcome.failed.len(), 1);
+    assert_eq!(outcome.failed[0].address.as_str(), "a");
+    let applied: Vec<&str> = outcome.applied.iter().map(|a| a.address.as_str()).collect();
+    assert_eq!(applied, ["b"]);
+    let not_started: Vec<&str> = outcome.not_started.iter().map(Address::as_str).collect();
+    assert_eq!(not_started, ["c", "d"]);
+    assert_eq!(fake.started(), ["a", "b"]);
+    let error = outcome.error().unwrap();
+    assert!(error.message.contains("stopped at a: InvalidParameterValue: a refused"), "{}", error.message);
+
+    let history = History::read(&dir.journal()).unwrap();
+    let phases: Vec<(String, Phase)> =
+        history.records().iter().map(|r| (r.address.to_string(), r.phase)).filter(|(a, _)| a == "a").collect();
+    assert_eq!(phases, [("a".to_string(), Phase::Intent), ("a".to_string(), Phase::Failed)]);
+    assert!(history.records().iter().any(|r| r.error.as_deref() == Some("InvalidParameterValue: a refused")));
+    assert!(history.unfinished().is_empty(), "nothing is left half-recorded");
+}
+
+/// After a failure is fixed, running the same plan again skips what finished and runs the rest.
+#[tokio::test]
+async fn a_second_attempt_at_the_same_plan_skips_finished_steps() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let plan = plan(vec![update("a", "0", "1", &[]), update("b", "0", "1", &["a"]), update("c", "0", "1", &[])]);
+    {
+        let lock = lock(&dir);
+        let outcome = executor::execute(&plan, &Fake::failing(&["b"]), &lock, options(1)).await.unwrap();
+        assert_eq!(outcome.failed[0].address.as_str(), "b");
+    }
+    let lock = lock(&dir);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(1)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(fake.started(), ["b"]);
+    let skipped: Vec<&str> = outcome.skipped.iter().map(Address::as_str).collect();
+    assert_eq!(skipped, ["a", "c"]);
+    assert!(outcome.retried.is_empty(), "b failed cleanly; it was not left unfinished");
+
+    // That attempt finished every step: the same plan made again later means the systems drifted back,
+    // so it runs in full.
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(1)).await.unwrap();
+    assert_eq!(fake.started(), ["a", "c", "b"]);
+    assert!(outcome.skipped.is_empty());
+}
+
+/// `kill -9` between an intent and its done: the next run re-runs that step (the provider re-observes
+/// first) and reports it as retried; steps that were done are not repeated.
+#[tokio::test]
+async fn an_intent_without_done_is_run_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let plan = plan(vec![update("a", "0", "1", &[]), update("b", "0", "1", &[])]);
+    {
+        // What a killed run leaves: a done for a, an intent for b, and half a line.
+        let run = Run { id: "killed".into(), plan: plan.digest(), kind: Kind::Apply, clock: at };
+        let mut journal = Journal::open(&dir.journal()).unwrap();
+        journal.append(&run.record(1, &plan.changes[0], Phase::Intent)).unwrap();
+        journal.append(&run.record(1, &plan.changes[0], Phase::Done)).unwrap();
+        journal.append(&run.record(2, &plan.changes[1], Phase::Intent)).unwrap();
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(dir.journal()).unwrap().write_all(b"{\"step\":2,\"addr").unwrap();
+    }
+    let history = History::read(&dir.journal()).unwrap();
+    let unfinished: Vec<&str> = history.unfinished().iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(unfinished, ["b"]);
+
+    let lock = lock(&dir);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap();
+    assert_eq!(fake.started(), ["b"]);
+    assert_eq!(outcome.retried, [Address::new("b")]);
+    assert_eq!(outcome.skipped, [Address::new("a")]);
+    // The torn line was cut away, so the journal reads cleanly.
+    assert_eq!(History::read(&dir.journal()).unwrap().records().len(), 5);
+}
+
+/// Pending changes and blockers never run, nor does anything waiting for them.
+#[tokio::test]
+async fn pending_changes_and_blockers_are_never_run() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let mut reboot = update("aws.cluster/c/writer", "pending-reboot", "in-sync", &[]);
+    reboot.action = Action::Restart;
+    reboot.pending = Some("[allow] reboot_source_writer is false".into());
+    let blocker = Change::new(Address::new("source.pg/version"), Action::Blocker, "S1", "too old");
+    let plan = plan(vec![
+        reboot,
+        blocker,
+        update("source.pg/after-reboot", "0", "1", &["aws.cluster/c/writer"]),
+        update("source.pg/later", "0", "1", &["source.pg/after-reboot"]),
+        update("target.pg/free", "0", "1", &[]),
+    ]);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap();
+    assert_eq!(fake.started(), ["target.pg/free"]);
+    let held: Vec<(&str, &str)> = outcome.held.iter().map(|h| (h.address.as_str(), h.waits_for.as_str())).collect();
+    assert_eq!(
+        held,
+        [("source.pg/after-reboot", "aws.cluster/c/writer"), ("source.pg/later", "source.pg/after-reboot")]
+    );
+}
+
+/// Changes that wait for each other in a circle cannot run; the error names the circle.
+#[tokio::test]
+async fn a_dependency_cycle_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![update("a", "0", "1", &["b"]), update("b", "0", "1", &["a"])]);
+    let fake = Fake::default();
+    let error = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap_err();
+    assert!(matches!(error, ExecuteError::Cycle(_)));
+    assert_eq!(error.to_string(), "the plan's changes depend on each other in a cycle: a → b → a");
+    assert!(fake.started().is_empty());
+}
+
+/// Apply records the originals of temporary changes; a restore that puts them back forgets them, in the
+/// state file and in the journal alike.
+#[tokio::test]
+async fn restore_forgets_what_it_put_back() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let mut temporary = update("azure.server/s/configuration/t", "on", "off", &[]);
+    temporary.temporary = true;
+    let lasting = update("azure.server/s/storage", "128", "256", &[]);
+    let fake = Fake::default();
+    executor::execute(&plan(vec![temporary, lasting]), &fake, &lock, options(2)).await.unwrap();
+
+    let state = State::load(&dir.state()).unwrap();
+    let temporary_entries: Vec<(&str, Option<&str>)> =
+        state.temporary().map(|(a, e)| (a.as_str(), e.original.as_deref())).collect();
+    assert_eq!(temporary_entries, [("azure.server/s/configuration/t", Some("on"))]);
+    let originals = History::read(&dir.journal()).unwrap().originals();
+    assert_eq!(originals.len(), 2);
+    assert!(originals[&Address::new("azure.server/s/configuration/t")].temporary);
+
+    let mut back = update("azure.server/s/configuration/t", "off", "on", &[]);
+    back.temporary = true;
+    let mut restore = plan(vec![back]);
+    restore.kind = Kind::Restore;
+    executor::execute(&restore, &fake, &lock, options(2)).await.unwrap();
+    let state = State::load(&dir.state()).unwrap();
+    assert_eq!(state.temporary().count(), 0);
+    assert_eq!(state.changed.len(), 1);
+    let originals = History::read(&dir.journal()).unwrap().originals();
+    assert_eq!(originals.keys().map(Address::as_str).collect::<Vec<_>>(), ["azure.server/s/storage"]);
+}
+
+/// The journal's records carry the time from the injected clock, and a damaged line in the middle is an
+/// error naming the file and line rather than a guess.
+#[test]
+fn journal_records_are_timestamped_and_damage_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let change = update("a", "0", "1", &[]);
+    let run = Run { id: "r".into(), plan: "p".into(), kind: Kind::Apply, clock: at };
+    let mut journal = Journal::open(&dir.journal()).unwrap();
+    journal.append(&run.record(1, &change, Phase::Intent)).unwrap();
+    let line = std::fs::read_to_string(dir.journal()).unwrap();
+    assert!(line.starts_with(r#"{"step":1,"address":"a","phase":"intent","before":"0","after":"1","at":""#), "{line}");
+    assert!(line.contains(&timestamp(at())));
+
+    std::fs::write(dir.journal(), format!("not json\n{line}")).unwrap();
+    let error = History::read(&dir.journal()).unwrap_err();
+    assert!(error.to_string().contains("journal.jsonl is damaged at line 1"), "{error}");
+}
+
+/// The executor's future can be spawned onto a multi-threaded runtime.
+#[test]
+fn the_executor_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(Vec::new());
+    let fake = Fake::default();
+    let future = executor::execute(&plan, &fake, &lock, options(1));
+    assert_send(&future);
+}

@@ -1,0 +1,139 @@
+//! N1 reachability, end to end: the real binary against real PostgreSQL stand-ins over TLS.
+
+use migprep_testkit::scenario::Scenario;
+use std::path::Path;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn migprep(args: &[&str], spec: &Path) -> Run {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
+        .args(args)
+        .arg(spec)
+        .env("NO_COLOR", "1")
+        .env_remove("MIGPREP_CA_FILE")
+        .output()
+        .await
+        .expect("running migprep");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
+    let mut keys: Vec<&str> = path.split('.').collect();
+    let last = keys.pop().unwrap();
+    let mut table = spec;
+    for key in keys {
+        table = table.get_mut(key).and_then(toml::Value::as_table_mut).expect("table in spec");
+    }
+    table.insert(last.to_string(), value.into());
+}
+
+/// Both stand-ins up, the spec trusts their CA with verify-full: both endpoints are reported reachable
+/// with their version and TLS on, nothing to change, exit 0.
+#[tokio::test]
+async fn both_databases_reachable_over_tls() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let run = migprep(&["plan"], &spec).await;
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    for (side, server) in [("source", &scenario.source), ("target", &scenario.target)] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("{side}.pg/connection")))
+            .unwrap_or_else(|| panic!("no {side} line in:\n{}", run.stdout));
+        assert!(line.contains(&format!("127.0.0.1:{}", server.port())), "{line}");
+        assert!(line.contains("PostgreSQL 15."), "{line}");
+        assert!(line.contains("TLS on (TLSv1.3)"), "{line}");
+    }
+}
+
+/// A wrong password on the source and a closed port on the target: both failures are reported (not
+/// just the first), each with its own remedy, and the run ends with exit 3 (blockers).
+#[tokio::test]
+async fn every_failure_is_reported_with_its_cause() {
+    let scenario = Scenario::start().await.unwrap();
+    std::fs::write(scenario.dir().join("secrets/source-password"), "wrong\n").unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut spec = scenario.spec();
+    set(&mut spec, "target.connection.port", i64::from(closed));
+    let path = scenario.write_spec(&spec).unwrap();
+    let run = migprep(&["plan"], &path).await;
+    assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("password authentication failed for user \"{}\"", scenario.source.admin().user)),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&format!("connection refused at 127.0.0.1:{closed}")), "{}", run.stdout);
+    assert!(!run.stdout.contains("wrong"), "the password must never be shown");
+}
+
+/// The spec asks for plain text, but the server accepts TLS only: the error says so and how to fix it.
+#[tokio::test]
+async fn plain_text_to_a_server_that_requires_tls() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    set(&mut spec, "source.connection.sslmode", "disable");
+    let path = scenario.write_spec(&spec).unwrap();
+    let run = migprep(&["plan"], &path).await;
+    assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("the server refused a plain-text connection (it requires TLS)"), "{}", run.stdout);
+    assert!(run.stdout.contains("sslmode = \"require\""), "{}", run.stdout);
+    assert!(run.stdout.contains("target.pg/connection"), "the target is still checked:\n{}", run.stdout);
+}
+
+/// verify-full without the CA that signed the server's certificate fails the handshake; `require`
+/// encrypts without verifying and connects.
+#[tokio::test]
+async fn verify_full_needs_the_ca() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    spec.remove("ca_file");
+    set(&mut spec, "target.connection.sslmode", "require");
+    let path = scenario.write_spec(&spec).unwrap();
+    let run = migprep(&["plan"], &path).await;
+    assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("TLS handshake with 127.0.0.1"), "{}", run.stdout);
+    assert!(run.stdout.contains("ca_file"), "the remedy names ca_file:\n{}", run.stdout);
+    let target_line = run.stdout.lines().find(|l| l.contains("target.pg/connection")).unwrap();
+    assert!(target_line.contains("TLS on"), "{target_line}");
+}
+
+/// A spec with a mistake changes nothing and says where the mistake is, on stderr, exit 1.
+#[tokio::test]
+async fn a_bad_spec_is_one_error_with_a_hint() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    set(&mut spec, "source.databases", toml::Value::Array(vec![]));
+    let path = scenario.write_spec(&spec).unwrap();
+    let run = migprep(&["plan"], &path).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].ends_with("source.databases: the list is empty"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("hint: "), "{}", lines[1]);
+}
+
+/// Commands that later versions fill in say so plainly and exit 1.
+#[tokio::test]
+async fn unbuilt_commands_say_so() {
+    let run = migprep(&["apply", "--auto-approve"], Path::new("migprep.toml")).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.starts_with("error: `migprep apply` is not built yet"), "{}", run.stderr);
+}

@@ -1,0 +1,167 @@
+//! The spec file: every kind of mistake is one line naming file, line:column and key, plus a hint.
+
+use migprep::spec::{PasswordSource, RemoveReplicas, Spec, SslMode};
+use std::path::Path;
+
+const VALID: &str = r#"
+name = "orders"
+
+[source]
+cluster = "orders-prod"
+region = "us-east-1"
+databases = ["orders", "billing"]
+migration_user = "migrator"
+
+[source.connection]
+host = "127.0.0.1"
+port = 5432
+user = "postgres"
+password = { env = "SOURCE_PGPASSWORD" }
+
+[target]
+subscription = "00000000-0000-0000-0000-000000000000"
+resource_group = "rg-orders"
+server = "pg-orders"
+
+[target.connection]
+user = "azureadmin"
+password = { file = "secrets/target" }
+sslmode = "verify-full"
+
+[allow]
+remove_replicas = "promote"
+"#;
+
+fn parse(text: &str) -> Result<Spec, (String, String)> {
+    Spec::parse(Path::new("plans/t.toml"), text).map_err(|e| (e.message, e.hint.unwrap_or_default()))
+}
+
+/// Replaces the first occurrence of `from` in the valid spec.
+fn broken(from: &str, to: &str) -> (String, String) {
+    assert!(VALID.contains(from), "test setup: {from:?} not in the spec");
+    parse(&VALID.replacen(from, to, 1)).expect_err("the spec should be refused")
+}
+
+#[test]
+fn a_valid_spec_gives_values_and_defaults() {
+    let spec = parse(VALID).unwrap();
+    assert_eq!(spec.name, "orders");
+    assert_eq!(spec.source.databases, ["orders", "billing"]);
+    assert_eq!(spec.source.connection.password, PasswordSource::Env("SOURCE_PGPASSWORD".into()));
+    assert_eq!(spec.source.connection.sslmode, SslMode::Require, "TLS is the default");
+    assert_eq!(spec.target.connection.password, PasswordSource::File("plans/secrets/target".into()));
+    assert_eq!(spec.target.connection.sslmode, SslMode::VerifyFull);
+    assert_eq!(spec.allow.remove_replicas, RemoveReplicas::Promote);
+    assert!(!spec.allow.reboot_source_writer, "disruptive actions are off unless allowed");
+    assert_eq!(spec.desired.parameter_group_for(&spec.source.cluster), "orders-prod-migration");
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/example.toml");
+    let spec = Spec::load(&path).unwrap();
+    assert_eq!(spec.source.cluster, "orders-prod");
+    assert_eq!(spec.digest.len(), 64);
+}
+
+#[test]
+fn unknown_key_names_file_position_and_key() {
+    let (message, hint) = broken("migration_user = \"migrator\"", "migration_user = \"migrator\"\ndatabses = [\"x\"]");
+    assert_eq!(message, "plans/t.toml:9:1: source.databses: unknown key");
+    assert!(hint.contains("databases"), "{hint}");
+}
+
+#[test]
+fn unknown_key_in_a_nested_table() {
+    let (message, _) = broken("sslmode = \"verify-full\"", "sslmode = \"verify-full\"\nsslcert = \"x\"");
+    assert_eq!(message, "plans/t.toml:25:1: target.connection.sslcert: unknown key");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let (message, hint) = broken("port = 5432", "port = \"5432\"");
+    assert!(message.starts_with("plans/t.toml:12:8: source.connection.port: invalid type: string"), "{message}");
+    assert!(hint.contains("plans/example.toml"), "{hint}");
+}
+
+#[test]
+fn missing_required_key() {
+    let (message, hint) = broken("region = \"us-east-1\"\n", "");
+    assert!(
+        message.starts_with("plans/t.toml:") && message.ends_with("source.region: required key is missing"),
+        "{message}"
+    );
+    assert!(hint.starts_with("add region = "), "{hint}");
+}
+
+#[test]
+fn empty_database_list() {
+    let (message, hint) = broken("databases = [\"orders\", \"billing\"]", "databases = []");
+    assert_eq!(message, "plans/t.toml:7:13: source.databases: the list is empty");
+    assert!(hint.contains("at least one database"), "{hint}");
+}
+
+#[test]
+fn duplicate_database() {
+    let (message, _) = broken("databases = [\"orders\", \"billing\"]", "databases = [\"orders\", \"orders\"]");
+    assert_eq!(message, "plans/t.toml:7:24: source.databases[1]: database \"orders\" is listed twice");
+}
+
+#[test]
+fn subscription_must_be_a_uuid() {
+    let (message, hint) = broken("00000000-0000-0000-0000-000000000000", "my-subscription");
+    assert_eq!(message, "plans/t.toml:17:16: target.subscription: \"my-subscription\" is not valid");
+    assert!(hint.contains("UUID"), "{hint}");
+}
+
+#[test]
+fn invalid_identifiers() {
+    let (message, _) = broken("cluster = \"orders-prod\"", "cluster = \"orders--prod\"");
+    assert_eq!(message, "plans/t.toml:5:11: source.cluster: \"orders--prod\" is not valid");
+    let (message, hint) = broken("server = \"pg-orders\"", "server = \"PG_Orders\"");
+    assert_eq!(message, "plans/t.toml:19:10: target.server: \"PG_Orders\" is not valid");
+    assert!(hint.contains("lowercase"), "{hint}");
+    let (message, _) = broken("name = \"orders\"", "name = \"../etc\"");
+    assert_eq!(message, "plans/t.toml:2:8: name: \"../etc\" is not valid");
+}
+
+#[test]
+fn bad_enum_value() {
+    let (message, hint) = broken("remove_replicas = \"promote\"", "remove_replicas = \"yes\"");
+    assert!(message.starts_with("plans/t.toml:27:19: allow.remove_replicas: unknown variant `yes`"), "{message}");
+    assert!(hint.contains("listed values"), "{hint}");
+}
+
+#[test]
+fn password_sources() {
+    let with = |value: &str| parse(&VALID.replacen("{ env = \"SOURCE_PGPASSWORD\" }", value, 1));
+    assert_eq!(with("\"iam\"").unwrap().source.connection.password, PasswordSource::Iam);
+    let (message, hint) = with("\"entra\"").unwrap_err();
+    assert_eq!(message, "plans/t.toml:14:12: source.connection.password: \"entra\" is for the Azure target");
+    assert!(hint.contains("\"iam\""));
+    // A literal password is refused and never echoed back.
+    let (message, _) = with("\"s3cret-Passw0rd\"").unwrap_err();
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(message.ends_with("a password cannot be written in the spec"));
+    let (message, _) = with("{ vault = \"x\" }").unwrap_err();
+    assert!(message.ends_with("source.connection.password.vault: unknown key"), "{message}");
+    let (message, _) = with("{ env = \"1BAD\" }").unwrap_err();
+    assert!(message.contains("source.connection.password.env"), "{message}");
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let (message, hint) = parse("name = \"orders\n").unwrap_err();
+    assert!(message.starts_with("plans/t.toml:1:"), "{message}");
+    assert!(hint.contains("syntax"), "{hint}");
+}
+
+#[test]
+fn missing_env_password_names_the_variable() {
+    let spec = parse(&VALID.replacen("SOURCE_PGPASSWORD", "MIGPREP_TEST_UNSET_VARIABLE", 1)).unwrap();
+    let error = spec.source.connection.password.resolve("source.connection.password").unwrap_err();
+    assert_eq!(
+        error.message,
+        "source.connection.password: environment variable MIGPREP_TEST_UNSET_VARIABLE is not set"
+    );
+}
