@@ -1,20 +1,28 @@
-//! The commands, wired: load the spec, observe (concurrently), run the rules, render, and decide the
-//! exit code. This is the only place that knows every layer; each layer knows only its own job.
+//! The commands, wired: load the spec, observe (concurrently), run the rules, render, confirm, apply,
+//! and decide the exit code. This is the only place that knows every layer; each layer knows only its
+//! own job.
 
+use crate::apply::executor::{self, Options};
+use crate::apply::lock::{self, Holder, Lock};
+use crate::apply::provider::Dispatch;
+use crate::apply::state::State;
+use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format};
 use crate::error::UserError;
-use crate::observe::postgres::{self, Endpoint, Side};
+use crate::observe::{self, Clients, Observed};
+use crate::plan::file::{self, Observation};
 use crate::plan::{Kind, Plan};
-use crate::rules::network::{self, EndpointObservation, Reached, Unreachable};
-use crate::spec::{Connection, Spec};
+use crate::rules;
+use crate::spec::Spec;
 use crate::tls::Trust;
-use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// How a successful run ended; the binary turns it into an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Nothing to change (exit 0).
+    /// Nothing to change, or the changes were made (exit 0).
     Clean,
     /// Changes present and the user asked to be told (`--detailed-exitcode`, exit 2).
     Changes,
@@ -35,7 +43,9 @@ impl Outcome {
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // The platform verifier logs every refused certificate as an error of its own; migprep reports
+        // the failure once, with a hint.
+        0 => "warn,rustls_platform_verifier=off",
         1 => "migprep=info",
         2 => "migprep=debug",
         _ => "debug",
@@ -52,24 +62,212 @@ pub fn init_logging(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Plan { spec, out, format, detailed_exitcode } => {
-            if out.is_some() {
-                return Err(not_built("plan --out (saved plans)").into());
-            }
             let spec = Spec::load(&spec)?;
-            let trust = trust_for(&spec)?;
-            let plan = plan(&spec, &trust).await?;
+            let mut session = Session::open(&spec).await?;
+            let observed = session.observe(&spec).await?;
+            let (plan, observations) = rules::plan(&spec, &observed);
             print(&plan, format)?;
+            if let Some(out) = out {
+                save(&out, &spec, &plan, &observations)?;
+            }
             Ok(outcome(&plan, detailed_exitcode))
         }
-        Command::Apply { .. } => Err(not_built("apply").into()),
-        Command::Restore { .. } => Err(not_built("restore").into()),
-        Command::Show { .. } => Err(not_built("show").into()),
+        Command::Show { planfile, format } => {
+            let saved = file::load(&planfile, None)?;
+            print(&saved.plan, format)?;
+            Ok(Outcome::Clean)
+        }
+        Command::Apply { input, auto_approve, force_unlock } => {
+            if is_plan_file(&input) {
+                apply_saved(&input, auto_approve, force_unlock.as_deref()).await
+            } else {
+                let spec = Spec::load(&input)?;
+                let dir = state_dir(&spec)?;
+                break_lock(&dir, force_unlock.as_deref())?;
+                let lock = Lock::acquire(&dir, &Holder::current(), "apply", SystemTime::now())?;
+                let mut session = Session::open(&spec).await?;
+                let observed = session.observe(&spec).await?;
+                let (plan, _) = rules::plan(&spec, &observed);
+                execute(&plan, &session.clients, &lock, auto_approve).await
+            }
+        }
+        Command::Restore { spec, out, auto_approve } => {
+            let spec = Spec::load(&spec)?;
+            let dir = state_dir(&spec)?;
+            let recorded = State::load(&dir.state()).map_err(|e| UserError::new(e.to_string()))?;
+            let mut session = Session::open(&spec).await?;
+            let observed = session.observe(&spec).await?;
+            let (plan, observations) = rules::restore(&spec, &observed, &recorded);
+            if let Some(out) = out {
+                print(&plan, Format::Human)?;
+                save(&out, &spec, &plan, &observations)?;
+                return Ok(outcome(&plan, false));
+            }
+            let lock = Lock::acquire(&dir, &Holder::current(), "restore", SystemTime::now())?;
+            execute(&plan, &session.clients, &lock, auto_approve).await
+        }
     }
 }
 
-fn not_built(what: &str) -> UserError {
-    UserError::new(format!("`migprep {what}` is not built yet in this version"))
-        .hint("`migprep plan SPEC` shows what the prerequisites need; apply, restore, show and saved plans come next")
+/// The clients of one run.
+struct Session {
+    clients: Clients,
+}
+
+impl Session {
+    async fn open(spec: &Spec) -> Result<Self, UserError> {
+        let trust = trust_for(spec)?;
+        Ok(Self { clients: Clients::connect(spec, trust).await? })
+    }
+
+    async fn observe(&mut self, spec: &Spec) -> Result<Observed, UserError> {
+        observe::observe(spec, &mut self.clients).await.map_err(report_problems)
+    }
+}
+
+/// Every observation problem, each with its hint: the first is the error's message, the others follow
+/// as `error:`/`hint:` lines, and the last hint closes it.
+fn report_problems(problems: observe::Problems) -> UserError {
+    let problems = problems.0;
+    let mut lines = Vec::new();
+    for (index, problem) in problems.iter().enumerate() {
+        let prefix = if index == 0 { "" } else { "error: " };
+        lines.push(format!("{prefix}{}", problem.message));
+        if let Some(hint) = &problem.hint
+            && index + 1 < problems.len()
+        {
+            lines.push(format!("hint: {hint}"));
+        }
+    }
+    let hint = problems.last().and_then(|p| p.hint.clone());
+    UserError { message: lines.join("\n"), hint }
+}
+
+async fn apply_saved(path: &Path, auto_approve: bool, force_unlock: Option<&str>) -> anyhow::Result<Outcome> {
+    let unverified = file::load(path, None)?;
+    let spec = Spec::load(&unverified.spec_file).map_err(|e| {
+        let hint = e.hint.clone().unwrap_or_default();
+        UserError::new(format!("the plan {} was made from {}: {}", path.display(), unverified.spec_file.display(), e))
+            .hint(hint)
+    })?;
+    let saved = file::load(path, Some(&spec.digest))?;
+    let dir = state_dir(&spec)?;
+    break_lock(&dir, force_unlock)?;
+    let lock = Lock::acquire(&dir, &Holder::current(), "apply", SystemTime::now())?;
+    let mut session = Session::open(&spec).await?;
+    let observed = session.observe(&spec).await?;
+    let fresh = match saved.plan.kind {
+        Kind::Apply => rules::plan(&spec, &observed).1,
+        Kind::Restore => {
+            let recorded = State::load(&dir.state()).map_err(|e| UserError::new(e.to_string()))?;
+            rules::restore(&spec, &observed, &recorded).1
+        }
+    };
+    let drift = relevant_drift(&saved.plan, &saved.observations, &fresh, &dir);
+    if !drift.is_empty() {
+        return Err(file::stale_error(path, &drift).into());
+    }
+    print(&saved.plan, Format::Human)?;
+    execute(&saved.plan, &session.clients, &lock, auto_approve).await
+}
+
+/// Differences between what the plan saw and what is there now, leaving out the addresses an earlier,
+/// interrupted attempt at this very plan already changed (those differ because of us).
+fn relevant_drift(plan: &Plan, planned: &[Observation], fresh: &[Observation], dir: &StateDir) -> Vec<file::Drift> {
+    let ours: std::collections::BTreeSet<_> = History::read(&dir.journal())
+        .map(|history| {
+            let digest = plan.digest();
+            history
+                .records()
+                .iter()
+                .filter(|record| record.plan == digest)
+                .map(|record| record.address.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    file::stale(planned, fresh).into_iter().filter(|drift| !ours.contains(&drift.address)).collect()
+}
+
+/// Confirms, runs the plan's changes under the lock, and reports.
+async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool) -> anyhow::Result<Outcome> {
+    if plan.has_blockers() {
+        eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
+        return Ok(Outcome::Blockers);
+    }
+    if !plan.has_changes() {
+        eprintln!("migprep: nothing to do");
+        return Ok(Outcome::Clean);
+    }
+    confirm(plan, auto_approve)?;
+    let provider = Dispatch { clients };
+    let options = Options { concurrency: 4, clock: SystemTime::now };
+    let result = executor::execute(plan, &provider, lock, options).await.map_err(|e| UserError::new(e.to_string()))?;
+    for applied in &result.applied {
+        eprintln!("  done {}", applied.address);
+    }
+    for held in &result.held {
+        eprintln!("  held {} (waits for {})", held.address, held.waits_for);
+    }
+    if let Some(error) = result.error() {
+        return Err(error.into());
+    }
+    let summary = plan.summary();
+    eprintln!(
+        "migprep: {} complete: {} added, {} changed, {} destroyed; {} pending.",
+        match plan.kind {
+            Kind::Apply => "apply",
+            Kind::Restore => "restore",
+        },
+        summary.add,
+        summary.change,
+        summary.destroy,
+        summary.pending
+    );
+    Ok(Outcome::Clean)
+}
+
+/// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead.
+fn confirm(plan: &Plan, auto_approve: bool) -> Result<(), UserError> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UserError::new("no terminal to confirm the changes on, and --auto-approve was not given")
+            .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
+    }
+    print(plan, Format::Human)?;
+    eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| UserError::new(format!("cannot read the answer: {e}")))?;
+    if answer.trim() == "yes" { Ok(()) } else { Err(UserError::new("cancelled: nothing was changed")) }
+}
+
+fn break_lock(dir: &StateDir, id: Option<&str>) -> Result<(), UserError> {
+    if let Some(id) = id {
+        let info = lock::force_unlock(dir, id)?;
+        eprintln!(
+            "migprep: broke the lock {} held by {} (pid {}) on {} since {}",
+            info.id, info.holder, info.pid, info.host, info.started
+        );
+    }
+    Ok(())
+}
+
+fn save(out: &Path, spec: &Spec, plan: &Plan, observations: &[Observation]) -> Result<(), UserError> {
+    let spec_file = std::path::absolute(&spec.file)
+        .map_err(|e| UserError::new(format!("cannot resolve the spec's path {}: {e}", spec.file.display())))?;
+    file::save(out, plan, &spec_file, &spec.digest, observations)?;
+    eprintln!("migprep: saved the plan to {}; apply exactly it with `migprep apply {}`", out.display(), out.display());
+    Ok(())
+}
+
+/// A saved plan is JSON; a spec is TOML, which cannot start with `{`.
+fn is_plan_file(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
 }
 
 fn outcome(plan: &Plan, detailed_exitcode: bool) -> Outcome {
@@ -84,53 +282,8 @@ fn outcome(plan: &Plan, detailed_exitcode: bool) -> Outcome {
 
 /// The extra CA bundle: the spec's `ca_file`, else `MIGPREP_CA_FILE`.
 fn trust_for(spec: &Spec) -> Result<Trust, UserError> {
-    let from_env = std::env::var_os("MIGPREP_CA_FILE").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let from_env = std::env::var_os("MIGPREP_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
     Trust::load(spec.ca_file.as_deref().or(from_env.as_deref()))
-}
-
-/// Observes both sides and builds the plan.
-pub async fn plan(spec: &Spec, trust: &Trust) -> Result<Plan, UserError> {
-    let source = endpoint(Side::Source, &spec.source.connection, spec.source.databases[0].clone())?;
-    let target = endpoint(Side::Target, &spec.target.connection, "postgres".to_string())?;
-    // Both endpoints are probed at once; every failure is reported, not just the first.
-    let (source_probe, target_probe) = tokio::join!(
-        postgres::probe(&source, trust, postgres::CONNECT_TIMEOUT),
-        postgres::probe(&target, trust, postgres::CONNECT_TIMEOUT),
-    );
-    let observations = [(source, source_probe), (target, target_probe)].map(|(endpoint, probe)| EndpointObservation {
-        side: endpoint.side.name(),
-        address: endpoint.address(),
-        user: endpoint.user.clone(),
-        outcome: match probe {
-            Ok(reached) => Ok(Reached { server_version: reached.server_version, tls: reached.tls }),
-            Err(error) => Err(Unreachable { problem: error.to_string(), hint: error.hint(endpoint.side) }),
-        },
-    });
-
-    let mut plan = Plan::new(Kind::Apply, spec.name.clone());
-    let (checks, blockers) = network::reachability(&observations);
-    plan.checks.extend(checks);
-    plan.changes.extend(blockers);
-    Ok(plan)
-}
-
-fn endpoint(side: Side, connection: &Connection, database: String) -> Result<Endpoint, UserError> {
-    let key = format!("{}.connection", side.name());
-    let host = connection.host.clone().ok_or_else(|| {
-        UserError::new(format!(
-            "{key}.host is not set, and this version cannot look the endpoint up in the cloud API yet"
-        ))
-        .hint(format!("set {key}.host and {key}.port in the spec"))
-    })?;
-    Ok(Endpoint {
-        side,
-        host,
-        port: connection.port.unwrap_or(5432),
-        user: connection.user.clone(),
-        database,
-        password: connection.password.resolve(&format!("{key}.password"))?,
-        sslmode: connection.sslmode,
-    })
 }
 
 fn print(plan: &Plan, format: Format) -> Result<(), UserError> {
@@ -150,10 +303,11 @@ fn colour_allowed(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// The state folder for a spec: `MIGPREP_STATE_DIR`, else `.migprep/` beside the spec.
-pub fn state_root(spec_file: &Path) -> std::path::PathBuf {
-    match std::env::var_os("MIGPREP_STATE_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => dir.into(),
-        None => spec_file.parent().unwrap_or(Path::new(".")).join(".migprep"),
-    }
+/// The state folder for a spec: `MIGPREP_STATE_DIR`, else `.migprep/` beside the spec; then `<name>/`.
+fn state_dir(spec: &Spec) -> Result<StateDir, UserError> {
+    let root = match std::env::var_os("MIGPREP_STATE_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => spec.file.parent().unwrap_or(Path::new(".")).join(".migprep"),
+    };
+    StateDir::open(&root, &spec.name)
 }

@@ -9,7 +9,6 @@
 use crate::error::UserError;
 use crate::secret::Secret;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -19,7 +18,7 @@ use toml::Spanned;
 pub struct Spec {
     /// The file it was read from.
     pub file: PathBuf,
-    /// SHA-256 of the file's bytes, hex; saved plans carry it to refuse being applied to another spec.
+    /// `sha256:<hex>` of the file's bytes; saved plans carry it to refuse being applied to another spec.
     pub digest: String,
     pub name: String,
     /// An extra CA bundle for every TLS connection, resolved against the spec's folder.
@@ -231,7 +230,7 @@ impl Spec {
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| UserError::new(format!("{}: the spec is not UTF-8 text", path.display())).hint(EXAMPLE))?;
         let mut spec = Self::parse(path, &text)?;
-        spec.digest = hex::encode(Sha256::digest(&bytes));
+        spec.digest = crate::plan::file::digest(&bytes);
         Ok(spec)
     }
 

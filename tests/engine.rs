@@ -107,7 +107,7 @@ fn a_saved_plan_reads_back_unchanged() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("orders.plan");
     let (plan, observations) = saved_plan();
-    file::save(&path, &plan, "sha256:spec", &observations).unwrap();
+    file::save(&path, &plan, Path::new("/specs/migprep.toml"), "sha256:spec", &observations).unwrap();
 
     let saved = file::load(&path, Some("sha256:spec")).unwrap();
     assert_eq!(saved.plan, plan);
@@ -129,7 +129,7 @@ fn broken_plan_files_are_refused_with_a_reason() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("orders.plan");
     let (plan, observations) = saved_plan();
-    file::save(&path, &plan, "sha256:spec", &observations).unwrap();
+    file::save(&path, &plan, Path::new("/specs/migprep.toml"), "sha256:spec", &observations).unwrap();
     let good = std::fs::read_to_string(&path).unwrap();
     let shown = path.display().to_string();
 

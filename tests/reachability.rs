@@ -1,5 +1,9 @@
 //! N1 reachability, end to end: the real binary against real PostgreSQL stand-ins over TLS.
 
+use migprep::observe::postgres::{self, ConnectError, Endpoint, Side};
+use migprep::secret::Secret;
+use migprep::spec::SslMode;
+use migprep::tls::Trust;
 use migprep_testkit::scenario::Scenario;
 use std::path::Path;
 
@@ -9,10 +13,11 @@ struct Run {
     stderr: String,
 }
 
-async fn migprep(args: &[&str], spec: &Path) -> Run {
+async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Run {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
         .args(args)
         .arg(spec)
+        .envs(scenario.env())
         .env("NO_COLOR", "1")
         .env_remove("MIGPREP_CA_FILE")
         .output()
@@ -41,7 +46,7 @@ fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
 async fn both_databases_reachable_over_tls() {
     let scenario = Scenario::start().await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
-    let run = migprep(&["plan"], &spec).await;
+    let run = migprep(&scenario, &["plan"], &spec).await;
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     for (side, server) in [("source", &scenario.source), ("target", &scenario.target)] {
         let line = run
@@ -68,7 +73,7 @@ async fn every_failure_is_reported_with_its_cause() {
     let mut spec = scenario.spec();
     set(&mut spec, "target.connection.port", i64::from(closed));
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&["plan"], &path).await;
+    let run = migprep(&scenario, &["plan"], &path).await;
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains(&format!("password authentication failed for user \"{}\"", scenario.source.admin().user)),
@@ -86,28 +91,53 @@ async fn plain_text_to_a_server_that_requires_tls() {
     let mut spec = scenario.spec();
     set(&mut spec, "source.connection.sslmode", "disable");
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&["plan"], &path).await;
+    let run = migprep(&scenario, &["plan"], &path).await;
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("the server refused a plain-text connection (it requires TLS)"), "{}", run.stdout);
     assert!(run.stdout.contains("sslmode = \"require\""), "{}", run.stdout);
     assert!(run.stdout.contains("target.pg/connection"), "the target is still checked:\n{}", run.stdout);
 }
 
-/// verify-full without the CA that signed the server's certificate fails the handshake; `require`
-/// encrypts without verifying and connects.
+/// Without the stand-ins' CA every TLS connection is refused, the HTTPS ones to Azure first: the error
+/// names the certificate problem and points at ca_file.
 #[tokio::test]
-async fn verify_full_needs_the_ca() {
+async fn without_the_ca_nothing_is_trusted() {
     let scenario = Scenario::start().await.unwrap();
     let mut spec = scenario.spec();
     spec.remove("ca_file");
-    set(&mut spec, "target.connection.sslmode", "require");
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&["plan"], &path).await;
-    assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("TLS handshake with 127.0.0.1"), "{}", run.stdout);
-    assert!(run.stdout.contains("ca_file"), "the remedy names ca_file:\n{}", run.stdout);
-    let target_line = run.stdout.lines().find(|l| l.contains("target.pg/connection")).unwrap();
-    assert!(target_line.contains("TLS on"), "{target_line}");
+    let run = migprep(&scenario, &["plan"], &path).await;
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("UnknownIssuer"), "{}", run.stderr);
+    assert!(run.stderr.lines().last().unwrap().contains("ca_file"), "{}", run.stderr);
+}
+
+/// verify-full checks the chain against the extra CA: without it the handshake fails with a remedy
+/// naming ca_file; `require` encrypts without verifying and connects.
+#[tokio::test]
+async fn verify_full_needs_the_ca_and_require_does_not() {
+    let scenario = Scenario::start().await.unwrap();
+    let endpoint = |sslmode| Endpoint {
+        side: Side::Source,
+        host: "127.0.0.1".into(),
+        port: scenario.source.port(),
+        user: scenario.source.admin().user.clone(),
+        database: "orders".into(),
+        password: Secret::new(scenario.source.admin().password.clone()),
+        sslmode,
+    };
+    let platform_only = Trust::load(None).unwrap();
+    let error =
+        postgres::probe(&endpoint(SslMode::VerifyFull), &platform_only, postgres::CONNECT_TIMEOUT).await.unwrap_err();
+    assert!(matches!(error, ConnectError::Tls { .. }), "{error:?}");
+    assert!(error.hint(Side::Source).contains("ca_file"));
+    let reached =
+        postgres::probe(&endpoint(SslMode::Require), &platform_only, postgres::CONNECT_TIMEOUT).await.unwrap();
+    assert_eq!(reached.tls.as_deref(), Some("TLSv1.3"));
+
+    let with_ca = Trust::load(Some(&scenario.dir().join("ca.pem"))).unwrap();
+    let reached = postgres::probe(&endpoint(SslMode::VerifyFull), &with_ca, postgres::CONNECT_TIMEOUT).await.unwrap();
+    assert!(reached.server_version_num >= 150000);
 }
 
 /// A spec with a mistake changes nothing and says where the mistake is, on stderr, exit 1.
@@ -117,7 +147,7 @@ async fn a_bad_spec_is_one_error_with_a_hint() {
     let mut spec = scenario.spec();
     set(&mut spec, "source.databases", toml::Value::Array(vec![]));
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&["plan"], &path).await;
+    let run = migprep(&scenario, &["plan"], &path).await;
     assert_eq!(run.code, 1);
     assert!(run.stdout.is_empty());
     let lines: Vec<&str> = run.stderr.lines().collect();
@@ -128,12 +158,4 @@ async fn a_bad_spec_is_one_error_with_a_hint() {
         lines[0]
     );
     assert!(lines[1].starts_with("hint: "), "{}", lines[1]);
-}
-
-/// Commands that later versions fill in say so plainly and exit 1.
-#[tokio::test]
-async fn unbuilt_commands_say_so() {
-    let run = migprep(&["apply", "--auto-approve"], Path::new("migprep.toml")).await;
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.starts_with("error: `migprep apply` is not built yet"), "{}", run.stderr);
 }

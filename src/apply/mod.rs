@@ -8,7 +8,10 @@
 pub mod executor;
 pub mod journal;
 pub mod lock;
+pub mod provider;
+pub mod source;
 pub mod state;
+pub mod target;
 
 use crate::error::UserError;
 use std::fs;

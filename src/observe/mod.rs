@@ -1,6 +1,179 @@
 //! Providers: one per system, each reading its system into plain Rust values. SDK types, ARM JSON and
 //! database rows never leave their provider. Everything here does I/O; nothing here decides anything.
+//!
+//! [`observe`] reads everything the rules need, as concurrently as the dependencies allow: the cluster
+//! and the server first (they name the database endpoints), then both databases and the rest of both
+//! clouds at once. Problems are collected and reported together.
 
 pub mod aws;
 pub mod azure;
 pub mod postgres;
+pub mod source;
+pub mod target;
+
+use crate::error::UserError;
+use crate::rules::network::{EndpointObservation, Reached, Unreachable};
+use crate::spec::{Connection, Spec};
+use crate::tls::Trust;
+use postgres::{Endpoint, Side};
+use std::time::Duration;
+
+/// The clients, built once per run from the spec and the environment.
+pub struct Clients {
+    pub trust: Trust,
+    pub rds: aws::Rds,
+    pub arm: azure::Arm,
+    pub server: azure::ServerId,
+    /// The databases, once their endpoints are known (after the first observation).
+    pub source_pg: Option<Endpoint>,
+    pub target_pg: Option<Endpoint>,
+}
+
+impl Clients {
+    /// Builds the AWS and Azure clients. Sends nothing yet.
+    pub async fn connect(spec: &Spec, trust: Trust) -> Result<Self, UserError> {
+        let poll_interval = std::env::var("MIGPREP_POLL_INTERVAL_MS")
+            .ok()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        let aws_settings = aws::Settings {
+            region: spec.source.region.clone(),
+            profile: spec.source.profile.clone(),
+            poll_interval,
+            ..aws::Settings::default()
+        };
+        let mut azure_settings = azure::Settings {
+            arm_endpoint: spec.target.arm_endpoint.clone(),
+            authority_host: spec.target.authority_host.clone(),
+            ..azure::Settings::default()
+        };
+        if let Some(interval) = poll_interval {
+            // The same knob bounds ARM's waits: Retry-After and operation polls.
+            azure_settings.backoff.max_delay =
+                azure_settings.backoff.max_delay.min(interval.max(Duration::from_secs(1)));
+        }
+        let rds = aws::Rds::connect(&aws_settings, &trust).await.map_err(|e| e.to_user_error())?;
+        let arm = azure::Arm::connect(&azure_settings, &trust).map_err(|e| e.to_user_error())?;
+        let server = azure::ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
+        Ok(Self { trust, rds, arm, server, source_pg: None, target_pg: None })
+    }
+}
+
+/// Everything observed for one plan.
+pub struct Observed {
+    pub cluster: aws::Cluster,
+    pub server: azure::Server,
+    pub replicas: Vec<azure::Replica>,
+    /// N1: what connecting to each database showed, source first.
+    pub endpoints: Vec<EndpointObservation>,
+    pub source: source::SourceState,
+    pub target: target::TargetState,
+}
+
+/// Several problems found while observing, reported together.
+#[derive(Debug)]
+pub struct Problems(pub Vec<UserError>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let messages: Vec<&str> = self.0.iter().map(|e| e.message.as_str()).collect();
+        f.write_str(&messages.join("; "))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Reads both clouds and both databases. Cloud problems (credentials, not found) stop the run and
+/// are all reported; database problems become N1 findings instead, so the plan still shows the rest.
+pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Problems> {
+    let (cluster, server, replicas) = tokio::join!(
+        clients.rds.cluster(&spec.source.cluster),
+        clients.arm.server(&clients.server),
+        clients.arm.replicas(&clients.server),
+    );
+    let mut problems = Vec::new();
+    let cluster = cluster.map_err(|e| problems.push(e.to_user_error())).ok();
+    let server = server.map_err(|e| problems.push(e.to_user_error())).ok();
+    let replicas = replicas.map_err(|e| problems.push(e.to_user_error())).ok();
+    let (Some(cluster), Some(server), Some(replicas)) = (cluster, server, replicas) else {
+        dedup(&mut problems);
+        return Err(Problems(problems));
+    };
+
+    let source_host = spec.source.connection.host.clone().or_else(|| cluster.endpoint.clone());
+    let source_port = spec.source.connection.port.or(cluster.port);
+    let target_host = spec.target.connection.host.clone().or_else(|| server.fqdn.clone());
+    let source_pg =
+        endpoint(Side::Source, &spec.source.connection, source_host, source_port, spec.source.databases[0].clone());
+    let target_pg = endpoint(Side::Target, &spec.target.connection, target_host, None, "postgres".to_string());
+    let (source_pg, target_pg) = match (source_pg, target_pg) {
+        (Ok(s), Ok(t)) => (s, t),
+        (s, t) => {
+            problems.extend(s.err());
+            problems.extend(t.err());
+            return Err(Problems(problems));
+        }
+    };
+
+    let trust = &clients.trust;
+    let timeout = postgres::CONNECT_TIMEOUT;
+    let (source_probe, target_probe, source_state, target_state) = tokio::join!(
+        postgres::probe(&source_pg, trust, timeout),
+        postgres::probe(&target_pg, trust, timeout),
+        source::observe(spec, clients, &cluster, &source_pg),
+        target::observe(spec, clients, &server, &target_pg),
+    );
+    let endpoints = [(&source_pg, source_probe), (&target_pg, target_probe)]
+        .into_iter()
+        .map(|(endpoint, probe)| EndpointObservation {
+            side: endpoint.side.name(),
+            address: endpoint.address(),
+            user: endpoint.user.clone(),
+            outcome: match probe {
+                Ok(reached) => Ok(Reached { server_version: reached.server_version, tls: reached.tls }),
+                Err(error) => Err(Unreachable { problem: error.to_string(), hint: error.hint(endpoint.side) }),
+            },
+        })
+        .collect();
+    let source_state = source_state.map_err(|e| problems.extend(e)).ok();
+    let target_state = target_state.map_err(|e| problems.extend(e)).ok();
+    let (Some(source), Some(target)) = (source_state, target_state) else {
+        return Err(Problems(problems));
+    };
+    clients.source_pg = Some(source_pg);
+    clients.target_pg = Some(target_pg);
+    Ok(Observed { cluster, server, replicas, endpoints, source, target })
+}
+
+/// The same credential problem is often reported by two calls to one cloud; say it once.
+fn dedup(problems: &mut Vec<UserError>) {
+    let mut seen = Vec::new();
+    problems.retain(|p| {
+        let new = !seen.contains(&p.message);
+        seen.push(p.message.clone());
+        new
+    });
+}
+
+fn endpoint(
+    side: Side,
+    connection: &Connection,
+    host: Option<String>,
+    port: Option<u16>,
+    database: String,
+) -> Result<Endpoint, UserError> {
+    let key = format!("{}.connection", side.name());
+    let host = host.ok_or_else(|| {
+        UserError::new(format!("{key}.host is not set and the cloud API reports no endpoint"))
+            .hint(format!("set {key}.host and {key}.port in the spec"))
+    })?;
+    Ok(Endpoint {
+        side,
+        host,
+        port: connection.port.or(port).unwrap_or(5432),
+        user: connection.user.clone(),
+        database,
+        password: connection.password.resolve(&format!("{key}.password"))?,
+        sslmode: connection.sslmode,
+    })
+}

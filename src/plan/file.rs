@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The `kind` that marks a file as a saved migprep plan.
 pub const KIND: &str = "migprep-plan";
@@ -72,6 +72,8 @@ impl fmt::Display for Drift {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Saved {
     pub plan: Plan,
+    /// The spec the plan was made from (absolute), so `apply PLANFILE` can reach the same systems.
+    pub spec_file: PathBuf,
     pub spec_digest: String,
     /// Sorted by address.
     pub observations: Vec<Observation>,
@@ -82,6 +84,7 @@ pub struct Saved {
 struct Body {
     format_version: u32,
     kind: String,
+    spec_file: PathBuf,
     spec_digest: String,
     plan: Plan,
     fingerprint: Vec<Observation>,
@@ -118,13 +121,20 @@ impl Plan {
 }
 
 /// Writes a saved plan to `path` atomically with mode 0600 (plans name servers and users).
-pub fn save(path: &Path, plan: &Plan, spec_digest: &str, observations: &[Observation]) -> Result<(), UserError> {
+pub fn save(
+    path: &Path,
+    plan: &Plan,
+    spec_file: &Path,
+    spec_digest: &str,
+    observations: &[Observation],
+) -> Result<(), UserError> {
     let mut fingerprint = observations.to_vec();
     fingerprint.sort();
     fingerprint.dedup();
     let body = Body {
         format_version: FORMAT_VERSION,
         kind: KIND.to_string(),
+        spec_file: spec_file.to_path_buf(),
         spec_digest: spec_digest.to_string(),
         plan: plan.clone(),
         fingerprint,
@@ -182,14 +192,14 @@ pub fn load(path: &Path, expected_spec_digest: Option<&str>) -> Result<Saved, Us
         return Err(edited());
     }
 
-    let Body { spec_digest, plan, fingerprint, .. } = envelope.body;
+    let Body { spec_file, spec_digest, plan, fingerprint, .. } = envelope.body;
     if let Some(expected) = expected_spec_digest
         && expected != spec_digest
     {
         return Err(UserError::new(format!("{shown} was made for a different spec, or the spec has changed since"))
             .hint(format!("make the plan again from the current spec: `migprep plan SPEC --out {shown}`")));
     }
-    Ok(Saved { plan, spec_digest, observations: fingerprint })
+    Ok(Saved { plan, spec_file, spec_digest, observations: fingerprint })
 }
 
 /// Every difference between the observations a saved plan depends on and a fresh observation of the same

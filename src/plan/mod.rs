@@ -5,6 +5,11 @@
 //! contract (`format_version`); every rendering is derived from this one value.
 
 pub mod file;
+pub mod operation;
+pub mod source_ops;
+pub mod target_ops;
+
+pub use operation::Operation;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -122,6 +127,8 @@ pub struct Change {
     pub prevents: Option<u32>,
     /// Changes that must finish before this one starts.
     pub depends_on: Vec<Address>,
+    /// What applying it does, exactly; `None` for blockers and changes that are only reported.
+    pub operation: Option<Operation>,
 }
 
 impl Change {
@@ -141,6 +148,7 @@ impl Change {
             pending: None,
             prevents: None,
             depends_on: Vec::new(),
+            operation: None,
         }
     }
 }

@@ -26,7 +26,9 @@
 //!       "irreversible": false,           // cannot be undone (e.g. storage growth)
 //!       "pending": "…" | null,           // not included because the spec does not allow it, and why
 //!       "prevents": 603106 | null,       // the Azure premigration error code this change prevents
-//!       "depends_on": ["<address>", …]   // changes that must finish before this one starts
+//!       "depends_on": ["<address>", …],  // changes that must finish before this one starts
+//!       "operation": {…} | null          // the exact call apply makes: {"source": {"op": …}} or
+//!                                        // {"target": {"op": …}}; null for blockers and reports
 //!     }
 //!   ],
 //!   "checks": [                          // prerequisites verified and found to hold

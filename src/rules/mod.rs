@@ -1,4 +1,61 @@
-//! The prerequisites, as pure functions from the spec and the observed state to plan changes and checks.
+//! The prerequisites, as pure functions from the spec and the observed state to plan changes, checks,
+//! and the observations the changes depend on (the saved plan's fingerprint).
 //! No I/O, no clock, no async: same inputs, same plan, in the same order.
 
+pub mod inventory;
 pub mod network;
+pub mod source;
+pub mod target;
+
+use crate::apply::state::State;
+use crate::observe::Observed;
+use crate::plan::file::Observation;
+use crate::plan::{Change, Check, Kind, Plan};
+use crate::spec::Spec;
+
+/// What one group of rules found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub changes: Vec<Change>,
+    pub checks: Vec<Check>,
+    /// Every observed value a change depends on: if one differs at apply time, the plan is stale.
+    pub observations: Vec<Observation>,
+}
+
+impl Findings {
+    pub fn extend(&mut self, other: Findings) {
+        self.changes.extend(other.changes);
+        self.checks.extend(other.checks);
+        self.observations.extend(other.observations);
+    }
+
+    fn into_plan(self, kind: Kind, name: &str) -> (Plan, Vec<Observation>) {
+        let mut plan = Plan::new(kind, name);
+        plan.changes = self.changes;
+        plan.checks = self.checks;
+        let mut observations = self.observations;
+        observations.sort();
+        observations.dedup();
+        (plan, observations)
+    }
+}
+
+/// The plan that prepares the migration.
+pub fn plan(spec: &Spec, observed: &Observed) -> (Plan, Vec<Observation>) {
+    let mut findings = Findings::default();
+    let (checks, blockers) = network::reachability(&observed.endpoints);
+    findings.checks.extend(checks);
+    findings.changes.extend(blockers);
+    findings.extend(inventory::clouds(observed));
+    findings.extend(source::plan(spec, &observed.cluster, &observed.source));
+    findings.extend(target::plan(spec, &observed.server, &observed.replicas, &observed.target));
+    findings.into_plan(Kind::Apply, &spec.name)
+}
+
+/// The plan that puts back what was changed only for the migration, from the recorded originals.
+pub fn restore(spec: &Spec, observed: &Observed, state: &State) -> (Plan, Vec<Observation>) {
+    let mut findings = Findings::default();
+    findings.extend(source::restore(spec, &observed.cluster, &observed.source, state));
+    findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.target, state));
+    findings.into_plan(Kind::Restore, &spec.name)
+}

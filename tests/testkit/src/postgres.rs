@@ -134,18 +134,28 @@ impl PgServer {
     /// Restarts the server with `settings` merged into its configuration, the way a reboot applies
     /// pending static parameters. Values are written verbatim into `postgresql.conf` syntax.
     pub async fn restart_with(&self, settings: &BTreeMap<String, String>) -> Result<()> {
-        let merged = {
-            let mut current = self.settings.lock().expect("settings lock");
-            for (name, value) in settings {
-                current.insert(name.clone(), quote_setting(value));
-            }
-            current.clone()
-        };
+        let merged = self.merge_settings(settings);
         write_settings(&self.data_dir().join(INCLUDE_FILE), &merged)?;
         self.pg_ctl(&["restart", "-m", "fast", "-w", "-t", "60", "-l", &self.log_file()])
             .await
             .context("restarting the stand-in")?;
         Ok(())
+    }
+
+    /// Applies dynamic settings without a restart (`pg_ctl reload`), as a parameter change with
+    /// `ApplyMethod=immediate` does on Aurora.
+    pub async fn reload_with(&self, settings: &BTreeMap<String, String>) -> Result<()> {
+        let merged = self.merge_settings(settings);
+        write_settings(&self.data_dir().join(INCLUDE_FILE), &merged)?;
+        self.pg_ctl(&["reload"]).await.context("reloading the stand-in")
+    }
+
+    fn merge_settings(&self, settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut current = self.settings.lock().expect("settings lock");
+        for (name, value) in settings {
+            current.insert(name.clone(), quote_setting(value));
+        }
+        current.clone()
     }
 
     async fn init(flavor: Flavor, ca: &CertAuthority, mut settings: BTreeMap<String, String>) -> Result<Self> {

@@ -1,12 +1,22 @@
-//! A ready-made scene for end-to-end runs: the stand-ins started together, sharing one CA, and a
-//! migration spec that points migprep at them (passwords in files beside it, never in the spec).
+//! A ready-made scene for end-to-end runs: all four stand-ins started together and wired to each other,
+//! sharing one CA, and a migration spec that points migprep at them (passwords in files beside it,
+//! never in the spec; cloud credentials in the environment the scenario hands out).
 //!
-//! Tests start a [`Scenario`], adjust the spec as a TOML table, write it, and run the real binary.
+//! The wiring is what makes the loop real: rebooting the Aurora writer through the RDS stand-in restarts
+//! the source PostgreSQL with the parameter group's static values, and restarting the flexible server
+//! through the fake ARM restarts the target PostgreSQL with its pending static parameters.
+//!
+//! Tests start a [`Scenario`] (optionally from a [`ScenarioConfig`] describing the "before" state),
+//! adjust the spec as a TOML table, write it, and run the real binary with [`Scenario::env`].
 
+use crate::arm::{FakeArm, FakeArmConfig, RestartHook, ServerSeed};
 use crate::postgres::PgServer;
+use crate::rds::{ClusterSeed, RdsConfig, RdsStandIn, settings_hook};
 use crate::tls::CertAuthority;
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 
 pub const CLUSTER: &str = "orders-prod";
@@ -15,26 +25,82 @@ pub const SUBSCRIPTION: &str = "6f1d3c1e-2b5a-4c7e-9f3d-1a2b3c4d5e6f";
 pub const RESOURCE_GROUP: &str = "rg-orders";
 pub const SERVER: &str = "pg-orders";
 
-/// The PostgreSQL stand-ins and a folder for the spec, its CA bundle and password files.
+/// The "before" state of the clouds. The scenario adds the wiring (endpoint port, reboot hooks).
+pub struct ScenarioConfig {
+    pub cluster: ClusterSeed,
+    pub server: ServerSeed,
+    pub rds: RdsConfig,
+    pub arm: FakeArmConfig,
+}
+
+impl Default for ScenarioConfig {
+    /// An Aurora 15.4 cluster on its default parameter group and a flexible server as Azure creates it.
+    fn default() -> Self {
+        Self {
+            cluster: ClusterSeed::new(CLUSTER, "15.4"),
+            server: ServerSeed::new(SERVER),
+            // Fast polling: the tool waits on these, and tests should not.
+            rds: RdsConfig { reboot_describes: 1, ..RdsConfig::default() },
+            arm: FakeArmConfig { polls_until_done: 1, retry_after_secs: 1, ..FakeArmConfig::default() },
+        }
+    }
+}
+
+/// The stand-ins and a folder for the spec, its CA bundle and password files.
 pub struct Scenario {
-    pub ca: CertAuthority,
-    pub source: PgServer,
-    pub target: PgServer,
+    pub ca: Arc<CertAuthority>,
+    pub source: Arc<PgServer>,
+    pub target: Arc<PgServer>,
+    pub rds: RdsStandIn,
+    pub arm: FakeArm,
     dir: TempDir,
 }
 
 impl Scenario {
-    /// Starts both PostgreSQL stand-ins (concurrently) and writes the CA and password files.
+    /// Starts everything in its default "before" state.
     pub async fn start() -> Result<Self> {
-        let ca = CertAuthority::generate()?;
+        Self::start_with(ScenarioConfig::default()).await
+    }
+
+    /// Starts the PostgreSQL stand-ins, moto behind the RDS fidelity layer and the fake ARM, seeds the
+    /// cluster and the server, and writes the CA and password files.
+    pub async fn start_with(config: ScenarioConfig) -> Result<Self> {
+        let ca = Arc::new(CertAuthority::generate()?);
         let (source, target) = tokio::try_join!(PgServer::start_aurora(&ca), PgServer::start_flexible(&ca))?;
+        let (source, target) = (Arc::new(source), Arc::new(target));
+
+        let arm_config = FakeArmConfig {
+            certificate_authority: Some(ca.clone()),
+            on_restart: Some(target_restart_hook(target.clone())),
+            ..config.arm
+        };
+        let (rds, arm) = tokio::try_join!(RdsStandIn::start(config.rds), FakeArm::start(arm_config))?;
+
+        let writer = source.clone();
+        let reload = source.clone();
+        let cluster = ClusterSeed {
+            endpoint_port: Some(source.port()),
+            master_username: source.admin().user.clone(),
+            reboot_hook: Some(settings_hook(move |settings| {
+                let writer = writer.clone();
+                async move { writer.restart_with(&settings).await }
+            })),
+            reload_hook: Some(settings_hook(move |settings| {
+                let server = reload.clone();
+                async move { server.reload_with(&settings).await }
+            })),
+            ..config.cluster
+        };
+        rds.seed_cluster(cluster).await.context("seeding the Aurora cluster")?;
+        arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, config.server).context("seeding the flexible server")?;
+
         let dir = tempfile::Builder::new().prefix("migprep-scenario-").tempdir()?;
         std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem)?;
         let secrets = dir.path().join("secrets");
         std::fs::create_dir(&secrets)?;
         write_secret(&secrets.join("source-password"), &source.admin().password)?;
         write_secret(&secrets.join("target-password"), &target.admin().password)?;
-        Ok(Self { ca, source, target, dir })
+        Ok(Self { ca, source, target, rds, arm, dir })
     }
 
     /// The folder holding the spec and its files.
@@ -42,12 +108,30 @@ impl Scenario {
         self.dir.path()
     }
 
-    /// Keeps the folder after the scenario ends (for the demo, which prints paths).
-    pub fn into_parts(self) -> (CertAuthority, PgServer, PgServer, TempDir) {
-        (self.ca, self.source, self.target, self.dir)
+    /// The environment a migprep run needs to reach the stand-ins: the AWS SDK's endpoint override and
+    /// static test credentials (no profile or instance metadata from the machine leaks in), the service
+    /// principal the fake ARM accepts, and short polling.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.rds.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            ("AZURE_TENANT_ID", self.arm.tenant_id().into()),
+            ("AZURE_CLIENT_ID", self.arm.client_id().into()),
+            ("AZURE_CLIENT_SECRET", self.arm.client_secret().into()),
+            ("MIGPREP_POLL_INTERVAL_MS", "200".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
-    /// The spec for these stand-ins, as a TOML table the caller may change before writing it.
+    /// The spec for these stand-ins, as a TOML table the caller may change before writing it. The source
+    /// has no host or port: migprep takes them from the cluster's writer endpoint, as with real Aurora.
     pub fn spec(&self) -> toml::Table {
         let text = format!(
             r#"
@@ -61,8 +145,6 @@ databases = {databases:?}
 migration_user = "{migrator}"
 
 [source.connection]
-host = "127.0.0.1"
-port = {source_port}
 user = "{source_user}"
 password = {{ file = "secrets/source-password" }}
 sslmode = "verify-full"
@@ -71,6 +153,8 @@ sslmode = "verify-full"
 subscription = "{SUBSCRIPTION}"
 resource_group = "{RESOURCE_GROUP}"
 server = "{SERVER}"
+arm_endpoint = "{arm}"
+authority_host = "{arm}"
 
 [target.connection]
 host = "127.0.0.1"
@@ -81,8 +165,8 @@ sslmode = "verify-full"
 "#,
             databases = self.source.databases(),
             migrator = self.source.migration_user().user,
-            source_port = self.source.port(),
             source_user = self.source.admin().user,
+            arm = self.arm.endpoint(),
             target_port = self.target.port(),
             target_user = self.target.admin().user,
         );
@@ -95,6 +179,43 @@ sslmode = "verify-full"
         std::fs::write(&path, toml::to_string(spec)?).context("writing the spec")?;
         Ok(path)
     }
+}
+
+/// Settings a restart of the flexible server carries over to the target PostgreSQL. The fake ARM hands
+/// over every static parameter; a local server can take only these, and only libraries it has.
+const TARGET_STATIC: [&str; 5] =
+    ["max_replication_slots", "max_wal_senders", "max_worker_processes", "wal_level", "shared_preload_libraries"];
+
+fn target_restart_hook(target: Arc<PgServer>) -> RestartHook {
+    Arc::new(move |settings: BTreeMap<String, String>| {
+        let target = target.clone();
+        Box::pin(async move {
+            let mut applied = BTreeMap::new();
+            for (name, value) in settings {
+                if !TARGET_STATIC.contains(&name.as_str()) {
+                    continue;
+                }
+                let value = if name == "shared_preload_libraries" { installed_libraries(&value) } else { value };
+                applied.insert(name, value);
+            }
+            target.restart_with(&applied).await
+        })
+    })
+}
+
+/// The libraries of a comma-separated list that this PostgreSQL installation can load.
+fn installed_libraries(list: &str) -> String {
+    let pkglib = std::process::Command::new("pg_config")
+        .arg("--pkglibdir")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_default();
+    list.split(',')
+        .map(str::trim)
+        .filter(|lib| !lib.is_empty() && pkglib.join(format!("{lib}.so")).exists())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<()> {

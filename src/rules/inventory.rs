@@ -1,0 +1,46 @@
+//! What was found on each cloud, shown as checks so the plan says what it looked at: the Aurora
+//! cluster (engine, parameter group, members) and the flexible server (state, SKU, HA, replicas).
+
+use super::Findings;
+use crate::observe::Observed;
+use crate::plan::{Address, Check};
+
+pub fn clouds(observed: &Observed) -> Findings {
+    let cluster = &observed.cluster;
+    let writer = cluster
+        .writer()
+        .map(|w| format!("writer {} ({})", w.instance_id, w.instance_class.as_deref().unwrap_or("class unknown")))
+        .unwrap_or_else(|| "no writer".into());
+    let readers = cluster.members.iter().filter(|m| !m.is_writer).count();
+    let server = &observed.server;
+    let storage = server.storage_size_gb.map(|gb| format!(", {gb} GB")).unwrap_or_default();
+    let ha = match &server.high_availability.standby_zone {
+        Some(zone) if server.high_availability.is_enabled() => {
+            format!("HA {} (standby zone {zone})", server.high_availability.mode)
+        }
+        _ => format!("HA {}", server.high_availability.mode),
+    };
+    let checks = vec![
+        Check {
+            address: Address::new(format!("aws.cluster/{}", cluster.id)),
+            rule: "observe".into(),
+            summary: format!(
+                "{} {}, {}, parameter group {}, {writer}, {readers} reader(s)",
+                cluster.engine, cluster.engine_version, cluster.status, cluster.parameter_group
+            ),
+        },
+        Check {
+            address: Address::new(format!("azure.server/{}", server.name)),
+            rule: "observe".into(),
+            summary: format!(
+                "PostgreSQL {}, {}, {} ({}){storage}, {ha}, {} read replica(s)",
+                server.version,
+                server.state,
+                server.sku.name,
+                server.sku.tier,
+                observed.replicas.len()
+            ),
+        },
+    ];
+    Findings { checks, ..Findings::default() }
+}

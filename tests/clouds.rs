@@ -1,0 +1,80 @@
+//! `plan` observes both clouds through the stand-ins: the Aurora cluster via the RDS API (moto behind the
+//! fidelity layer) and the flexible server via ARM (the fake, over TLS, with a service principal).
+
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
+use std::path::Path;
+
+async fn migprep(scenario: &Scenario, env: &[(&str, &str)], args: &[&str], spec: &Path) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
+        .args(args)
+        .arg(spec)
+        .envs(scenario.env())
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("running migprep");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A cluster on its default group with a reader, and a zone-redundant server with a replica: the plan
+/// shows what it found on each cloud, and reaches the source through the writer endpoint the RDS API
+/// reports (the spec gives no source host).
+#[tokio::test]
+async fn plan_shows_the_cluster_and_the_server() {
+    let mut config = ScenarioConfig::default();
+    config.cluster.readers = vec!["orders-prod-instance-2".into()];
+    config.server = ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").replica("pg-orders-replica");
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let (code, stdout, stderr) = migprep(&scenario, &[], &["plan"], &spec).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let cluster = stdout.lines().find(|l| l.contains("aws.cluster/orders-prod")).expect(&stdout);
+    assert!(cluster.contains("aurora-postgresql 15.4"), "{cluster}");
+    assert!(cluster.contains("default.aurora-postgresql15"), "{cluster}");
+    assert!(cluster.contains("1 reader(s)"), "{cluster}");
+    let server = stdout.lines().find(|l| l.contains("azure.server/pg-orders")).expect(&stdout);
+    assert!(server.contains("HA ZoneRedundant (standby zone 2)"), "{server}");
+    assert!(server.contains("1 read replica(s)"), "{server}");
+    let source = stdout.lines().find(|l| l.contains("source.pg/connection")).expect(&stdout);
+    assert!(source.contains(&format!("127.0.0.1:{}", scenario.source.port())), "{source}");
+}
+
+/// A cluster that does not exist and an Azure secret that is wrong: both problems are reported, each
+/// on its own line with a hint, exit 1, and no secret is shown.
+#[tokio::test]
+async fn cloud_problems_are_reported_together() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    spec["source"].as_table_mut().unwrap().insert("cluster".into(), "no-such-cluster".into());
+    let path = scenario.write_spec(&spec).unwrap();
+    let (code, stdout, stderr) =
+        migprep(&scenario, &[("AZURE_CLIENT_SECRET", "not-the-secret")], &["plan"], &path).await;
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("no-such-cluster"), "{stderr}");
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(stderr.lines().filter(|l| l.starts_with("error: ")).count() == 2, "{stderr}");
+    assert!(stderr.lines().filter(|l| l.starts_with("hint: ")).count() == 2, "{stderr}");
+    assert!(!stderr.contains("not-the-secret"), "the secret must never be shown:\n{stderr}");
+}
+
+/// A server name that does not exist in the resource group: one clear not-found line with a hint.
+#[tokio::test]
+async fn unknown_server_is_one_clear_error() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    spec["target"].as_table_mut().unwrap().insert("server".into(), "pg-nowhere".into());
+    let path = scenario.write_spec(&spec).unwrap();
+    let (code, _, stderr) = migprep(&scenario, &[], &["plan"], &path).await;
+    assert_eq!(code, 1, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains("pg-nowhere"), "{stderr}");
+    assert!(lines[1].starts_with("hint: "), "{stderr}");
+}
