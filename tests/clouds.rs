@@ -6,20 +6,10 @@ use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
 use std::path::Path;
 
 async fn migprep(scenario: &Scenario, env: &[(&str, &str)], args: &[&str], spec: &Path) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
-        .args(args)
-        .arg(spec)
-        .envs(scenario.env())
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .expect("running migprep");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut args = args.to_vec();
+    args.push(spec.to_str().unwrap());
+    let run = scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, env).await;
+    (run.code, run.stdout, run.stderr)
 }
 
 /// A cluster on its default group with a reader, and a zone-redundant server with a replica: the plan

@@ -8,20 +8,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 async fn migprep(scenario: &Scenario, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
-        .args(args)
-        .envs(scenario.env())
-        .env("NO_COLOR", "1")
-        .env_remove("MIGPREP_STATE_DIR")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("running migprep");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let run = scenario.run(env!("CARGO_BIN_EXE_migprep"), args, &[]).await;
+    (run.code, run.stdout, run.stderr)
 }
 
 fn text(path: &Path) -> &str {

@@ -4,30 +4,13 @@ use migprep::observe::postgres::{self, ConnectError, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;
-use migprep_testkit::scenario::Scenario;
+use migprep_testkit::scenario::{Output, Scenario};
 use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
-        .args(args)
-        .arg(spec)
-        .envs(scenario.env())
-        .env("NO_COLOR", "1")
-        .env_remove("MIGPREP_CA_FILE")
-        .output()
-        .await
-        .expect("running migprep");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
+    let mut args = args.to_vec();
+    args.push(spec.to_str().unwrap());
+    scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
 }
 
 fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {

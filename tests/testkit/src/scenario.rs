@@ -173,12 +173,41 @@ sslmode = "verify-full"
         text.parse().expect("the scenario's spec is valid TOML")
     }
 
+    /// Runs a migprep binary (`env!("CARGO_BIN_EXE_migprep")` in the product's tests) against the
+    /// stand-ins, without a terminal and without colour, with `extra_env` on top of [`Scenario::env`].
+    pub async fn run(&self, binary: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let output = tokio::process::Command::new(binary)
+            .args(args)
+            .envs(self.env())
+            .envs(extra_env.iter().copied())
+            .env("NO_COLOR", "1")
+            .env_remove("MIGPREP_STATE_DIR")
+            .env_remove("MIGPREP_CA_FILE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("running migprep");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Writes `spec` as `migprep.toml` in the scenario's folder and returns its path.
     pub fn write_spec(&self, spec: &toml::Table) -> Result<PathBuf> {
         let path = self.dir.path().join("migprep.toml");
         std::fs::write(&path, toml::to_string(spec)?).context("writing the spec")?;
         Ok(path)
     }
+}
+
+/// What a run of the binary printed and how it ended.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Settings a restart of the flexible server carries over to the target PostgreSQL. The fake ARM hands
