@@ -99,6 +99,8 @@ pub struct Allow {
     pub restart_target: bool,
     pub remove_replicas: RemoveReplicas,
     pub resize_target: bool,
+    /// `restore` re-creates the read replicas that `apply` promoted or deleted (they cost money again).
+    pub recreate_replicas: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -111,8 +113,9 @@ pub enum RemoveReplicas {
 }
 
 impl Desired {
+    /// The group to create for `cluster`, lowercase as RDS stores group names.
     pub fn parameter_group_for(&self, cluster: &str) -> String {
-        self.parameter_group.clone().unwrap_or_else(|| format!("{cluster}-migration"))
+        self.parameter_group.clone().unwrap_or_else(|| format!("{cluster}-migration")).to_lowercase()
     }
 }
 
@@ -216,6 +219,8 @@ struct RawAllow {
     remove_replicas: RemoveReplicas,
     #[serde(default)]
     resize_target: bool,
+    #[serde(default)]
+    recreate_replicas: bool,
 }
 
 const EXAMPLE: &str = "see plans/example.toml for every key, its type and an example";
@@ -354,6 +359,7 @@ impl Validator<'_> {
             restart_target: raw.allow.restart_target,
             remove_replicas: raw.allow.remove_replicas,
             resize_target: raw.allow.resize_target,
+            recreate_replicas: raw.allow.recreate_replicas,
         };
         Ok(Spec {
             file: self.at.file.to_path_buf(),

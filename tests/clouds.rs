@@ -14,7 +14,8 @@ async fn migprep(scenario: &Scenario, env: &[(&str, &str)], args: &[&str], spec:
 
 /// A cluster on its default group with a reader, and a zone-redundant server with a replica: the plan
 /// shows what it found on each cloud, and reaches the source through the writer endpoint the RDS API
-/// reports (the spec gives no source host).
+/// reports (the spec gives no source host). The replica is a blocker until the spec says what to do
+/// with it, so the run ends with exit 3.
 #[tokio::test]
 async fn plan_shows_the_cluster_and_the_server() {
     let mut config = ScenarioConfig::default();
@@ -23,12 +24,13 @@ async fn plan_shows_the_cluster_and_the_server() {
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let (code, stdout, stderr) = migprep(&scenario, &[], &["plan"], &spec).await;
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let cluster = stdout.lines().find(|l| l.contains("aws.cluster/orders-prod")).expect(&stdout);
+    assert_eq!(code, 3, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("! azure.server/pg-orders/replica/pg-orders-replica"), "{stdout}");
+    let cluster = stdout.lines().find(|l| l.contains("✓ aws.cluster/orders-prod ")).expect(&stdout);
     assert!(cluster.contains("aurora-postgresql 15.4"), "{cluster}");
     assert!(cluster.contains("default.aurora-postgresql15"), "{cluster}");
     assert!(cluster.contains("1 reader(s)"), "{cluster}");
-    let server = stdout.lines().find(|l| l.contains("azure.server/pg-orders")).expect(&stdout);
+    let server = stdout.lines().find(|l| l.contains("✓ azure.server/pg-orders ")).expect(&stdout);
     assert!(server.contains("HA ZoneRedundant (standby zone 2)"), "{server}");
     assert!(server.contains("1 read replica(s)"), "{server}");
     let source = stdout.lines().find(|l| l.contains("source.pg/connection")).expect(&stdout);

@@ -1,10 +1,239 @@
 //! Performs source operations: RDS API calls and SQL on the Aurora writer. Each re-observes first, so
 //! running it again after a crash does nothing if the change is already in place.
+//!
+//! RDS writes wait for the instances to be `available` before the next mutating call (a member that is
+//! `modifying` refuses a reboot with `InvalidDBInstanceState`). SQL identifiers are quoted, values bound.
 
+use crate::error::UserError;
 use crate::observe::Clients;
+use crate::observe::aws::{ApplyType, AwsError, ParameterChange, ParameterSource, Rds};
+use crate::observe::postgres::{self, Endpoint};
 use crate::plan::Change;
 use crate::plan::operation::SourceOp;
+use crate::plan::source_ops::ParameterValue;
+use crate::rules::source::quote_ident;
+use std::time::Duration;
 
-pub async fn perform(op: &SourceOp, _change: &Change, _clients: &Clients) -> anyhow::Result<Option<String>> {
-    match *op {}
+/// How long a writer reboot may take before migprep gives up waiting (it may still finish; a new
+/// `apply` resumes and finds it done).
+const REBOOT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long the writer may take to accept connections again after it reports `available`.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn perform(op: &SourceOp, change: &Change, clients: &Clients) -> anyhow::Result<Option<String>> {
+    let rds = &clients.rds;
+    match op {
+        SourceOp::CreateParameterGroup { name, family, description, carry_over } => {
+            create_group(rds, name, family, description, carry_over).await
+        }
+        SourceOp::SetParameters { group, parameters } => set_parameters(rds, group, parameters).await,
+        SourceOp::AttachParameterGroup { cluster, group } => attach(rds, cluster, group).await,
+        SourceOp::RebootWriter { cluster, instance, verify } => {
+            reboot(rds, writer_endpoint(clients, change)?, clients, cluster, instance, verify).await
+        }
+        SourceOp::Grant { role, member } => {
+            membership(writer_endpoint(clients, change)?, clients, role, member, true).await
+        }
+        SourceOp::Revoke { role, member } => {
+            membership(writer_endpoint(clients, change)?, clients, role, member, false).await
+        }
+    }
+}
+
+fn writer_endpoint<'a>(clients: &'a Clients, change: &Change) -> anyhow::Result<&'a Endpoint> {
+    clients.source_pg.as_ref().ok_or_else(|| {
+        UserError::new(format!("{}: the source writer's endpoint is not known", change.address))
+            .hint("run `migprep plan` to check that the source database is reachable")
+            .into()
+    })
+}
+
+fn aws(error: AwsError) -> anyhow::Error {
+    error.to_user_error().into()
+}
+
+fn changes(parameters: &[ParameterValue]) -> Vec<ParameterChange> {
+    parameters
+        .iter()
+        .map(|p| ParameterChange {
+            name: p.name.clone(),
+            value: p.value.clone(),
+            apply_type: ApplyType::parse(&p.apply_type),
+        })
+        .collect()
+}
+
+async fn create_group(
+    rds: &Rds,
+    name: &str,
+    family: &str,
+    description: &str,
+    carry_over: &[ParameterValue],
+) -> anyhow::Result<Option<String>> {
+    match rds.parameter_group(name).await.map_err(aws)? {
+        Some(group) if group.family != family => {
+            return Err(UserError::new(format!(
+                "DB cluster parameter group {name} exists with family {}, not {family}",
+                group.family
+            ))
+            .hint("set `desired.parameter_group` in the spec to an unused name")
+            .into());
+        }
+        Some(_) => {}
+        None => match rds.create_parameter_group(name, family, description).await {
+            Ok(_) => {}
+            // A retried create whose first attempt went through.
+            Err(e) if e.code() == Some("DBParameterGroupAlreadyExists") => {}
+            Err(e) => return Err(aws(e)),
+        },
+    }
+    let have = rds.parameters(name, Some(ParameterSource::User), &[]).await.map_err(aws)?;
+    let missing: Vec<ParameterValue> = carry_over
+        .iter()
+        .filter(|p| !have.iter().any(|h| h.name == p.name && h.value.as_deref() == Some(p.value.as_str())))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        rds.modify_parameters(name, &changes(&missing)).await.map_err(aws)?;
+    }
+    Ok(Some(name.to_string()))
+}
+
+async fn set_parameters(rds: &Rds, group: &str, parameters: &[ParameterValue]) -> anyhow::Result<Option<String>> {
+    let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
+    let have = rds.parameters(group, None, &names).await.map_err(aws)?;
+    let todo: Vec<ParameterValue> = parameters
+        .iter()
+        .filter(|p| !have.iter().any(|h| h.name == p.name && h.value.as_deref() == Some(p.value.as_str())))
+        .cloned()
+        .collect();
+    if !todo.is_empty() {
+        rds.modify_parameters(group, &changes(&todo)).await.map_err(aws)?;
+    }
+    Ok(Some(parameters.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(",")))
+}
+
+async fn attach(rds: &Rds, cluster: &str, group: &str) -> anyhow::Result<Option<String>> {
+    let current = rds.cluster(cluster).await.map_err(aws)?;
+    if current.parameter_group != group {
+        if let Some(writer) = current.writer() {
+            rds.wait_until_available(&writer.instance_id, REBOOT_TIMEOUT).await.map_err(aws)?;
+        }
+        rds.attach_parameter_group(cluster, group).await.map_err(aws)?;
+        // The members go through `modifying`; the next mutating call (the reboot) must not find them so.
+        if let Some(writer) = current.writer() {
+            rds.wait_until_available(&writer.instance_id, REBOOT_TIMEOUT).await.map_err(aws)?;
+        }
+    }
+    Ok(Some(group.to_string()))
+}
+
+async fn reboot(
+    rds: &Rds,
+    endpoint: &Endpoint,
+    clients: &Clients,
+    cluster: &str,
+    instance: &str,
+    verify: &[(String, String)],
+) -> anyhow::Result<Option<String>> {
+    let current = rds.cluster(cluster).await.map_err(aws)?;
+    let Some(writer) = current.writer() else {
+        return Err(UserError::new(format!("DB cluster {cluster} has no writer to reboot"))
+            .hint("wait for the cluster's failover to finish, then run `migprep apply` again")
+            .into());
+    };
+    if writer.instance_id != instance {
+        return Err(UserError::new(format!(
+            "the writer of DB cluster {cluster} is now {}, not {instance} (a failover happened)",
+            writer.instance_id
+        ))
+        .hint("run `migprep plan` again")
+        .into());
+    }
+    let in_sync = writer.parameter_group_status == crate::observe::aws::IN_SYNC;
+    if !(in_sync && mismatches(endpoint, clients, verify, Duration::ZERO).await?.is_empty()) {
+        rds.wait_until_available(instance, REBOOT_TIMEOUT).await.map_err(aws)?;
+        rds.reboot_instance(instance).await.map_err(aws)?;
+        rds.wait_until_in_sync(cluster, &[instance], REBOOT_TIMEOUT).await.map_err(aws)?;
+        let wrong = mismatches(endpoint, clients, verify, RECONNECT_TIMEOUT).await?;
+        if !wrong.is_empty() {
+            return Err(UserError::new(format!("DB instance {instance} was rebooted but runs {}", wrong.join(", ")))
+                .hint("check the cluster's parameter group in the console; values the engine rejects are ignored")
+                .into());
+        }
+    }
+    Ok(Some(format!("in-sync; {}", verify.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))))
+}
+
+/// The settings in `verify` that the writer does not run, as `name = running (expected …)`. Connection
+/// failures are retried for `patience` (the writer may still be starting).
+async fn mismatches(
+    endpoint: &Endpoint,
+    clients: &Clients,
+    verify: &[(String, String)],
+    patience: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let started = std::time::Instant::now();
+    let client = loop {
+        match postgres::connect(endpoint, &clients.trust, postgres::CONNECT_TIMEOUT).await {
+            Ok(client) => break client,
+            Err(e) if started.elapsed() < patience => {
+                tracing::debug!(error = %e, "the writer does not accept connections yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(UserError::new(format!("cannot connect to the source writer to verify: {e}"))
+                    .hint(e.hint(endpoint.side))
+                    .into());
+            }
+        }
+    };
+    let names: Vec<&str> = verify.iter().map(|(k, _)| k.as_str()).collect();
+    let rows = client.query("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &[&names]).await?;
+    Ok(verify
+        .iter()
+        .filter_map(|(name, expected)| {
+            let running = rows.iter().find(|r| r.get::<_, &str>(0) == name).map(|r| r.get::<_, String>(1));
+            (running.as_deref() != Some(expected.as_str()))
+                .then(|| format!("{name} = {} (expected {expected})", running.as_deref().unwrap_or("unknown")))
+        })
+        .collect())
+}
+
+/// `GRANT role TO member` (or `REVOKE role FROM member`) unless it is already so.
+async fn membership(
+    endpoint: &Endpoint,
+    clients: &Clients,
+    role: &str,
+    member: &str,
+    grant: bool,
+) -> anyhow::Result<Option<String>> {
+    let client = postgres::connect(endpoint, &clients.trust, postgres::CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| UserError::new(format!("cannot connect to the source writer: {e}")).hint(e.hint(endpoint.side)))?;
+    let is_member: bool = client
+        .query_one("SELECT pg_has_role($1, $2, 'MEMBER')", &[&member, &role])
+        .await
+        .map_err(|e| sql(format!("checking whether {member:?} is a member of {role}"), e))?
+        .get(0);
+    if is_member != grant {
+        let statement = if grant {
+            format!("GRANT {} TO {}", quote_ident(role), quote_ident(member))
+        } else {
+            format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(member))
+        };
+        client.batch_execute(&statement).await.map_err(|e| sql(format!("{statement} on the source"), e))?;
+    }
+    Ok(Some(if grant { "member" } else { "not a member" }.to_string()))
+}
+
+fn sql(what: String, error: tokio_postgres::Error) -> anyhow::Error {
+    let detail = match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => error.to_string(),
+    };
+    UserError::new(format!("{what} failed: {detail}"))
+        .hint("the source connection user must be the master user (a member of rds_superuser)")
+        .into()
 }

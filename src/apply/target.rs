@@ -1,10 +1,156 @@
-//! Performs target operations: ARM calls and SQL on the flexible server. Each re-observes first, so
-//! running it again after a crash does nothing if the change is already in place.
+//! Performs target operations: ARM calls on the flexible server and its replicas. Each re-observes first,
+//! so running it again after a crash does nothing if the change is already in place, and waits out a
+//! change still in flight (an HA change a killed run started) instead of starting it twice.
+//!
+//! Writes to one server are serialised by the ARM client; ARM's 409/429/5xx are waited out there.
 
 use crate::observe::Clients;
+use crate::observe::azure::{Server, ServerId, Sku};
 use crate::plan::Change;
 use crate::plan::operation::TargetOp;
+use crate::plan::target_ops::Replica;
+use crate::rules::target::describe_high_availability;
+use anyhow::{Context, bail};
+use std::time::{Duration, Instant};
 
-pub async fn perform(op: &TargetOp, _change: &Change, _clients: &Clients) -> anyhow::Result<Option<String>> {
-    match *op {}
+/// How long to wait for a server busy with an operation someone else (or a killed run) started.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+
+pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyhow::Result<Option<String>> {
+    let arm = &clients.arm;
+    let server = &clients.server;
+    match op {
+        TargetOp::SetConfiguration { name, value } => {
+            let current = arm.configuration(server, name).await?;
+            if current.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value)) {
+                return Ok(current.value);
+            }
+            let set = arm.set_configuration(server, name, value).await?;
+            Ok(set.value)
+        }
+        TargetOp::SetHighAvailability { mode, standby_zone } => {
+            let wanted = |s: &Server| {
+                s.high_availability.mode.eq_ignore_ascii_case(mode)
+                    && (standby_zone.is_none() || s.high_availability.standby_zone == *standby_zone)
+            };
+            // A run killed during the PATCH leaves the operation running: wait for it, do not start another.
+            let current = settle(clients, server).await?;
+            let after = if wanted(&current) {
+                current
+            } else {
+                arm.set_high_availability(server, mode, standby_zone.as_deref()).await?;
+                settle(clients, server).await?
+            };
+            if !wanted(&after) {
+                bail!(
+                    "high availability of {server} is {} after the change, not {}",
+                    describe_high_availability(
+                        &after.high_availability.mode,
+                        after.high_availability.standby_zone.as_deref()
+                    ),
+                    describe_high_availability(mode, standby_zone.as_deref()),
+                );
+            }
+            Ok(Some(describe_high_availability(
+                &after.high_availability.mode,
+                after.high_availability.standby_zone.as_deref(),
+            )))
+        }
+        TargetOp::Restart { parameters } => {
+            let waiting = pending(clients, parameters).await?;
+            if waiting.is_empty() {
+                return Ok(None);
+            }
+            arm.restart(server).await?;
+            settle(clients, server).await?;
+            let still = pending(clients, parameters).await?;
+            if !still.is_empty() {
+                bail!("{server} still waits for a restart for {} after restarting", still.join(", "));
+            }
+            Ok(None)
+        }
+        TargetOp::PromoteReplica { replica } => {
+            let id = replica_id(clients, replica);
+            let current = arm.server(&id).await?;
+            if !is_replica(&current) {
+                return Ok(change.after.clone());
+            }
+            arm.promote_replica(&id).await?;
+            let after = arm.server(&id).await?;
+            if is_replica(&after) {
+                bail!("{id} is still a read replica after its promotion");
+            }
+            Ok(change.after.clone())
+        }
+        TargetOp::DeleteReplica { replica } => {
+            let id = replica_id(clients, replica);
+            match arm.server(&id).await {
+                Err(e) if e.is_not_found() => return Ok(change.after.clone()),
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            arm.delete_server(&id).await?;
+            Ok(change.after.clone())
+        }
+        TargetOp::CreateReplica { replica } => {
+            let id = replica_id(clients, replica);
+            let replicas = arm.replicas(server).await?;
+            if replicas.iter().any(|r| r.name.eq_ignore_ascii_case(&replica.name)) {
+                return Ok(change.after.clone());
+            }
+            let primary = arm.server(server).await?;
+            let sku = Sku { name: replica.sku.clone(), tier: replica.tier.clone() };
+            arm.create_replica(&id, &primary.id, &replica.location, &sku, replica.storage_size_gb)
+                .await
+                .with_context(|| format!("re-creating read replica {} of {}", replica.name, server.name))?;
+            Ok(change.after.clone())
+        }
+    }
+}
+
+fn replica_id(clients: &Clients, replica: &Replica) -> ServerId {
+    ServerId::new(&clients.server.subscription, &replica.resource_group, &replica.name)
+}
+
+fn is_replica(server: &Server) -> bool {
+    server.replication_role.as_deref().is_some_and(|role| role.to_ascii_lowercase().contains("replica"))
+}
+
+/// The parameters of `names` that still wait for a restart (all of them when the restart was planned
+/// for parameters the list no longer reports, as after a crash right after the restart: none).
+async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<String>> {
+    let configurations = clients.arm.configurations(&clients.server).await?;
+    Ok(configurations
+        .into_iter()
+        .filter(|c| c.is_pending_restart && (names.is_empty() || names.contains(&c.name)))
+        .map(|c| c.name)
+        .collect())
+}
+
+/// Waits until the server is `Ready` with no HA transition under way, and returns it.
+async fn settle(clients: &Clients, id: &ServerId) -> anyhow::Result<Server> {
+    let interval = std::env::var("MIGPREP_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis);
+    let started = Instant::now();
+    loop {
+        let server = clients.arm.server(id).await?;
+        let ha_moving = server.high_availability.state.as_deref().is_some_and(|s| {
+            ["CreatingStandby", "RemovingStandby", "FailingOver"].iter().any(|t| s.eq_ignore_ascii_case(t))
+        });
+        if server.state.eq_ignore_ascii_case("Ready") && !ha_moving {
+            return Ok(server);
+        }
+        if started.elapsed() > SETTLE_TIMEOUT {
+            bail!(
+                "{id} is still {} (high availability {}) after {} minutes",
+                server.state,
+                server.high_availability.state.as_deref().unwrap_or("unknown"),
+                SETTLE_TIMEOUT.as_secs() / 60
+            );
+        }
+        tracing::info!(state = %server.state, "waiting for {id} to be ready");
+        tokio::time::sleep(interval).await;
+    }
 }

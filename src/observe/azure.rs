@@ -596,6 +596,54 @@ impl Arm {
         Ok(raw.into_server())
     }
 
+    /// Promotes a read replica to a standalone server (`promoteMode: Standalone`, planned: it waits
+    /// for the replica to catch up), waits for the operation and returns the server.
+    pub async fn promote_replica(&self, replica: &ServerId) -> Result<Server, AzureError> {
+        let _serialised = self.write_lock(replica).await;
+        let resource = replica.to_string();
+        let call = Call { operation: "promote", resource: &resource };
+        let body = json!({ "properties": { "replica": { "promoteMode": "Standalone", "promoteOption": "Planned" } } });
+        let url = self.server_url(replica, &[]);
+        self.run_operation(Method::PATCH, url.clone(), Some(&body), &call).await?;
+        let raw: RawServer = self.get_json(url, &call).await?;
+        Ok(raw.into_server())
+    }
+
+    /// Deletes a server (a read replica) and waits for the operation.
+    pub async fn delete_server(&self, server: &ServerId) -> Result<(), AzureError> {
+        let _serialised = self.write_lock(server).await;
+        let resource = server.to_string();
+        let call = Call { operation: "delete", resource: &resource };
+        self.run_operation(Method::DELETE, self.server_url(server, &[]), None, &call).await
+    }
+
+    /// Creates `replica` as a read replica of the server with resource id `source_id`
+    /// (`createMode: Replica`), waits for the operation and returns the new server.
+    pub async fn create_replica(
+        &self,
+        replica: &ServerId,
+        source_id: &str,
+        location: &str,
+        sku: &Sku,
+        storage_size_gb: Option<i32>,
+    ) -> Result<Server, AzureError> {
+        let _serialised = self.write_lock(replica).await;
+        let resource = replica.to_string();
+        let call = Call { operation: "create replica", resource: &resource };
+        let mut body = json!({
+            "location": location,
+            "sku": { "name": sku.name, "tier": sku.tier },
+            "properties": { "createMode": "Replica", "sourceServerResourceId": source_id },
+        });
+        if let Some(size) = storage_size_gb {
+            body["properties"]["storage"] = json!({ "storageSizeGB": size });
+        }
+        let url = self.server_url(replica, &[]);
+        self.run_operation(Method::PUT, url.clone(), Some(&body), &call).await?;
+        let raw: RawServer = self.get_json(url, &call).await?;
+        Ok(raw.into_server())
+    }
+
     async fn write_lock(&self, server: &ServerId) -> tokio::sync::OwnedMutexGuard<()> {
         let key = format!("{}/{}/{}", server.subscription, server.resource_group, server.name).to_ascii_lowercase();
         let lock = self.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).entry(key).or_default().clone();

@@ -1,21 +1,338 @@
 //! What the source rules need from the Aurora cluster and its writer, beyond the cluster itself.
+//!
+//! Two halves, read concurrently:
+//! - the RDS API: the attached DB cluster parameter group (family, which clusters use it, every user-set
+//!   parameter, and the few parameters the rules set, through the `parameter-name` filter), and the same
+//!   for the migration group of the chosen name if one already exists (an earlier run, or someone else's);
+//! - SQL on the writer, as the spec's connection user: the version, the effective values in `pg_settings`
+//!   (the API may show a formula or nothing), slots and walsenders in use, the migration user's role and
+//!   `rds_replication` membership, its read privileges on every selected database, and the S9 check with a
+//!   temporary `test_decoding` slot, created and dropped.
+//!
+//! API failures stop the run (they are reported with the other cloud problems). SQL failures do not: the
+//! N1 reachability check already reports an unreachable writer, so the SQL half is then just absent.
 
 use super::Clients;
-use super::aws::Cluster;
-use super::postgres::Endpoint;
+use super::aws::{Cluster, Parameter, ParameterGroup, ParameterSource, Rds};
+use super::postgres::{self, Endpoint};
 use crate::error::UserError;
 use crate::spec::Spec;
+use crate::tls::Trust;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+/// The group parameters the rules set (S3–S6).
+pub const MANAGED_PARAMETERS: [&str; 4] =
+    ["rds.logical_replication", "max_replication_slots", "max_wal_senders", "wal_sender_timeout"];
+
+/// The `pg_settings` rows the rules compare with the group.
+pub const SETTINGS: [&str; 5] =
+    ["wal_level", "rds.logical_replication", "max_replication_slots", "max_wal_senders", "wal_sender_timeout"];
+
+/// The prefix of the temporary slot S9 creates; slots named so are not counted as slots in use.
+pub const CHECK_SLOT_PREFIX: &str = "migprep_check_";
+
+/// How long the S9 slot may take to be created (it waits for running transactions to finish).
+const DECODING_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The source's observed state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourceState {}
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceState {
+    /// The group attached to the cluster.
+    pub current: GroupState,
+    /// The name migprep gives a group it creates (`desired.parameter_group`, default `<cluster>-migration`).
+    pub migration_name: String,
+    /// The group of that name when it exists and is not the attached one.
+    pub migration: Option<GroupState>,
+    /// What SQL on the writer showed; `Err` (why) when the writer could not be read.
+    pub database: Result<Database, String>,
+}
+
+/// One DB cluster parameter group as the rules need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupState {
+    pub group: ParameterGroup,
+    /// Every cluster in the account and region that uses it.
+    pub users: Vec<String>,
+    /// Every parameter the user set (`Source=user`, all pages).
+    pub user_parameters: Vec<Parameter>,
+    /// [`MANAGED_PARAMETERS`], with their metadata (apply type, allowed values).
+    pub managed: Vec<Parameter>,
+}
+
+impl GroupState {
+    pub fn managed(&self, name: &str) -> Option<&Parameter> {
+        self.managed.iter().find(|p| p.name == name)
+    }
+
+    pub fn user_value(&self, name: &str) -> Option<&str> {
+        self.user_parameters.iter().find(|p| p.name == name).and_then(|p| p.value.as_deref())
+    }
+}
+
+/// SQL on the writer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Database {
+    pub version_num: u32,
+    pub version: String,
+    /// `pg_settings.setting` of [`SETTINGS`] (numbers in their base unit, e.g. ms).
+    pub settings: BTreeMap<String, String>,
+    /// Replication slots that exist (migprep's own check slot excluded).
+    pub slots: u32,
+    /// Walsenders in use (`pg_stat_replication`).
+    pub walsenders: u32,
+    pub rds_replication_exists: bool,
+    pub migration_user_exists: bool,
+    /// `pg_has_role(user, 'rds_replication', 'MEMBER')`; false when either role is missing.
+    pub migration_user_is_member: bool,
+    /// S10, per selected database, in the spec's order.
+    pub access: Vec<DatabaseAccess>,
+    pub decoding: Decoding,
+}
+
+impl Database {
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+}
+
+/// What the migration user may do in one selected database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseAccess {
+    pub name: String,
+    pub exists: bool,
+    pub connect: bool,
+    /// Schemas holding tables the user cannot read: (schema, has USAGE, tables without SELECT).
+    pub unreadable: Vec<(String, bool, u32)>,
+    /// The database could not be inspected (why).
+    pub problem: Option<String>,
+}
+
+/// S9: whether logical decoding with `test_decoding` works.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// Not tried: `wal_level` is not `logical` yet (the check runs after S3/S7).
+    NotTried,
+    /// A temporary slot was created, decoded from and dropped.
+    Works,
+    /// The connection user may not create slots (not the migration user's problem).
+    NoPrivilege(String),
+    /// It failed for another reason (the message).
+    Failed(String),
+}
+
+/// The migration group's name: the spec's, else `<cluster>-migration`.
+pub fn migration_group_name(spec: &Spec) -> String {
+    spec.desired.parameter_group_for(&spec.source.cluster)
+}
 
 /// Reads the source. Problems are returned together.
 pub async fn observe(
-    _spec: &Spec,
-    _clients: &Clients,
-    _cluster: &Cluster,
-    _writer: &Endpoint,
+    spec: &Spec,
+    clients: &Clients,
+    cluster: &Cluster,
+    writer: &Endpoint,
 ) -> Result<SourceState, Vec<UserError>> {
-    Ok(SourceState {})
+    let migration_name = migration_group_name(spec);
+    let rds = &clients.rds;
+    let other = (migration_name != cluster.parameter_group).then_some(migration_name.as_str());
+    let (current, migration, database) = tokio::join!(
+        group_state(rds, &cluster.parameter_group),
+        async {
+            match other {
+                Some(name) => group_state(rds, name).await,
+                None => Ok(None),
+            }
+        },
+        database(spec, writer, &clients.trust),
+    );
+    let mut problems = Vec::new();
+    let current = current.map_err(|e| problems.push(e)).ok();
+    let migration = migration.map_err(|e| problems.push(e)).ok();
+    match (current, migration) {
+        (Some(Some(current)), Some(migration)) => Ok(SourceState { current, migration_name, migration, database }),
+        (Some(None), _) => Err(vec![
+            UserError::new(format!(
+                "DB cluster parameter group {} of cluster {} not found",
+                cluster.parameter_group, cluster.id
+            ))
+            .hint("the cluster changed while migprep read it; run `migprep plan` again"),
+        ]),
+        _ => Err(problems),
+    }
+}
+
+/// A group with its users and parameters, or `None` if there is no group of that name.
+async fn group_state(rds: &Rds, name: &str) -> Result<Option<GroupState>, UserError> {
+    let Some(group) = rds.parameter_group(name).await? else {
+        return Ok(None);
+    };
+    let (users, user_parameters, managed) = tokio::join!(
+        rds.clusters_using_group(&group.name),
+        rds.parameters(&group.name, Some(ParameterSource::User), &[]),
+        rds.parameters(&group.name, None, &MANAGED_PARAMETERS),
+    );
+    Ok(Some(GroupState { group, users: users?, user_parameters: user_parameters?, managed: managed? }))
+}
+
+/// SQL on the writer, on several connections at once.
+async fn database(spec: &Spec, writer: &Endpoint, trust: &Trust) -> Result<Database, String> {
+    let user = spec.source.migration_user.as_str();
+    let (main, access, decoding) =
+        tokio::join!(main_facts(writer, trust, user), access(spec, writer, trust), decoding(writer, trust));
+    let mut database = main?;
+    database.access = access;
+    database.decoding = decoding;
+    Ok(database)
+}
+
+async fn connect(endpoint: &Endpoint, trust: &Trust) -> Result<tokio_postgres::Client, String> {
+    postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
+}
+
+fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("{what}: {error}"),
+    }
+}
+
+async fn main_facts(writer: &Endpoint, trust: &Trust, user: &str) -> Result<Database, String> {
+    let client = connect(writer, trust).await?;
+    let names: Vec<&str> = SETTINGS.to_vec();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&user, &CHECK_SLOT_PREFIX];
+    let setting_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+    let facts = client.query_one(
+        "SELECT current_setting('server_version_num')::int,
+                current_setting('server_version'),
+                (SELECT count(*) FROM pg_replication_slots WHERE slot_name NOT LIKE $2 || '%')::int,
+                (SELECT count(*) FROM pg_stat_replication)::int,
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication'),
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+                CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
+                      AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                     THEN pg_has_role($1, 'rds_replication', 'MEMBER') ELSE false END",
+        &params,
+    );
+    let settings = client.query("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &setting_params);
+    let (facts, settings) = tokio::join!(facts, settings);
+    let facts = facts.map_err(|e| sql_error("reading the writer's version, slots and roles", e))?;
+    let settings = settings.map_err(|e| sql_error("reading pg_settings on the writer", e))?;
+    let count = |i: usize| facts.get::<_, i32>(i).max(0) as u32;
+    Ok(Database {
+        version_num: count(0),
+        version: facts.get::<_, String>(1).split_whitespace().next().unwrap_or_default().to_string(),
+        settings: settings.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect(),
+        slots: count(2),
+        walsenders: count(3),
+        rds_replication_exists: facts.get(4),
+        migration_user_exists: facts.get(5),
+        migration_user_is_member: facts.get(6),
+        access: Vec::new(),
+        decoding: Decoding::NotTried,
+    })
+}
+
+/// S10 for every selected database, each on its own connection.
+async fn access(spec: &Spec, writer: &Endpoint, trust: &Trust) -> Vec<DatabaseAccess> {
+    let user = spec.source.migration_user.as_str();
+    let checks = spec.source.databases.iter().map(|name| async move {
+        let mut endpoint = writer.clone();
+        endpoint.database = name.clone();
+        let mut access =
+            DatabaseAccess { name: name.clone(), exists: true, connect: true, unreadable: Vec::new(), problem: None };
+        if let Err(problem) = database_access(&endpoint, trust, user, &mut access).await {
+            access.problem = Some(problem);
+        }
+        access
+    });
+    futures::future::join_all(checks).await
+}
+
+async fn database_access(
+    endpoint: &Endpoint,
+    trust: &Trust,
+    user: &str,
+    access: &mut DatabaseAccess,
+) -> Result<(), String> {
+    let client = match postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await {
+        Ok(client) => client,
+        Err(postgres::ConnectError::Rejected { sqlstate, .. }) if sqlstate == SqlState::UNDEFINED_DATABASE.code() => {
+            access.exists = false;
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let role = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&user])
+        .await
+        .map_err(|e| sql_error("looking up the migration user", e))?;
+    if !role.get::<_, bool>(0) {
+        // S8 reports the missing role; there are no privileges to look at.
+        return Ok(());
+    }
+    let connect = client
+        .query_one("SELECT has_database_privilege($1, current_database(), 'CONNECT')", &[&user])
+        .await
+        .map_err(|e| sql_error("reading CONNECT privileges", e))?;
+    access.connect = connect.get(0);
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, has_schema_privilege($1, n.oid, 'USAGE'),
+                    (count(*) FILTER (WHERE NOT has_table_privilege($1, c.oid, 'SELECT')))::int
+               FROM pg_namespace n
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+              GROUP BY n.nspname, n.oid
+              ORDER BY n.nspname",
+            &[&user],
+        )
+        .await
+        .map_err(|e| sql_error("reading table privileges", e))?;
+    access.unreadable = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, bool>(1), r.get::<_, i32>(2).max(0) as u32))
+        .filter(|(_, usage, tables)| !usage || *tables > 0)
+        .collect();
+    Ok(())
+}
+
+/// S9: a temporary `test_decoding` slot, created, decoded from, and dropped; only once `wal_level` is
+/// `logical` (before that it cannot work, and S3/S7 say why).
+async fn decoding(writer: &Endpoint, trust: &Trust) -> Decoding {
+    let client = match connect(writer, trust).await {
+        Ok(client) => client,
+        Err(problem) => return Decoding::Failed(problem),
+    };
+    let attempt = async {
+        let level = client.query_one("SELECT current_setting('wal_level')", &[]).await?;
+        if level.get::<_, String>(0) != "logical" {
+            return Ok(Decoding::NotTried);
+        }
+        let slot = client
+            .query_one(
+                "SELECT slot_name::text FROM pg_create_logical_replication_slot($1 || pg_backend_pid(), 'test_decoding', true)",
+                &[&CHECK_SLOT_PREFIX],
+            )
+            .await?;
+        let name: String = slot.get(0);
+        let peeked = client.query("SELECT 1 FROM pg_logical_slot_peek_changes($1, NULL, 1)", &[&name]).await;
+        // Dropped explicitly even though a temporary slot goes with the session: the session may linger.
+        let dropped = client.execute("SELECT pg_drop_replication_slot($1)", &[&name]).await;
+        peeked?;
+        dropped?;
+        Ok::<_, tokio_postgres::Error>(Decoding::Works)
+    };
+    match tokio::time::timeout(DECODING_TIMEOUT, attempt).await {
+        Ok(Ok(decoding)) => decoding,
+        Ok(Err(e)) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            Decoding::NoPrivilege(sql_error("creating a test_decoding slot", e))
+        }
+        Ok(Err(e)) => Decoding::Failed(sql_error("creating a test_decoding slot", e)),
+        Err(_) => Decoding::Failed(format!(
+            "creating a test_decoding slot took more than {} s (a long-running transaction delays it)",
+            DECODING_TIMEOUT.as_secs()
+        )),
+    }
 }

@@ -1,7 +1,31 @@
-//! Operations on the source: the Aurora cluster through the RDS API and SQL on its writer.
+//! Operations on the source: the Aurora cluster through the RDS API and SQL on its writer. Data only: the
+//! exact call a change makes, so a saved plan performs what it showed and nothing else.
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum SourceOp {}
+pub enum SourceOp {
+    /// Creates a DB cluster parameter group (or reuses the one an earlier run created) and sets the
+    /// user-set parameters of the group it replaces, so nothing the user tuned is lost.
+    CreateParameterGroup { name: String, family: String, description: String, carry_over: Vec<ParameterValue> },
+    /// Sets parameters of a DB cluster parameter group, each with the apply method its apply type allows.
+    SetParameters { group: String, parameters: Vec<ParameterValue> },
+    /// Attaches a DB cluster parameter group to the cluster (`ModifyDBCluster`, `ApplyImmediately`).
+    AttachParameterGroup { cluster: String, group: String },
+    /// Reboots the writer instance (`RebootDBInstance`; never `RebootDBCluster` on Aurora), waits until it is
+    /// available and in sync, and checks the running values over SQL (`pg_settings` name → setting).
+    RebootWriter { cluster: String, instance: String, verify: Vec<(String, String)> },
+    /// `GRANT <role> TO <member>` on the writer; both identifiers quoted.
+    Grant { role: String, member: String },
+    /// `REVOKE <role> FROM <member>` on the writer (restore of a grant migprep made).
+    Revoke { role: String, member: String },
+}
+
+/// One parameter value to set, with the apply type RDS reported for it (`static`, `dynamic`, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterValue {
+    pub name: String,
+    pub value: String,
+    pub apply_type: String,
+}

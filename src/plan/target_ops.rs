@@ -1,7 +1,32 @@
-//! Operations on the target: the flexible server through ARM and SQL on it.
+//! Operations on the target: the flexible server through ARM and SQL on it. Data only: the exact call a
+//! change makes, so a saved plan performs what it showed and nothing else.
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum TargetOp {}
+pub enum TargetOp {
+    /// Sets one server parameter (`source: user-override`). A static one then waits for [`TargetOp::Restart`].
+    SetConfiguration { name: String, value: String },
+    /// Sets the high-availability mode; `standby_zone` only when enabling it.
+    SetHighAvailability { mode: String, standby_zone: Option<String> },
+    /// Promotes a read replica to a standalone server (`promoteMode: Standalone`); it keeps its data and name.
+    PromoteReplica { replica: Replica },
+    /// Deletes a read replica.
+    DeleteReplica { replica: Replica },
+    /// Creates a read replica of the server from a recorded definition (restore).
+    CreateReplica { replica: Replica },
+    /// One restart (no failover) for every static parameter waiting for it.
+    Restart { parameters: Vec<String> },
+}
+
+/// A read replica's definition: what `restore` needs to create it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    pub name: String,
+    pub resource_group: String,
+    pub location: String,
+    pub sku: String,
+    pub tier: String,
+    pub storage_size_gb: Option<i32>,
+}

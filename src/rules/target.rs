@@ -1,22 +1,589 @@
 //! Target prerequisites T1–T3 and T11 (temp tablespaces, high availability, read replicas, one batched
-//! restart) and their restore. Pure.
+//! restart) and their restore. Pure: the spec and the observed server in, changes, checks and the
+//! observations they depend on out.
+//!
+//! What `restore` needs is carried in each change's `before`, which the executor records as the original:
+//! a parameter's value, the HA mode and standby zone as [`describe_high_availability`] writes them, and a
+//! replica's definition as JSON ([`Replica`]).
 
 use super::Findings;
 use crate::apply::state::State;
-use crate::observe::azure::{Replica, Server};
+use crate::observe::azure::{self, HighAvailability, Server};
 use crate::observe::target::TargetState;
-use crate::spec::Spec;
+use crate::plan::file::Observation;
+use crate::plan::operation::TargetOp;
+use crate::plan::target_ops::Replica;
+use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::spec::{RemoveReplicas, Spec};
+use std::collections::BTreeSet;
 
-pub fn plan(_spec: &Spec, _server: &Server, _replicas: &[Replica], _state: &TargetState) -> Findings {
-    Findings::default()
+/// T1's parameter: temporary tablespaces on the local SSD break the migration's initial copy.
+pub const TEMP_TABLESPACES: &str = "azure.enable_temp_tablespaces_on_local_ssd";
+
+const PROMOTED: &str = "promoted to a standalone server";
+const DELETED: &str = "deleted";
+
+fn server_address(server: &str, rest: &str) -> Address {
+    Address::new(format!("azure.server/{server}/{rest}"))
 }
 
+pub fn configuration_address(server: &str, name: &str) -> Address {
+    server_address(server, &format!("configuration/{name}"))
+}
+
+/// The prerequisites the migration needs on the flexible server.
+pub fn plan(spec: &Spec, server: &Server, replicas: &[azure::Replica], state: &TargetState) -> Findings {
+    let mut findings = Findings::default();
+    temp_tablespaces(server, state, &mut findings);
+    high_availability(server, &mut findings);
+    read_replicas(spec, server, replicas, &mut findings);
+    if let Some(restart) = restart(spec, server, state, &findings.changes) {
+        findings.changes.push(restart);
+    } else {
+        findings.checks.push(Check {
+            address: server_address(&server.name, "restart"),
+            rule: "T11".into(),
+            summary: "no server parameter waits for a restart".into(),
+        });
+    }
+    observe_restart(server, state, &mut findings);
+    findings
+}
+
+/// T1: `azure.enable_temp_tablespaces_on_local_ssd` off for the migration, the original recorded.
+fn temp_tablespaces(server: &Server, state: &TargetState, findings: &mut Findings) {
+    let address = configuration_address(&server.name, TEMP_TABLESPACES);
+    // Servers without the parameter (no local SSD) have nothing to turn off.
+    let Some(configuration) = state.configuration(TEMP_TABLESPACES) else {
+        return;
+    };
+    let value = configuration.value.clone().unwrap_or_default();
+    findings.observations.push(Observation::new(address.clone(), value.clone()));
+    if is_off(&value) {
+        findings.checks.push(Check { address, rule: "T1".into(), summary: format!("{TEMP_TABLESPACES} is off") });
+        return;
+    }
+    let mut change = Change::new(
+        address,
+        Action::Update,
+        "T1",
+        "temporary tablespaces on the local SSD must be off while the migration copies data; restore turns them back on",
+    );
+    change.before = Some(value);
+    change.after = Some("off".into());
+    change.temporary = true;
+    change.operation =
+        Some(Operation::Target(TargetOp::SetConfiguration { name: TEMP_TABLESPACES.into(), value: "off".into() }));
+    findings.changes.push(change);
+}
+
+fn is_off(value: &str) -> bool {
+    ["off", "false", "0"].iter().any(|off| value.trim().eq_ignore_ascii_case(off))
+}
+
+/// The HA mode and standby zone as the plan shows them and the state records them, e.g.
+/// `ZoneRedundant (standby zone 2)`; [`parse_high_availability`] reads it back.
+pub fn describe_high_availability(mode: &str, standby_zone: Option<&str>) -> String {
+    match standby_zone.filter(|z| !z.is_empty()) {
+        Some(zone) if !mode.eq_ignore_ascii_case("Disabled") => format!("{mode} (standby zone {zone})"),
+        _ => mode.to_string(),
+    }
+}
+
+/// The mode and standby zone from [`describe_high_availability`]'s form.
+pub fn parse_high_availability(text: &str) -> (String, Option<String>) {
+    match text.trim().split_once(" (standby zone ") {
+        Some((mode, zone)) => (mode.to_string(), Some(zone.trim_end_matches(')').to_string())),
+        None => (text.trim().to_string(), None),
+    }
+}
+
+fn describe(ha: &HighAvailability) -> String {
+    describe_high_availability(&ha.mode, ha.standby_zone.as_deref())
+}
+
+/// T2: high availability disabled for the migration; the mode and standby zone recorded for restore.
+fn high_availability(server: &Server, findings: &mut Findings) {
+    let address = server_address(&server.name, "high_availability");
+    let ha = &server.high_availability;
+    findings.observations.push(Observation::new(address.clone(), describe(ha)));
+    if !ha.is_enabled() {
+        findings.checks.push(Check { address, rule: "T2".into(), summary: "high availability is disabled".into() });
+        return;
+    }
+    let mut change = Change::new(
+        address,
+        Action::Update,
+        "T2",
+        "the migration service needs high availability disabled on the target; removing the standby takes several minutes, and restore re-enables it",
+    );
+    change.before = Some(describe(ha));
+    change.after = Some("Disabled".into());
+    change.temporary = true;
+    change.operation =
+        Some(Operation::Target(TargetOp::SetHighAvailability { mode: "Disabled".into(), standby_zone: None }));
+    findings.changes.push(change);
+}
+
+fn definition(spec: &Spec, replica: &azure::Replica) -> Replica {
+    Replica {
+        name: replica.name.clone(),
+        resource_group: replica.resource_group.clone().unwrap_or_else(|| spec.target.resource_group.clone()),
+        location: replica.location.clone(),
+        sku: replica.sku.name.clone(),
+        tier: replica.sku.tier.clone(),
+        storage_size_gb: replica.storage_size_gb,
+    }
+}
+
+fn summary(replica: &Replica) -> String {
+    let storage = replica.storage_size_gb.map(|gb| format!(", {gb} GB")).unwrap_or_default();
+    format!(
+        "{} ({}, {}{storage}, resource group {})",
+        replica.name, replica.sku, replica.location, replica.resource_group
+    )
+}
+
+/// T3: no read replicas. Removing them is opt-in; each one's definition is recorded for restore.
+fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], findings: &mut Findings) {
+    let names: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
+    findings.observations.push(Observation::new(server_address(&server.name, "replicas"), names.join(",")));
+    if replicas.is_empty() {
+        findings.checks.push(Check {
+            address: server_address(&server.name, "replicas"),
+            rule: "T3".into(),
+            summary: "no read replicas".into(),
+        });
+        return;
+    }
+    for replica in replicas {
+        let address = server_address(&server.name, &format!("replica/{}", replica.name));
+        let definition = definition(spec, replica);
+        let change = match spec.allow.remove_replicas {
+            RemoveReplicas::No => {
+                let mut change = Change::new(
+                    address,
+                    Action::Blocker,
+                    "T3",
+                    format!(
+                        "{} is a read replica of {}; the migration service needs a target without read replicas",
+                        summary(&definition),
+                        server.name
+                    ),
+                );
+                change.remedy = Some(format!(
+                    "set [allow] remove_replicas = \"promote\" to make {0} a standalone server, or \"delete\" to delete it \
+                     (restore can re-create it with [allow] recreate_replicas = true); or remove {0} yourself",
+                    replica.name
+                ));
+                change
+            }
+            how @ (RemoveReplicas::Promote | RemoveReplicas::Delete) => {
+                let promote = how == RemoveReplicas::Promote;
+                let reason = if promote {
+                    "the migration service needs a target without read replicas: promoted, it stops replicating and keeps its data as a standalone server"
+                } else {
+                    "the migration service needs a target without read replicas: deleted, with its data"
+                };
+                let mut change = Change::new(address, Action::Delete, "T3", reason);
+                change.before = Some(serde_json::to_string(&definition).expect("a replica always serializes"));
+                change.after = Some(if promote { PROMOTED } else { DELETED }.into());
+                change.disruptive = true;
+                change.temporary = true;
+                change.operation = Some(Operation::Target(if promote {
+                    TargetOp::PromoteReplica { replica: definition }
+                } else {
+                    TargetOp::DeleteReplica { replica: definition }
+                }));
+                change
+            }
+        };
+        findings.changes.push(change);
+    }
+}
+
+/// T11: one restart for every static parameter this plan changes and every one already waiting, after
+/// them (and after an HA change, so the standby is not restarted too). Only with `[allow] restart_target`.
+fn restart(spec: &Spec, server: &Server, state: &TargetState, changes: &[Change]) -> Option<Change> {
+    let mut parameters: BTreeSet<String> = state.pending_restart().map(|c| c.name.clone()).collect();
+    let mut depends_on = Vec::new();
+    for change in changes {
+        match &change.operation {
+            // Unknown parameters count as static: a restart too many beats a change that never applies.
+            Some(Operation::Target(TargetOp::SetConfiguration { name, .. }))
+                if state.configuration(name).is_none_or(|c| !c.is_dynamic) =>
+            {
+                parameters.insert(name.clone());
+                depends_on.push(change.address.clone());
+            }
+            Some(Operation::Target(TargetOp::SetHighAvailability { .. })) => depends_on.push(change.address.clone()),
+            _ => {}
+        }
+    }
+    if parameters.is_empty() {
+        return None;
+    }
+    let parameters: Vec<String> = parameters.into_iter().collect();
+    let list = parameters.join(", ");
+    let mut change = Change::new(
+        server_address(&server.name, "restart"),
+        Action::Restart,
+        "T11",
+        format!("static server parameters take effect only after a restart: {list}; one restart covers them all"),
+    );
+    change.disruptive = true;
+    change.depends_on = depends_on;
+    if !spec.allow.restart_target {
+        change.pending = Some(format!("[allow] restart_target is false; waiting for a restart: {list}"));
+        change.remedy = Some(format!(
+            "set [allow] restart_target = true in the spec, or restart the server yourself: \
+             az postgres flexible-server restart --resource-group {} --name {}",
+            spec.target.resource_group, server.name
+        ));
+    }
+    change.operation = Some(Operation::Target(TargetOp::Restart { parameters }));
+    Some(change)
+}
+
+fn observe_restart(server: &Server, state: &TargetState, findings: &mut Findings) {
+    let waiting: Vec<&str> = state.pending_restart().map(|c| c.name.as_str()).collect();
+    findings.observations.push(Observation::new(server_address(&server.name, "restart"), waiting.join(",")));
+}
+
+/// Puts back what the recorded originals say this server had, where it is not back already.
 pub fn restore(
-    _spec: &Spec,
-    _server: &Server,
-    _replicas: &[Replica],
-    _state: &TargetState,
-    _recorded: &State,
+    spec: &Spec,
+    server: &Server,
+    replicas: &[azure::Replica],
+    state: &TargetState,
+    recorded: &State,
 ) -> Findings {
-    Findings::default()
+    let mut findings = Findings::default();
+    let prefix = format!("azure.server/{}/", server.name);
+    for (address, entry) in recorded.temporary() {
+        let Some(what) = address.as_str().strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(original) = &entry.original else {
+            continue;
+        };
+        if let Some(name) = what.strip_prefix("configuration/") {
+            restore_configuration(address, name, original, state, &mut findings);
+        } else if what == "high_availability" {
+            restore_high_availability(address, original, server, &mut findings);
+        } else if let Some(name) = what.strip_prefix("replica/") {
+            restore_replica(spec, address, name, original, entry.new.as_deref(), server, replicas, &mut findings);
+        }
+    }
+    if let Some(restart) = restart(spec, server, state, &findings.changes) {
+        findings.changes.push(restart);
+    }
+    observe_restart(server, state, &mut findings);
+    findings
+}
+
+fn restore_configuration(address: &Address, name: &str, original: &str, state: &TargetState, findings: &mut Findings) {
+    let live = state.configuration(name).and_then(|c| c.value.clone()).unwrap_or_default();
+    findings.observations.push(Observation::new(address.clone(), live.clone()));
+    if live.trim().eq_ignore_ascii_case(original.trim()) {
+        return;
+    }
+    let mut change =
+        Change::new(address.clone(), Action::Update, "T1", format!("puts back {name} as it was before the migration"));
+    change.before = Some(live);
+    change.after = Some(original.to_string());
+    change.operation =
+        Some(Operation::Target(TargetOp::SetConfiguration { name: name.to_string(), value: original.to_string() }));
+    findings.changes.push(change);
+}
+
+fn restore_high_availability(address: &Address, original: &str, server: &Server, findings: &mut Findings) {
+    let live = describe(&server.high_availability);
+    findings.observations.push(Observation::new(address.clone(), live.clone()));
+    let (mode, standby_zone) = parse_high_availability(original);
+    let same_mode = server.high_availability.mode.eq_ignore_ascii_case(&mode);
+    let same_zone = standby_zone.is_none() || server.high_availability.standby_zone == standby_zone;
+    if same_mode && same_zone {
+        return;
+    }
+    let mut change = Change::new(
+        address.clone(),
+        Action::Update,
+        "T2",
+        "re-enables high availability as it was before the migration; creating the standby takes time (often 10–30 minutes)",
+    );
+    change.before = Some(live);
+    change.after = Some(original.to_string());
+    change.operation = Some(Operation::Target(TargetOp::SetHighAvailability { mode, standby_zone }));
+    findings.changes.push(change);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restore_replica(
+    spec: &Spec,
+    address: &Address,
+    name: &str,
+    original: &str,
+    removed_as: Option<&str>,
+    server: &Server,
+    replicas: &[azure::Replica],
+    findings: &mut Findings,
+) {
+    let names: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
+    findings.observations.push(Observation::new(server_address(&server.name, "replicas"), names.join(",")));
+    if names.contains(&name) {
+        return;
+    }
+    let Ok(replica) = serde_json::from_str::<Replica>(original) else {
+        let mut change = Change::new(
+            address.clone(),
+            Action::Blocker,
+            "T3",
+            format!("the recorded definition of read replica {name} cannot be read: {original}"),
+        );
+        change.remedy = Some(format!("re-create {name} yourself as a read replica of {}", server.name));
+        findings.changes.push(change);
+        return;
+    };
+    let mut reason = format!("re-creates {} as a read replica of {}", summary(&replica), server.name);
+    if removed_as == Some(PROMOTED) {
+        reason.push_str(&format!(
+            "; the promoted standalone server {name} still holds the name, so delete it (or rename it) first"
+        ));
+    }
+    let mut change = Change::new(address.clone(), Action::Create, "T3", reason);
+    change.after = Some(format!("read replica of {}", server.name));
+    if !spec.allow.recreate_replicas {
+        change.pending = Some("re-creating read replicas is opt-in: [allow] recreate_replicas is false".into());
+        change.remedy = Some("set [allow] recreate_replicas = true in the spec and run restore again".into());
+    }
+    change.operation = Some(Operation::Target(TargetOp::CreateReplica { replica }));
+    findings.changes.push(change);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::azure::{Configuration, Network, Sku};
+    use crate::plan::Kind;
+    use std::path::Path;
+
+    fn spec(allow: &str) -> Spec {
+        let text = format!(
+            r#"
+name = "orders"
+[source]
+cluster = "orders-prod"
+region = "us-east-1"
+databases = ["orders"]
+migration_user = "migrator"
+[source.connection]
+user = "postgres"
+password = {{ env = "X" }}
+[target]
+subscription = "00000000-0000-0000-0000-000000000000"
+resource_group = "rg"
+server = "pg-orders"
+[target.connection]
+user = "admin"
+password = {{ env = "Y" }}
+[allow]
+{allow}
+"#
+        );
+        Spec::parse(Path::new("/tmp/migprep.toml"), &text).unwrap()
+    }
+
+    fn server(mode: &str, zone: Option<&str>) -> Server {
+        Server {
+            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-orders"
+                .into(),
+            name: "pg-orders".into(),
+            location: "eastus".into(),
+            state: "Ready".into(),
+            version: "16".into(),
+            minor_version: None,
+            sku: Sku { name: "Standard_D4ds_v5".into(), tier: "GeneralPurpose".into() },
+            storage_size_gb: Some(128),
+            storage_auto_grow: None,
+            high_availability: HighAvailability { mode: mode.into(), state: None, standby_zone: zone.map(Into::into) },
+            network: Network { public_network_access: None, delegated_subnet: None, private_dns_zone: None },
+            fqdn: None,
+            availability_zone: Some("1".into()),
+            replication_role: Some("Primary".into()),
+            administrator_login: None,
+        }
+    }
+
+    fn configuration(name: &str, value: &str, dynamic: bool, pending: bool) -> Configuration {
+        Configuration {
+            name: name.into(),
+            value: Some(value.into()),
+            default_value: None,
+            data_type: None,
+            allowed_values: None,
+            is_dynamic: dynamic,
+            is_read_only: false,
+            is_pending_restart: pending,
+            source: None,
+            unit: None,
+        }
+    }
+
+    fn state(configurations: &[Configuration]) -> TargetState {
+        TargetState { configurations: configurations.iter().map(|c| (c.name.clone(), c.clone())).collect() }
+    }
+
+    fn replica(name: &str) -> azure::Replica {
+        azure::Replica {
+            id: format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
+            ),
+            name: name.into(),
+            resource_group: Some("rg".into()),
+            location: "eastus".into(),
+            sku: Sku { name: "Standard_D2ds_v5".into(), tier: "GeneralPurpose".into() },
+            storage_size_gb: Some(128),
+            role: "AsyncReplica".into(),
+            state: "Ready".into(),
+        }
+    }
+
+    fn addresses(findings: &Findings) -> Vec<(&str, Action, bool)> {
+        findings.changes.iter().map(|c| (c.address.as_str(), c.action, c.pending.is_some())).collect()
+    }
+
+    #[test]
+    fn temp_tablespaces_and_high_availability_are_turned_off_temporarily() {
+        let findings = plan(
+            &spec(""),
+            &server("ZoneRedundant", Some("2")),
+            &[],
+            &state(&[configuration(TEMP_TABLESPACES, "on", true, false)]),
+        );
+        assert_eq!(
+            addresses(&findings),
+            [
+                (
+                    "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
+                    Action::Update,
+                    false
+                ),
+                ("azure.server/pg-orders/high_availability", Action::Update, false),
+            ]
+        );
+        assert!(findings.changes.iter().all(|c| c.temporary && !c.disruptive));
+        assert_eq!(findings.changes[1].before.as_deref(), Some("ZoneRedundant (standby zone 2)"));
+    }
+
+    #[test]
+    fn nothing_to_do_when_off_and_disabled() {
+        let findings = plan(
+            &spec(""),
+            &server("Disabled", None),
+            &[],
+            &state(&[configuration(TEMP_TABLESPACES, "off", true, false)]),
+        );
+        assert!(findings.changes.is_empty(), "{:?}", findings.changes);
+        assert_eq!(findings.checks.len(), 4);
+    }
+
+    #[test]
+    fn replicas_are_blockers_or_removed_as_allowed() {
+        let replicas = [replica("r1"), replica("r2")];
+        let cases = [
+            ("", Action::Blocker, None),
+            ("remove_replicas = \"promote\"", Action::Delete, Some(PROMOTED)),
+            ("remove_replicas = \"delete\"", Action::Delete, Some(DELETED)),
+        ];
+        for (allow, action, after) in cases {
+            let findings = plan(&spec(allow), &server("Disabled", None), &replicas, &TargetState::default());
+            assert_eq!(findings.changes.len(), 2, "{allow}");
+            for (change, name) in findings.changes.iter().zip(["r1", "r2"]) {
+                assert_eq!(change.address.as_str(), format!("azure.server/pg-orders/replica/{name}"));
+                assert_eq!(change.action, action, "{allow}");
+                assert_eq!(change.after.as_deref(), after, "{allow}");
+                if action == Action::Blocker {
+                    let remedy = change.remedy.as_deref().unwrap();
+                    assert!(remedy.contains("\"promote\"") && remedy.contains("\"delete\""), "{remedy}");
+                } else {
+                    let recorded: Replica = serde_json::from_str(change.before.as_deref().unwrap()).unwrap();
+                    assert_eq!((recorded.name.as_str(), recorded.sku.as_str()), (name, "Standard_D2ds_v5"));
+                    assert!(change.disruptive);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_restart_for_every_static_parameter_pending_unless_allowed() {
+        let target = state(&[
+            configuration("max_wal_senders", "20", false, true),
+            configuration("shared_preload_libraries", "pg_cron", false, true),
+            configuration(TEMP_TABLESPACES, "off", true, false),
+        ]);
+        for (allow, pending) in [("", true), ("restart_target = true", false)] {
+            let findings = plan(&spec(allow), &server("Disabled", None), &[], &target);
+            assert_eq!(addresses(&findings), [("azure.server/pg-orders/restart", Action::Restart, pending)]);
+            let restart = &findings.changes[0];
+            assert_eq!(
+                restart.operation,
+                Some(Operation::Target(TargetOp::Restart {
+                    parameters: vec!["max_wal_senders".into(), "shared_preload_libraries".into()]
+                }))
+            );
+            assert!(restart.disruptive);
+        }
+    }
+
+    #[test]
+    fn restore_puts_back_what_is_not_back_yet() {
+        let mut recorded = State::default();
+        let mut record = |address: &str, original: &str, new: &str, rule: &str| {
+            let mut change = Change::new(Address::new(address), Action::Update, rule, "r");
+            change.before = Some(original.into());
+            change.temporary = true;
+            recorded.record(Kind::Apply, &change, Some(new.into()));
+        };
+        record("azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd", "on", "off", "T1");
+        record("azure.server/pg-orders/high_availability", "ZoneRedundant (standby zone 2)", "Disabled", "T2");
+        let definition = serde_json::to_string(&definition(&spec(""), &replica("r1"))).unwrap();
+        record("azure.server/pg-orders/replica/r1", &definition, PROMOTED, "T3");
+        let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
+
+        let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
+        assert_eq!(
+            addresses(&findings),
+            [
+                (
+                    "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
+                    Action::Update,
+                    false
+                ),
+                ("azure.server/pg-orders/high_availability", Action::Update, false),
+                ("azure.server/pg-orders/replica/r1", Action::Create, true),
+            ]
+        );
+        assert_eq!(
+            findings.changes[1].operation,
+            Some(Operation::Target(TargetOp::SetHighAvailability {
+                mode: "ZoneRedundant".into(),
+                standby_zone: Some("2".into())
+            }))
+        );
+        let opted_in = restore(&spec("recreate_replicas = true"), &server("Disabled", None), &[], &off, &recorded);
+        assert!(opted_in.changes[2].pending.is_none());
+
+        let back = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
+        let findings = restore(&spec(""), &server("ZoneRedundant", Some("2")), &[replica("r1")], &back, &recorded);
+        assert!(findings.changes.is_empty(), "{:?}", findings.changes);
+    }
+
+    #[test]
+    fn high_availability_text_round_trips() {
+        for (mode, zone) in [("ZoneRedundant", Some("2")), ("SameZone", Some("1")), ("Disabled", None)] {
+            let text = describe_high_availability(mode, zone);
+            assert_eq!(parse_high_availability(&text), (mode.to_string(), zone.map(String::from)));
+        }
+    }
 }

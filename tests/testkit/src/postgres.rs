@@ -264,6 +264,9 @@ impl PgServer {
                  GRANT rds_replication, rds_password TO rds_superuser WITH ADMIN OPTION;
                  CREATE ROLE {user} LOGIN CREATEROLE CREATEDB NOSUPERUSER PASSWORD {pw} IN ROLE rds_superuser;
                  GRANT rds_superuser TO {user} WITH ADMIN OPTION;
+                 -- On Aurora rds_superuser may use replication once rds.logical_replication is on; a
+                 -- local server needs the attribute for the master user to create a logical slot.
+                 ALTER ROLE {user} REPLICATION;
                  CREATE ROLE {mig} LOGIN NOSUPERUSER PASSWORD {mig_pw};",
                 user = ident(&admin.user),
                 pw = literal(&admin.password),
@@ -290,8 +293,10 @@ impl PgServer {
             }
             db.batch_execute(&format!(
                 "CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, body text);
-                 ALTER TABLE items OWNER TO {user};",
-                user = ident(&admin.user)
+                 ALTER TABLE items OWNER TO {user};
+                 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {mig};",
+                user = ident(&admin.user),
+                mig = ident(&migration.user),
             ))
             .await?;
         }

@@ -414,6 +414,33 @@ impl FakeArm {
         server.setting(parameter).map(|s| s.running.clone())
     }
 
+    /// Sets a parameter's value as a finished PATCH would, without a restart: a static parameter then
+    /// reports `isConfigPendingRestart` until the server restarts (sets up "already waiting" states).
+    pub fn stage_configuration(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        server: &str,
+        parameter: &str,
+        value: &str,
+    ) -> Result<()> {
+        let mut state = self.shared.state();
+        let server = state
+            .servers
+            .get_mut(&model::server_key(subscription, resource_group, server))
+            .with_context(|| format!("no server '{server}'"))?;
+        let setting =
+            server.setting_mut(parameter).with_context(|| format!("unknown server parameter '{parameter}'"))?;
+        let value = catalog::normalize_value(setting.parameter, value)
+            .map_err(|why| anyhow::anyhow!("parameter '{parameter}': {why}"))?;
+        if setting.parameter.is_dynamic_config {
+            setting.running = value.clone();
+        }
+        setting.value = value;
+        setting.source = "user-override".into();
+        Ok(())
+    }
+
     /// The next `count` ARM requests (not token requests) are answered 429 with `Retry-After: retry_after_secs`.
     pub fn inject_throttling(&self, count: u32, retry_after_secs: u32) {
         let mut state = self.shared.state();

@@ -266,6 +266,8 @@ pub(crate) struct ServerChange {
     pub backup_retention_days: Option<i32>,
     pub public_network_access: Option<String>,
     pub tags: Option<BTreeMap<String, String>>,
+    /// `properties.replica.promoteMode` on a read replica: it leaves the replication set.
+    pub promote: Option<String>,
 }
 
 pub(crate) enum Phase {

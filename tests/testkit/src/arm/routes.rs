@@ -745,6 +745,35 @@ fn update_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
     {
         change.public_network_access = Some(enabled_or_disabled("network.publicNetworkAccess", access)?);
     }
+    if let Some(replica) = optional_object(properties, "replica")?
+        && let Some(mode) = optional_string(replica, "properties.replica.promoteMode", "promoteMode")?
+    {
+        if !["Standalone", "Switchover"].contains(&mode) {
+            return Err(Refusal::invalid_parameter("replica.promoteMode", format!("'{mode}' is not a promote mode.")));
+        }
+        if let Some(option) = optional_string(replica, "properties.replica.promoteOption", "promoteOption")?
+            && !["Planned", "Forced"].contains(&option)
+        {
+            return Err(Refusal::invalid_parameter(
+                "replica.promoteOption",
+                format!("'{option}' is not a promote option."),
+            ));
+        }
+        if !server.is_replica() {
+            return Err(Refusal::bad_request(
+                "ServerIsNotReplica",
+                format!("Server '{}' is not a read replica and can't be promoted.", server.name),
+            ));
+        }
+        if mode == "Switchover" {
+            // Swapping roles with the primary is not modelled; refuse rather than pretend.
+            return Err(Refusal::bad_request(
+                "NotSupported",
+                "The fake ARM models promotion to a standalone server only.",
+            ));
+        }
+        change.promote = Some(mode.to_owned());
+    }
     if let Some(tags) = optional_object(&patch, "tags")? {
         let tags = tags
             .iter()
@@ -1089,6 +1118,9 @@ fn apply_server_change(server: &mut Server, change: &ServerChange) {
     }
     if let Some(tags) = &change.tags {
         server.tags = tags.clone();
+    }
+    if change.promote.is_some() {
+        server.source_server_resource_id = None;
     }
 }
 

@@ -1,17 +1,36 @@
-//! Starts the local stand-ins, writes a migration spec that points at them, and keeps them running
+//! Starts the local stand-ins in the demo's "before" state — Aurora on its default parameter group with
+//! a reader, the flexible server zone-redundant with temp tablespaces on the local SSD and a read
+//! replica — writes a migration spec that points at them and allows the disruptive actions, and keeps
+//! them running
 //! until interrupted (Ctrl-C, SIGTERM) or until its standard input closes. `scripts/demo` drives it.
 //!
 //! Usage: `migprep-standins READY_FILE` — once all are up, READY_FILE holds the spec's path on its first
 //! line and then the environment migprep needs to reach the clouds' stand-ins, one `NAME=value` a line.
 
 use anyhow::{Context, Result};
-use migprep_testkit::scenario::Scenario;
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let ready_file = std::env::args().nth(1).context("usage: migprep-standins READY_FILE")?;
-    let scenario = Scenario::start().await.context("starting the stand-ins")?;
-    let spec = scenario.write_spec(&scenario.spec())?;
+    let mut config = ScenarioConfig::default();
+    config.cluster.readers = vec![format!("{}-instance-2", config.cluster.id)];
+    config.server = ServerSeed::new(SERVER)
+        .high_availability("ZoneRedundant", "2")
+        .configuration("azure.enable_temp_tablespaces_on_local_ssd", "on")
+        .replica(&format!("{SERVER}-replica"));
+    let scenario = Scenario::start_with(config).await.context("starting the stand-ins")?;
+    let mut spec = scenario.spec();
+    let allow: toml::Table = toml::from_str(
+        r#"
+reboot_source_writer = true
+restart_target = true
+remove_replicas = "promote"
+"#,
+    )?;
+    spec.insert("allow".into(), toml::Value::Table(allow));
+    let spec = scenario.write_spec(&spec)?;
     eprintln!("stand-ins up:");
     eprintln!("  Aurora writer (PostgreSQL)   127.0.0.1:{}", scenario.source.port());
     eprintln!("  flexible server (PostgreSQL) 127.0.0.1:{}", scenario.target.port());

@@ -1,0 +1,208 @@
+//! Target prerequisites end to end: the real binary against the fake ARM and the target PostgreSQL
+//! stand-in. T1 (temp tablespaces), T2 (high availability), T3 (read replicas) and T11 (one restart),
+//! each applied and restored; assertions look at the `azure.server/…` part of the plan and at the fake's
+//! state and request log, not at the source side (its own tests cover it).
+
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::scenario::{RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
+use serde_json::Value;
+use std::path::Path;
+
+const TEMP: &str = "azure.enable_temp_tablespaces_on_local_ssd";
+
+async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
+        .args(args)
+        .arg(spec)
+        .envs(scenario.env())
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("running migprep");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The plan's changes on the flexible server, from `plan --format json`.
+async fn azure_changes(scenario: &Scenario, spec: &Path) -> Vec<Value> {
+    let (code, stdout, stderr) = migprep(scenario, &["plan", "--format", "json"], spec).await;
+    assert!(code == 0 || code == 3, "plan failed:\n{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).expect(&stdout);
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["address"].as_str().unwrap().starts_with("azure.server/"))
+        .cloned()
+        .collect()
+}
+
+fn runnable(changes: &[Value]) -> Vec<&Value> {
+    changes.iter().filter(|c| c["pending"].is_null() && c["action"] != "blocker").collect()
+}
+
+fn server(scenario: &Scenario, name: &str) -> Value {
+    scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, name).unwrap_or_else(|| panic!("no server {name}"))
+}
+
+fn running(scenario: &Scenario, parameter: &str) -> String {
+    scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, SERVER, parameter).unwrap()
+}
+
+fn with_allow(scenario: &Scenario, allow: &[(&str, toml::Value)]) -> std::path::PathBuf {
+    let mut spec = scenario.spec();
+    let mut table = toml::Table::new();
+    for (key, value) in allow {
+        table.insert((*key).into(), value.clone());
+    }
+    spec.insert("allow".into(), toml::Value::Table(table));
+    scenario.write_spec(&spec).unwrap()
+}
+
+/// A zone-redundant server (standby in zone 2) with temp tablespaces on the local SSD: the plan shows
+/// both as temporary changes; apply turns them off, after which the target has nothing left to do;
+/// restore brings back ZoneRedundant in zone 2 and `on`; a second restore changes nothing.
+#[tokio::test]
+async fn high_availability_and_temp_tablespaces_round_trip() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+
+    let changes = azure_changes(&scenario, &spec).await;
+    let temp = changes.iter().find(|c| c["address"] == format!("azure.server/{SERVER}/configuration/{TEMP}"));
+    let temp = temp.unwrap_or_else(|| panic!("{changes:#?}"));
+    assert_eq!((temp["before"].as_str(), temp["after"].as_str()), (Some("on"), Some("off")));
+    assert_eq!(temp["temporary"], true);
+    let ha = changes.iter().find(|c| c["address"] == format!("azure.server/{SERVER}/high_availability")).unwrap();
+    assert_eq!(ha["before"], "ZoneRedundant (standby zone 2)");
+    assert_eq!(ha["after"], "Disabled");
+
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(server(&scenario, SERVER)["properties"]["state"], "Ready");
+    assert_eq!(running(&scenario, TEMP), "off");
+    let again = azure_changes(&scenario, &spec).await;
+    assert!(runnable(&again).is_empty(), "{again:#?}");
+
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("done azure.server/{SERVER}/high_availability")), "{stderr}");
+    let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
+    assert_eq!(running(&scenario, TEMP), "on");
+
+    let writes = scenario.arm.count_requests("PATCH", SERVER) + scenario.arm.count_requests("PATCH", TEMP);
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("done azure.server"), "{stderr}");
+    assert_eq!(scenario.arm.count_requests("PATCH", SERVER) + scenario.arm.count_requests("PATCH", TEMP), writes);
+}
+
+/// Temp tablespaces already off and HA disabled: nothing to change, nothing recorded, so restore leaves
+/// the parameter alone.
+#[tokio::test]
+async fn already_off_is_left_alone() {
+    let config =
+        ScenarioConfig { server: ServerSeed::new(SERVER).configuration(TEMP, "off"), ..ScenarioConfig::default() };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(running(&scenario, TEMP), "off");
+    assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 0);
+}
+
+/// Two read replicas and `remove_replicas = "no"`: a blocker (exit 3) naming each replica and both ways
+/// out. With `promote`, apply promotes both to standalone servers and the restore plan offers to
+/// re-create them (opt-in, so pending until `[allow] recreate_replicas`).
+#[tokio::test]
+async fn replicas_block_until_promoted() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).replica("pg-orders-r1").replica("pg-orders-r2"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let (code, stdout, stderr) = migprep(&scenario, &["plan"], &spec).await;
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    for replica in ["pg-orders-r1", "pg-orders-r2"] {
+        let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
+        assert!(line.contains('!'), "{line}");
+    }
+    assert!(stdout.contains("remove_replicas = \"promote\"") && stdout.contains("\"delete\""), "{stdout}");
+
+    let spec = with_allow(&scenario, &[("remove_replicas", "promote".into())]);
+    let (code, stdout, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for replica in ["pg-orders-r1", "pg-orders-r2"] {
+        let promoted = server(&scenario, replica);
+        assert_ne!(promoted["properties"]["replicationRole"], "AsyncReplica", "{promoted:#}");
+    }
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+
+    let out = scenario.dir().join("restore.json");
+    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--out", out.to_str().unwrap()], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    for replica in ["pg-orders-r1", "pg-orders-r2"] {
+        let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
+        assert!(line.contains('+'), "{line}");
+    }
+    assert!(stdout.contains("recreate_replicas"), "{stdout}");
+}
+
+/// Two static parameters already wait for a restart: without `[allow] restart_target` the plan lists
+/// the restart as pending and names both; with it, apply restarts the server exactly once and nothing
+/// waits any more.
+#[tokio::test]
+async fn static_parameters_share_one_restart() {
+    let scenario = Scenario::start().await.unwrap();
+    for (name, value) in [("max_replication_slots", "21"), ("max_wal_senders", "22")] {
+        scenario.arm.stage_configuration(SUBSCRIPTION, RESOURCE_GROUP, SERVER, name, value).unwrap();
+    }
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let changes = azure_changes(&scenario, &spec).await;
+    let restart = changes.iter().find(|c| c["address"] == format!("azure.server/{SERVER}/restart")).unwrap();
+    let pending = restart["pending"].as_str().unwrap();
+    assert!(pending.contains("max_replication_slots") && pending.contains("max_wal_senders"), "{pending}");
+    assert!(restart["remedy"].as_str().unwrap().contains("restart_target"));
+
+    let spec = with_allow(&scenario, &[("restart_target", true.into())]);
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scenario.arm.count_requests("POST", "/restart"), 1);
+    assert_eq!(running(&scenario, "max_replication_slots"), "21");
+    assert_eq!(running(&scenario, "max_wal_senders"), "22");
+    let again = azure_changes(&scenario, &spec).await;
+    assert!(again.iter().all(|c| !c["address"].as_str().unwrap().ends_with("/restart")), "{again:#?}");
+}
+
+/// ARM throttles (429, `Retry-After: 1`), then the HA operation ends `Failed`: a clear error with ARM's
+/// code and message; the next apply resumes and converges.
+#[tokio::test]
+async fn throttling_is_waited_out_and_a_failed_operation_resumes() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    scenario.arm.fail_next_operation("InternalServerError", "The standby could not be removed.");
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("InternalServerError") && stderr.contains("The standby could not be removed."), "{stderr}");
+
+    scenario.arm.inject_throttling(1, 1);
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(running(&scenario, TEMP), "off");
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+}
