@@ -190,6 +190,11 @@ fn relevant_drift(plan: &Plan, planned: &[Observation], fresh: &[Observation], d
 
 /// Confirms, runs the plan's changes under the lock, and reports.
 async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool) -> anyhow::Result<Outcome> {
+    // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
+    let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| UserError::new(e.to_string()))?;
+    for address in &reconciled {
+        eprintln!("  done {address} (made by an interrupted run; recorded now)");
+    }
     if plan.has_blockers() {
         eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
         return Ok(Outcome::Blockers);

@@ -3,10 +3,11 @@
 //! each applied and restored; assertions look at the `azure.server/…` part of the plan and at the fake's
 //! state and request log, not at the source side (its own tests cover it).
 
-use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::arm::{FakeArm, FakeArmConfig, ServerSeed};
 use migprep_testkit::scenario::{RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
 use serde_json::Value;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const TEMP: &str = "azure.enable_temp_tablespaces_on_local_ssd";
 
@@ -205,4 +206,183 @@ async fn throttling_is_waited_out_and_a_failed_operation_resumes() {
     assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
     assert_eq!(running(&scenario, TEMP), "off");
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+}
+
+/// ARM throttles the first request (429, `Retry-After: 1`) and answers the first two writes 409
+/// `ServerBusy`: apply waits both out and converges. The request log shows the two 409s on the first
+/// write, then the same write accepted.
+#[tokio::test]
+async fn a_busy_server_and_throttling_are_waited_out() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    scenario.arm.clear_requests();
+    scenario.arm.inject_throttling(1, 1);
+    scenario.arm.inject_busy(2);
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let log = scenario.arm.requests();
+    assert_eq!(log.iter().filter(|r| r.status == 429).count(), 1, "{log:#?}");
+    let writes: Vec<_> = log.iter().filter(|r| r.method != "GET" && !r.path.contains("/oauth2/")).collect();
+    let statuses: Vec<u16> = writes.iter().map(|r| r.status).collect();
+    assert_eq!(statuses[..3], [409, 409, 202], "{writes:#?}");
+    assert!(writes[..3].iter().all(|w| w.path == writes[0].path && w.method == writes[0].method), "{writes:#?}");
+    assert!(statuses[3..].iter().all(|s| *s == 202), "{writes:#?}");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(running(&scenario, TEMP), "off");
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+}
+
+/// `apply` is killed (SIGKILL) while ARM runs the HA PATCH's long-running operation. The operation goes
+/// on without its client and succeeds; the next apply waits for it instead of sending a second PATCH,
+/// exits 0 with HA disabled, and restore still knows the original (zone-redundant, standby in zone 2).
+#[tokio::test]
+async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_for_it() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
+        // Polls never finish the operation; only time does, as for a real HA change whose client died.
+        arm: FakeArmConfig {
+            polls_until_done: 1000,
+            // Long enough that the next apply still finds it running and has to wait for it.
+            operation_duration: Some(Duration::from_secs(8)),
+            retry_after_secs: 1,
+            ..FakeArmConfig::default()
+        },
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let server_path = format!("/flexibleServers/{SERVER}");
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
+        .args(["apply", "--auto-approve"])
+        .arg(&spec)
+        .envs(scenario.env())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting migprep");
+    let started = Instant::now();
+    while scenario.arm.count_requests("PATCH", &server_path) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the HA PATCH");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended before sending the HA PATCH");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "killed: {status}");
+    let during = &server(&scenario, SERVER)["properties"];
+    assert_eq!(during["highAvailability"]["state"], "RemovingStandby", "the operation outlives its client");
+
+    // The killed run still holds the state lock; a user breaks it with the id the refusal quotes.
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_ne!(code, 0, "{stderr}");
+    let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
+    let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
+    assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "a refused run writes nothing");
+    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("done azure.server/{SERVER}/high_availability")), "{stderr}");
+    let after = &server(&scenario, SERVER)["properties"];
+    assert_eq!(
+        (after["highAvailability"]["mode"].as_str(), after["state"].as_str()),
+        (Some("Disabled"), Some("Ready"))
+    );
+    assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "{:#?}", scenario.arm.requests());
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+
+    scenario.arm.set_operation_duration(Some(Duration::from_millis(100)));
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
+}
+
+/// Two read replicas and `remove_replicas = "delete"`: the plan shows each as a destructive `-` with its
+/// recorded definition; apply deletes both (one DELETE each). The restore plan offers to re-create them,
+/// pending until `[allow] recreate_replicas = true`; with it, restore creates both again as read replicas
+/// of the server, with the recorded SKU and storage, and a second restore has nothing to do.
+#[tokio::test]
+async fn replicas_deleted_and_re_created() {
+    let replicas = ["pg-orders-r1", "pg-orders-r2"];
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER)
+            .sku("Standard_D8ds_v5", "GeneralPurpose")
+            .storage_size_gb(256)
+            .replica(replicas[0])
+            .replica(replicas[1]),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = with_allow(&scenario, &[("remove_replicas", "delete".into())]);
+
+    let changes = azure_changes(&scenario, &spec).await;
+    for replica in replicas {
+        let change = changes
+            .iter()
+            .find(|c| c["address"] == format!("azure.server/{SERVER}/replica/{replica}"))
+            .unwrap_or_else(|| panic!("{changes:#?}"));
+        assert_eq!((change["action"].as_str(), change["after"].as_str()), (Some("delete"), Some("deleted")));
+        assert_eq!(change["disruptive"], true);
+        let definition: Value = serde_json::from_str(change["before"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (definition["sku"].as_str(), definition["storage_size_gb"].as_i64()),
+            (Some("Standard_D8ds_v5"), Some(256))
+        );
+    }
+    let (code, stdout, stderr) = migprep(&scenario, &["plan"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    for replica in replicas {
+        let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
+        assert!(line.trim_start().starts_with('-'), "{line}");
+    }
+
+    let (code, stdout, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for replica in replicas {
+        assert!(scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, replica).is_none(), "{replica} still exists");
+        assert_eq!(scenario.arm.count_requests("DELETE", &format!("/flexibleServers/{replica}")), 1);
+    }
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
+
+    let out = scenario.dir().join("restore.json");
+    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--out", out.to_str().unwrap()], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    for replica in replicas {
+        let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
+        assert!(line.contains('+'), "{line}");
+    }
+    assert!(stdout.contains("recreate_replicas"), "{stdout}");
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    for replica in replicas {
+        assert!(scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, replica).is_none(), "opt-in: not re-created");
+    }
+    assert_eq!(scenario.arm.count_requests("PUT", ""), 0);
+
+    let spec = with_allow(&scenario, &[("remove_replicas", "delete".into()), ("recreate_replicas", true.into())]);
+    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let primary_id = FakeArm::server_resource_id(SUBSCRIPTION, RESOURCE_GROUP, SERVER);
+    for replica in replicas {
+        let created = server(&scenario, replica);
+        let properties = &created["properties"];
+        assert_eq!(properties["replicationRole"], "AsyncReplica", "{created:#}");
+        assert_eq!(properties["sourceServerResourceId"], primary_id.as_str());
+        assert_eq!(properties["state"], "Ready");
+        assert_eq!(created["sku"]["name"], "Standard_D8ds_v5");
+        assert_eq!(properties["storage"]["storageSizeGB"], 256);
+        assert_eq!(scenario.arm.count_requests("PUT", &format!("/flexibleServers/{replica}")), 1);
+    }
+    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    assert_eq!(code, 0, "{stderr}");
+    for replica in replicas {
+        assert_eq!(scenario.arm.count_requests("PUT", &format!("/flexibleServers/{replica}")), 1);
+    }
 }

@@ -75,6 +75,9 @@ pub struct Outcome {
     pub skipped: Vec<Address>,
     /// Started but not finished by that attempt; run again in this one.
     pub retried: Vec<Address>,
+    /// Started but not finished by an earlier run, and no longer in the plan made from a fresh
+    /// observation: the step took effect, so it is recorded as done (see [`reconcile`]).
+    pub reconciled: Vec<Address>,
     /// Not run because a change they depend on is pending or a blocker.
     pub held: Vec<Held>,
     /// Failed in this run (more than one only if they ran at the same time).
@@ -128,6 +131,7 @@ pub async fn execute<P: Provider + Sync>(
     options: Options,
 ) -> Result<Outcome, ExecuteError> {
     let order = Order::of(plan)?;
+    let reconciled = reconcile(plan, lock, options.clock)?;
     let dir = lock.dir();
     let history = History::read(&dir.journal())?;
     let runnable: BTreeSet<Address> =
@@ -145,7 +149,7 @@ pub async fn execute<P: Provider + Sync>(
     };
     let stop = AtomicBool::new(false);
 
-    let mut outcome = Outcome { held: order.held.clone(), ..Outcome::default() };
+    let mut outcome = Outcome { held: order.held.clone(), reconciled, ..Outcome::default() };
     let mut results: Vec<(usize, StepResult)> = Vec::new();
     let mut bookkeeping_error = None;
     for (depth, layer) in order.layers.iter().enumerate() {
@@ -204,6 +208,51 @@ pub async fn execute<P: Provider + Sync>(
         plan.changes.iter().enumerate().map(|(index, change)| (&change.address, index)).collect();
     outcome.skipped.sort_by_key(|address| position[address]);
     Ok(outcome)
+}
+
+/// Settles the steps an earlier run started and never finished (killed between its `intent` and `done`)
+/// that `plan`, made from a fresh observation, no longer contains: the live system already holds what
+/// the step was to set, so the step took effect. Each gets a `done` record and its state entry (with the
+/// value the intent saw before, which is the original to restore); without this a change made just
+/// before a crash would be forgotten and never restored. Unfinished steps still in the plan are left
+/// alone: the plan runs them again. Only steps of the same kind (apply or restore) as `plan` are settled.
+/// Returns their addresses; writes nothing when there are none.
+pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Address>, ExecuteError> {
+    let dir = lock.dir();
+    let history = History::read(&dir.journal())?;
+    let planned: BTreeSet<&Address> = plan.changes.iter().map(|change| &change.address).collect();
+    let settled: Vec<&Record> = history
+        .unfinished()
+        .into_iter()
+        .filter(|intent| intent.kind == plan.kind && !planned.contains(&intent.address))
+        .collect();
+    if settled.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (run, digest) = (random_id(clock()), plan.digest());
+    let mut journal = Journal::open(&dir.journal())?;
+    let mut state = State::load(&dir.state())?;
+    for intent in &settled {
+        let done = Record {
+            phase: Phase::Done,
+            at: super::timestamp(clock()),
+            plan: digest.clone(),
+            run: run.clone(),
+            error: None,
+            ..(*intent).clone()
+        };
+        journal.append(&done)?;
+        state.record_step(
+            done.kind,
+            &done.address,
+            done.before.clone(),
+            done.after.clone(),
+            done.temporary,
+            &done.rule,
+        );
+        state.save(&dir.state())?;
+    }
+    Ok(settled.into_iter().map(|intent| intent.address.clone()).collect())
 }
 
 /// The journal, the state and what the records of this run share.

@@ -85,19 +85,32 @@ impl State {
     /// to the same address must not lose the value to restore); a restore forgets the address, since it
     /// is back to its original.
     pub fn record(&mut self, kind: Kind, change: &Change, after: Option<String>) {
+        self.record_step(kind, &change.address, change.before.clone(), after, change.temporary, &change.rule);
+    }
+
+    /// [`State::record`] from a step's parts (a journal record rather than a planned change).
+    pub fn record_step(
+        &mut self,
+        kind: Kind,
+        address: &Address,
+        before: Option<String>,
+        after: Option<String>,
+        temporary: bool,
+        rule: &str,
+    ) {
         match kind {
             Kind::Apply => {
-                let entry = self.changed.entry(change.address.clone()).or_insert_with(|| Entry {
-                    original: change.before.clone(),
+                let entry = self.changed.entry(address.clone()).or_insert_with(|| Entry {
+                    original: before,
                     new: None,
-                    temporary: change.temporary,
-                    rule: change.rule.clone(),
+                    temporary,
+                    rule: rule.to_string(),
                 });
                 entry.new = after;
-                entry.temporary |= change.temporary;
+                entry.temporary |= temporary;
             }
             Kind::Restore => {
-                self.changed.remove(&change.address);
+                self.changed.remove(address);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Tests of the fake ARM (`migprep_testkit::arm`) over real HTTPS: the token flow, every rejection a strict
-//! ARM gives, paging through `nextLink`, long-running operations and their timing, 409/429/5xx, pending
-//! restarts and the restart hook, the request log, and a contract test that runs the fake's answers
+//! ARM gives, paging through `nextLink`, long-running operations and their timing (polled or finishing on
+//! their own), 409/429/5xx, deleting and re-creating a replica, pending restarts and the restart hook, the request log, and a contract test that runs the fake's answers
 //! through Prism against the official 2025-08-01 spec.
 
 use migprep_testkit::arm::{API_VERSION, FakeArm, FakeArmConfig, LINK_API_VERSION, RestartHook, ServerSeed};
@@ -328,7 +328,24 @@ async fn requests_arm_would_reject_are_rejected_with_arm_codes() {
         .await;
     expect_error(&failover_without_ha, StatusCode::BAD_REQUEST, "InvalidParameterValue");
 
-    expect_error(&h.call(Method::DELETE, &server_url, None).await, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
+    expect_error(&h.call(Method::POST, &server_url, None).await, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
+    // What Azure does to the replicas of a deleted primary is not modelled, so it is refused, not guessed.
+    expect_error(&h.call(Method::DELETE, &server_url, None).await, StatusCode::BAD_REQUEST, "NotSupported");
+    let not_a_replica = json!({ "location": "eastus", "properties": { "createMode": "Default" } });
+    expect_error(
+        &h.call(Method::PUT, &h.versioned("new-pg"), Some(not_a_replica)).await,
+        StatusCode::BAD_REQUEST,
+        "NotSupported",
+    );
+    let replica_of_replica = json!({
+        "location": "eastus",
+        "properties": { "createMode": "Replica", "sourceServerResourceId": FakeArm::server_resource_id(SUBSCRIPTION, RESOURCE_GROUP, REPLICA) }
+    });
+    expect_error(
+        &h.call(Method::PUT, &h.versioned("new-pg"), Some(replica_of_replica)).await,
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterValue",
+    );
     expect_error(
         &h.get(&h.versioned(&format!("{SERVER}/databases"))).await,
         StatusCode::NOT_FOUND,
@@ -637,6 +654,92 @@ async fn replicas_point_at_their_primary_and_capabilities_are_served() {
 }
 
 #[tokio::test]
+async fn a_replica_is_deleted_and_created_again_through_operations() {
+    let h = harness(quick_config()).await;
+    let deleted = h.call(Method::DELETE, &h.versioned(REPLICA), None).await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    assert!(deleted.header("azure-asyncoperation").contains("/azureAsyncOperation/"));
+    assert_eq!(h.server(REPLICA).await["properties"]["state"], "Dropping", "gone only when the operation ends");
+    expect_error(&h.call(Method::DELETE, &h.versioned(REPLICA), None).await, StatusCode::CONFLICT, "ServerBusy");
+    assert_eq!(h.follow(&deleted).await.last().unwrap()["status"], "Succeeded");
+    expect_error(&h.get(&h.versioned(REPLICA)).await, StatusCode::NOT_FOUND, "ResourceNotFound");
+    assert_eq!(h.get(deleted.header("location")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.get(&h.versioned(&format!("{SERVER}/replicas"))).await.body["value"], json!([]));
+    // Deleting what is not there: 204, as the spec says.
+    assert_eq!(h.call(Method::DELETE, &h.versioned(REPLICA), None).await.status, StatusCode::NO_CONTENT);
+
+    let primary_id = FakeArm::server_resource_id(SUBSCRIPTION, RESOURCE_GROUP, SERVER);
+    let too_small = json!({
+        "location": "eastus",
+        "properties": { "createMode": "Replica", "sourceServerResourceId": primary_id, "storage": { "storageSizeGB": 128 } }
+    });
+    expect_error(
+        &h.call(Method::PUT, &h.versioned(REPLICA), Some(too_small)).await,
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterValue",
+    );
+    let create = json!({
+        "location": "eastus",
+        "sku": { "name": "Standard_D2ds_v5", "tier": "GeneralPurpose" },
+        "properties": { "createMode": "Replica", "sourceServerResourceId": primary_id, "storage": { "storageSizeGB": 512 } }
+    });
+    let created = h.call(Method::PUT, &h.versioned(REPLICA), Some(create)).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    assert_eq!(h.server(REPLICA).await["properties"]["state"], "Provisioning");
+    assert_eq!(h.follow(&created).await.last().unwrap()["status"], "Succeeded");
+    let replica = h.server(REPLICA).await;
+    assert_eq!(replica["properties"]["state"], "Ready");
+    assert_eq!(replica["properties"]["replicationRole"], "AsyncReplica");
+    assert_eq!(replica["properties"]["sourceServerResourceId"], primary_id.as_str());
+    assert_eq!(replica["properties"]["storage"]["storageSizeGB"], 512);
+    assert_eq!(replica["sku"]["name"], "Standard_D2ds_v5");
+    let list = h.get(&h.versioned(&format!("{SERVER}/replicas"))).await;
+    assert_eq!(list.body["value"][0]["name"], REPLICA);
+
+    // A creation that fails leaves no server behind.
+    h.arm.fail_next_operation("InternalServerError", "No capacity in the region.");
+    let create = json!({ "properties": { "createMode": "Replica", "sourceServerResourceId": primary_id } });
+    let failed = h.call(Method::PUT, &h.versioned("target-pg-replica2"), Some(create)).await;
+    assert_eq!(h.follow(&failed).await.last().unwrap()["status"], "Failed");
+    expect_error(&h.get(&h.versioned("target-pg-replica2")).await, StatusCode::NOT_FOUND, "ResourceNotFound");
+}
+
+#[tokio::test]
+async fn operations_finish_on_their_own_once_their_duration_has_passed() {
+    let h = harness(FakeArmConfig { polls_until_done: 1000, ..quick_config() }).await;
+    h.arm.set_operation_duration(Some(Duration::from_millis(300)));
+    let disable = json!({ "properties": { "highAvailability": { "mode": "Disabled" } } });
+    let accepted = h.call(Method::PATCH, &h.versioned(SERVER), Some(disable)).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    assert_eq!(h.server(SERVER).await["properties"]["highAvailability"]["state"], "RemovingStandby");
+    // Nobody polls the operation (its client died); reading the server later shows it done.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = h.server(SERVER).await;
+    assert_eq!(after["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(after["properties"]["state"], "Ready");
+    assert_eq!(h.get(accepted.header("azure-asyncoperation")).await.body["status"], "Succeeded");
+}
+
+#[tokio::test]
+async fn injected_busy_answers_refuse_writes_only() {
+    let h = harness(quick_config()).await;
+    h.arm.inject_busy(2);
+    assert_eq!(h.get(&h.versioned(SERVER)).await.status, StatusCode::OK, "reads are not affected");
+    let first = h.set_parameter("work_mem", "8192").await;
+    expect_error(&first, StatusCode::CONFLICT, "ServerBusy");
+    assert!(first.headers.get("retry-after").is_none());
+    expect_error(
+        &h.call(Method::POST, &h.versioned(&format!("{SERVER}/restart")), None).await,
+        StatusCode::CONFLICT,
+        "ServerBusy",
+    );
+    let accepted = h.set_parameter("work_mem", "8192").await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    h.follow(&accepted).await;
+    assert_eq!(h.parameter("work_mem").await["value"], "8192");
+}
+
+#[tokio::test]
 async fn the_request_log_records_method_path_query_and_status() {
     let h = harness(quick_config()).await;
     h.arm.clear_requests();
@@ -823,6 +926,23 @@ async fn prism_finds_the_fakes_answers_conform_to_the_official_spec() {
     let accepted = check(Method::POST, h.versioned(&format!("{SERVER}/restart")), None, StatusCode::ACCEPTED).await;
     check(Method::GET, h.versioned(SERVER), None, StatusCode::OK).await;
     h.follow(&accepted).await;
+
+    let deleted = check(Method::DELETE, h.versioned(REPLICA), None, StatusCode::ACCEPTED).await;
+    h.follow(&deleted).await;
+    check(Method::DELETE, h.versioned(REPLICA), None, StatusCode::NO_CONTENT).await;
+    let create = json!({
+        "location": "eastus",
+        "sku": { "name": "Standard_D4ds_v5", "tier": "GeneralPurpose" },
+        "properties": {
+            "createMode": "Replica",
+            "sourceServerResourceId": FakeArm::server_resource_id(SUBSCRIPTION, RESOURCE_GROUP, SERVER),
+            "storage": { "storageSizeGB": 256 }
+        }
+    });
+    let created = check(Method::PUT, h.versioned(REPLICA), Some(create), StatusCode::ACCEPTED).await;
+    check(Method::GET, h.versioned(REPLICA), None, StatusCode::OK).await;
+    h.follow(&created).await;
+    check(Method::GET, h.versioned(REPLICA), None, StatusCode::OK).await;
 
     check(Method::GET, h.versioned("no-such-server"), None, StatusCode::NOT_FOUND).await;
     check(Method::GET, h.versioned(&format!("{SERVER}/configurations/nope")), None, StatusCode::NOT_FOUND).await;

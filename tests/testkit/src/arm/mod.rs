@@ -1,13 +1,15 @@
 //! The fake Azure Resource Manager: a stateful, strict stand-in for the Entra ID token endpoint and the
-//! flexible-server endpoints migprep calls (servers, configurations, replicas, restart, capabilities) at
-//! api-version 2025-08-01, served over HTTPS on a loopback port.
+//! flexible-server endpoints migprep calls (servers, configurations, replicas, restart, capabilities,
+//! deleting a server, creating a read replica) at api-version 2025-08-01, served over HTTPS on a loopback
+//! port.
 //!
 //! It behaves like ARM where a client could get it wrong: every write answers 202 with
-//! `Azure-AsyncOperation` / `Location` / `Retry-After` and takes effect only when its operation completes;
+//! `Azure-AsyncOperation` / `Location` / `Retry-After` and takes effect only when its operation completes
+//! (after a few polls, or on its own once its duration has passed, as for a client that was killed);
 //! a second write while one runs is refused with 409 `ServerBusy`; static parameters stay pending until a
 //! restart; values outside `allowedValues` and read-only parameters are refused; tokens, api-versions and
-//! paths are checked. Tests steer it through [`FakeArm`]: seed servers, inject throttling, server errors,
-//! latency or a failing operation, and read the request log. `routes` answers requests, `model` holds
+//! paths are checked. Tests steer it through [`FakeArm`]: seed servers, inject throttling, busy answers,
+//! server errors, latency or a failing operation, and read the request log. `routes` answers requests, `model` holds
 //! the state, `catalog` the embedded parameter catalog, `server` the TLS listener.
 
 mod catalog;
@@ -48,6 +50,10 @@ pub struct FakeArmConfig {
     pub client_secret: String,
     /// How many status polls answer `InProgress` before an operation completes.
     pub polls_until_done: u32,
+    /// How long an operation takes at most: once this has passed since it started, it has completed for
+    /// whoever looks next (a poll, a read of the server), even if nobody polled it, as real ARM
+    /// operations finish after their client died. `None`: only polls complete operations.
+    pub operation_duration: Option<Duration>,
     /// The `Retry-After` (seconds) sent with every 202 and `InProgress` answer.
     pub retry_after_secs: u32,
     /// Items per page of the configuration list (the catalog has 415).
@@ -65,6 +71,8 @@ impl Default for FakeArmConfig {
             client_id: "3c9f1e2d-8b7a-4c6d-a5e4-f3b2c1d0e9f8".into(),
             client_secret: "fake-arm-client-secret~0123456789".into(),
             polls_until_done: 2,
+            // Long enough that no test which follows its operations ever sees one finish by time alone.
+            operation_duration: Some(Duration::from_secs(30)),
             retry_after_secs: 1,
             page_size: 100,
             certificate_authority: None,
@@ -243,6 +251,7 @@ impl FakeArm {
             page_size: config.page_size,
             state: Mutex::new(State {
                 polls_until_done: config.polls_until_done,
+                operation_duration: config.operation_duration,
                 failing_status: 500,
                 ..State::default()
             }),
@@ -446,6 +455,19 @@ impl FakeArm {
         let mut state = self.shared.state();
         state.throttled_requests_left = count;
         state.throttle_retry_after_secs = retry_after_secs;
+    }
+
+    /// The next `count` write requests (PATCH, PUT, POST, DELETE on a server or its parameters) are answered
+    /// 409 `ServerBusy` without a `Retry-After`, as ARM does while another operation holds the server.
+    /// Requests ARM would refuse anyway (bad token, unknown route, api-version) are refused as before.
+    pub fn inject_busy(&self, count: u32) {
+        self.shared.state().busy_writes_left = count;
+    }
+
+    /// How long operations started from now on take at most, polled or not (`None`: only polls complete
+    /// them). See [`FakeArmConfig::operation_duration`].
+    pub fn set_operation_duration(&self, duration: Option<Duration>) {
+        self.shared.state().operation_duration = duration;
     }
 
     /// The next `count` ARM requests (not token requests) are answered with `status` (500, 502, 503 or 504).

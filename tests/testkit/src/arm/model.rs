@@ -249,9 +249,19 @@ fn minor_version(major: &str) -> &'static str {
 
 /// What a long-running operation will do when it completes.
 pub(crate) enum Change {
-    Configuration { name: String, value: String },
+    Configuration {
+        name: String,
+        value: String,
+    },
     Server(ServerChange),
-    Restart { with_failover: bool },
+    Restart {
+        with_failover: bool,
+    },
+    /// `Servers_Delete`: the server is gone when the operation succeeds.
+    Delete,
+    /// `Servers_CreateOrUpdate` with `createMode: Replica`: the server exists (`Provisioning`) from the
+    /// request on and is `Ready` when the operation succeeds; a failed creation removes it again.
+    CreateReplica,
 }
 
 /// The parts of a server PATCH the fake applies; everything else in the body is accepted and ignored.
@@ -294,6 +304,9 @@ pub(crate) struct Operation {
     pub planned_failure: Option<(String, String)>,
     /// The server's HA state before the operation, restored if it fails.
     pub ha_state_before: String,
+    /// When the operation completes on its own, polled or not (real ARM operations do not wait for a
+    /// client to look); `None` leaves completion to the status polls alone.
+    pub due: Option<Instant>,
 }
 
 impl Operation {
@@ -332,6 +345,10 @@ pub(crate) struct State {
     pub failing_status: u16,
     pub latency: Duration,
     pub fail_next_operation: Option<(String, String)>,
+    /// How long operations started from now on take at most (see [`Operation::due`]).
+    pub operation_duration: Option<Duration>,
+    /// Write requests still to be answered 409 `ServerBusy`, as if someone else's operation held the server.
+    pub busy_writes_left: u32,
     pub requests: Vec<RecordedRequest>,
 }
 

@@ -138,10 +138,15 @@ async fn answer(
     let query = Query::parse(query);
     check_api_version(&route, &query)?;
     check_subscription(shared, route.subscription())?;
+    // Time has passed since the last request: operations that are due have finished, whoever looks.
+    finish_due_operations(shared).await;
+    injected_busy(shared, &route, method)?;
 
     match (route, method) {
         (Route::Server(at), &Method::GET) => get_server(shared, at),
         (Route::Server(at), &Method::PATCH) => update_server(shared, at, body),
+        (Route::Server(at), &Method::PUT) => create_server(shared, at, body),
+        (Route::Server(at), &Method::DELETE) => delete_server(shared, at),
         (Route::ServersInGroup { subscription, resource_group }, &Method::GET) => {
             list_servers(shared, subscription, resource_group)
         }
@@ -491,6 +496,22 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// A write to a server while a test says the server is busy: ARM's 409 for a server held by another
+/// operation (see [`refuse_if_busy`]), counted down per write.
+fn injected_busy(shared: &Shared, route: &Route, method: &Method) -> Result<(), Refusal> {
+    let is_write = [Method::PATCH, Method::PUT, Method::POST, Method::DELETE].contains(method);
+    let server = match route {
+        Route::Server(at) | Route::Configuration(at, _) | Route::Restart(at) => at.server,
+        _ => return Ok(()),
+    };
+    let mut state = shared.state();
+    if !is_write || state.busy_writes_left == 0 {
+        return Ok(());
+    }
+    state.busy_writes_left -= 1;
+    Err(server_busy(server))
 }
 
 fn injected_fault(shared: &Shared) -> Result<(), Refusal> {
@@ -843,13 +864,171 @@ fn restart(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
 fn refuse_if_busy(state: &State, at: ServerPath) -> Result<(), Refusal> {
     if state.server_busy(&at.key()) {
         let name = state.servers.get(&at.key()).map_or(at.server, |s| s.name.as_str());
+        return Err(server_busy(name));
+    }
+    Ok(())
+}
+
+fn server_busy(name: &str) -> Refusal {
+    Refusal::new(
+        StatusCode::CONFLICT,
+        "ServerBusy",
+        format!("Server '{name}' is busy with another operation. Please try again later."),
+    )
+}
+
+/// `Servers_Delete`: 202 and an operation that removes the server; 204 when there is no such server (in a
+/// resource group that exists), as the spec says. Deleting a primary that still has read replicas is not
+/// modelled (what Azure does to the replicas then was not verified), so it is refused rather than guessed.
+fn delete_server(shared: &Shared, at: ServerPath) -> Answer {
+    let mut state = shared.state();
+    let Some(server) = state.servers.get(&at.key()) else {
+        if !state.knows_resource_group(at.subscription, at.resource_group) {
+            return Err(resource_group_not_found(at.resource_group));
+        }
+        return Ok(empty_response(StatusCode::NO_CONTENT));
+    };
+    if !state.replicas_of(&server.id()).is_empty() {
+        return Err(Refusal::bad_request(
+            "NotSupported",
+            format!("The fake ARM does not model deleting '{}' while it has read replicas.", server.name),
+        ));
+    }
+    refuse_if_busy(&state, at)?;
+    let server = find_server_mut(&mut state, at)?;
+    let ha_state_before = server.ha_state.clone();
+    server.state = "Dropping".into();
+    Ok(start_operation(shared, &mut state, at, Change::Delete, ha_state_before))
+}
+
+/// `Servers_CreateOrUpdate`, for the one use migprep has: creating a read replica (`createMode: Replica`)
+/// of a primary in the same subscription. The replica takes the primary's version, zone, network
+/// and backup settings, with the parameters of a new server; `location`, `sku` and `storage.storageSizeGB` may be given (the
+/// storage not below the primary's). Anything else (other create modes, updating an existing server by
+/// PUT) is refused as not modelled.
+fn create_server(shared: &Shared, at: ServerPath, body: &Bytes) -> Answer {
+    let request = json_object(body)?;
+    let empty = Map::new();
+    let properties = optional_object(&request, "properties")?.unwrap_or(&empty);
+    let create_mode = optional_string(properties, "properties.createMode", "createMode")?.unwrap_or("Default");
+    if !create_mode.eq_ignore_ascii_case("Replica") {
+        return Err(Refusal::bad_request(
+            "NotSupported",
+            format!("The fake ARM models PUT only with createMode 'Replica', not '{create_mode}'."),
+        ));
+    }
+    if !valid_server_name(at.server) {
+        return Err(Refusal::invalid_parameter(
+            "serverName",
+            format!("'{}' is not a valid flexible server name.", at.server),
+        ));
+    }
+    let source_id = optional_string(properties, "properties.sourceServerResourceId", "sourceServerResourceId")?
+        .ok_or_else(|| {
+            Refusal::invalid_parameter("sourceServerResourceId", "A replica needs sourceServerResourceId.")
+        })?;
+    let mut state = shared.state();
+    if state.servers.contains_key(&at.key()) {
+        return Err(Refusal::bad_request(
+            "NotSupported",
+            format!("Server '{}' exists; the fake ARM models PUT only to create read replicas.", at.server),
+        ));
+    }
+    if !state.knows_resource_group(at.subscription, at.resource_group) {
+        return Err(resource_group_not_found(at.resource_group));
+    }
+    let source = state.servers.values().find(|s| s.id().eq_ignore_ascii_case(source_id)).ok_or_else(|| {
+        Refusal::invalid_parameter("sourceServerResourceId", format!("The source server '{source_id}' was not found."))
+    })?;
+    if source.is_replica() {
+        return Err(Refusal::invalid_parameter(
+            "sourceServerResourceId",
+            format!("'{}' is a read replica itself; replicas are created from a primary.", source.name),
+        ));
+    }
+    if !source.state.eq_ignore_ascii_case("Ready") {
         return Err(Refusal::new(
             StatusCode::CONFLICT,
             "ServerBusy",
-            format!("Server '{name}' is busy with another operation. Please try again later."),
+            format!("Server '{}' is busy with another operation. Please try again later.", source.name),
         ));
     }
-    Ok(())
+    let location = optional_string(&request, "location", "location")?.unwrap_or(&source.location).to_owned();
+    if !LOCATIONS.iter().any(|l| l.eq_ignore_ascii_case(&location)) && !location.eq_ignore_ascii_case(&source.location)
+    {
+        return Err(Refusal::bad_request(
+            "LocationNotAvailableForResourceType",
+            format!("The provided location '{location}' is not available for resource type '{SERVER_TYPE}'."),
+        ));
+    }
+    let (sku_name, sku_tier) = match optional_object(&request, "sku")? {
+        None => (source.sku_name.clone(), source.sku_tier.clone()),
+        Some(sku) => {
+            let name = optional_string(sku, "sku.name", "name")?.unwrap_or(&source.sku_name);
+            let known = skus().into_iter().find(|s| s.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+                Refusal::invalid_parameter("sku.name", format!("'{name}' is not a compute size offered in {location}."))
+            })?;
+            if let Some(tier) = optional_string(sku, "sku.tier", "tier")?
+                && !tier.eq_ignore_ascii_case(known.tier)
+            {
+                return Err(Refusal::invalid_parameter(
+                    "sku.tier",
+                    format!("'{}' belongs to the {} tier, not '{tier}'.", known.name, known.tier),
+                ));
+            }
+            (known.name, known.tier.to_owned())
+        }
+    };
+    let mut storage_size_gb = source.storage_size_gb;
+    if let Some(storage) = optional_object(properties, "storage")?
+        && let Some(size) = storage.get("storageSizeGB")
+    {
+        let size = size
+            .as_i64()
+            .and_then(|s| i32::try_from(s).ok())
+            .ok_or_else(|| Refusal::invalid_content("properties.storage.storageSizeGB must be an integer"))?;
+        if !STORAGE_SIZES.iter().any(|(gb, _, _)| *gb == size) || size < source.storage_size_gb {
+            return Err(Refusal::invalid_parameter(
+                "StorageSizeGB",
+                format!(
+                    "A replica needs an offered storage size of at least the primary's {} GB.",
+                    source.storage_size_gb
+                ),
+            ));
+        }
+        storage_size_gb = size;
+    }
+    let (_, storage_tier, storage_iops) =
+        *STORAGE_SIZES.iter().find(|(gb, _, _)| *gb == storage_size_gb).expect("checked above");
+    let replica = Server {
+        subscription: source.subscription.clone(),
+        resource_group: at.resource_group.to_owned(),
+        name: at.server.to_owned(),
+        location,
+        version: source.version.clone(),
+        sku_name,
+        sku_tier,
+        storage_size_gb,
+        storage_tier: storage_tier.into(),
+        storage_iops,
+        storage_auto_grow: source.storage_auto_grow.clone(),
+        availability_zone: source.availability_zone.clone(),
+        ha_mode: "Disabled".into(),
+        ha_standby_zone: String::new(),
+        ha_state: "NotEnabled".into(),
+        state: "Provisioning".into(),
+        public_network_access: source.public_network_access.clone(),
+        delegated_subnet_resource_id: source.delegated_subnet_resource_id.clone(),
+        private_dns_zone_resource_id: source.private_dns_zone_resource_id.clone(),
+        source_server_resource_id: Some(source.id()),
+        backup_retention_days: source.backup_retention_days,
+        administrator_login: source.administrator_login.clone(),
+        tags: BTreeMap::new(),
+        created_at: now_rfc3339(),
+        settings: Server::fresh_settings(),
+    };
+    state.servers.insert(at.key(), replica);
+    Ok(start_operation(shared, &mut state, at, Change::CreateReplica, "NotEnabled".into()))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -963,6 +1142,7 @@ fn start_operation(
         end_time: None,
         planned_failure: state.fail_next_operation.take(),
         ha_state_before,
+        due: state.operation_duration.map(|duration| Instant::now() + duration),
     };
     state.operations.insert(id.clone(), operation);
     let mut response = empty_response(StatusCode::ACCEPTED);
@@ -1014,31 +1194,61 @@ async fn poll(shared: &Shared, subscription: &str, id: &str, kind: PollKind) -> 
         }
     };
     if let Completion::RunRestartHook(settings) = completion {
-        let outcome = match shared.restart_hook() {
-            Some(hook) => hook(settings).await,
-            None => Ok(()),
-        };
-        let mut state = shared.state();
-        let State { operations, servers, .. } = &mut *state;
-        if let Some(operation) = operations.get_mut(id) {
-            operation.phase = match outcome {
-                Ok(()) => Phase::Succeeded,
-                Err(error) => Phase::Failed {
-                    code: "InternalServerError".into(),
-                    message: format!("The server could not be restarted: {error:#}"),
-                },
-            };
-            operation.end_time = Some(now_rfc3339());
-            if let Some(server) = servers.get_mut(&operation.server) {
-                server.state = "Ready".into();
-            }
-        }
+        finish_restart(shared, id, settings).await;
     }
     let state = shared.state();
     let operation = state.operations.get(id).expect("operations are never removed");
     match kind {
         PollKind::AsyncOperation => Ok(json_response(StatusCode::OK, &status_body(id, operation))),
         PollKind::Location => location_result(shared, &state, id, operation),
+    }
+}
+
+/// Runs the restart hook of a restart whose completion has started, then ends the operation with the
+/// hook's outcome. Outside the state lock: the hook restarts a PostgreSQL stand-in.
+async fn finish_restart(shared: &Shared, id: &str, settings: BTreeMap<String, String>) {
+    let outcome = match shared.restart_hook() {
+        Some(hook) => hook(settings).await,
+        None => Ok(()),
+    };
+    let mut state = shared.state();
+    let State { operations, servers, .. } = &mut *state;
+    if let Some(operation) = operations.get_mut(id) {
+        operation.phase = match outcome {
+            Ok(()) => Phase::Succeeded,
+            Err(error) => Phase::Failed {
+                code: "InternalServerError".into(),
+                message: format!("The server could not be restarted: {error:#}"),
+            },
+        };
+        operation.end_time = Some(now_rfc3339());
+        if let Some(server) = servers.get_mut(&operation.server) {
+            server.state = "Ready".into();
+        }
+    }
+}
+
+/// Completes every running operation whose time is up, as ARM would have by now whether or not its client
+/// is still polling (it may have been killed). Restart hooks run outside the lock, one after another.
+async fn finish_due_operations(shared: &Shared) {
+    let restarts: Vec<(String, BTreeMap<String, String>)> = {
+        let mut state = shared.state();
+        let now = Instant::now();
+        let due: Vec<String> = state
+            .operations
+            .iter()
+            .filter(|(_, op)| matches!(op.phase, Phase::Running { .. }) && op.due.is_some_and(|due| due <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|id| match complete(&mut state, &id) {
+                Completion::RunRestartHook(settings) => Some((id, settings)),
+                Completion::Done => None,
+            })
+            .collect()
+    };
+    for (id, settings) in restarts {
+        finish_restart(shared, &id, settings).await;
     }
 }
 
@@ -1054,11 +1264,22 @@ fn complete(state: &mut State, id: &str) -> Completion {
     operation.end_time = Some(now_rfc3339());
     if let Some((code, message)) = operation.planned_failure.take() {
         operation.phase = Phase::Failed { code, message };
+        if matches!(operation.change, Change::CreateReplica) {
+            // A creation that failed leaves no server behind.
+            servers.remove(&operation.server);
+            return Completion::Done;
+        }
         server.state = "Ready".into();
         server.ha_state = operation.ha_state_before.clone();
         return Completion::Done;
     }
     match &operation.change {
+        Change::Delete => {
+            servers.remove(&operation.server);
+            operation.phase = Phase::Succeeded;
+            return Completion::Done;
+        }
+        Change::CreateReplica => {}
         Change::Configuration { name, value } => {
             if let Some(setting) = server.setting_mut(name) {
                 setting.value = value.clone();
@@ -1161,8 +1382,8 @@ fn location_result(shared: &Shared, state: &State, id: &str, operation: &Operati
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             };
             match &operation.change {
-                Change::Restart { .. } => Ok(empty_response(StatusCode::NO_CONTENT)),
-                Change::Server(_) => Ok(json_response(StatusCode::OK, &server.render())),
+                Change::Restart { .. } | Change::Delete => Ok(empty_response(StatusCode::NO_CONTENT)),
+                Change::Server(_) | Change::CreateReplica => Ok(json_response(StatusCode::OK, &server.render())),
                 Change::Configuration { name, .. } => match server.setting(name) {
                     Some(setting) => Ok(json_response(StatusCode::OK, &server.render_setting(setting))),
                     None => Ok(empty_response(StatusCode::NO_CONTENT)),

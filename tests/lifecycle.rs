@@ -1,0 +1,356 @@
+//! The plan engine's life cycle end to end, with the real binary against all four stand-ins at once: an
+//! apply killed with SIGKILL at each of its steps and resumed, a saved plan that went stale, two applies
+//! racing for the lock, deterministic output, and the exit codes of SPEC §2.
+//!
+//! The scene used throughout is a plan with work on both sides: an Aurora cluster on its default
+//! parameter group (create the migration group, set its values, attach it, grant `rds_replication`; the
+//! writer reboot stays pending because it is not allowed, which keeps the runs fast) and a zone-redundant
+//! flexible server with temp tablespaces on the local SSD (disable high availability, turn the parameter
+//! off, both temporary).
+
+use futures::stream::{self, StreamExt};
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::scenario::{Output, RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const MIGRATION_GROUP: &str = "orders-prod-migration";
+const TEMP: &str = "azure.enable_temp_tablespaces_on_local_ssd";
+const BINARY: &str = env!("CARGO_BIN_EXE_migprep");
+
+async fn migprep(scenario: &Scenario, args: &[&str]) -> Output {
+    scenario.run(BINARY, args, &[]).await
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Starts the two-sided scene and writes its spec (no `[allow]`: the writer reboot stays pending).
+async fn two_sided() -> (Scenario, PathBuf) {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    prepare(&scenario).await;
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    (scenario, spec)
+}
+
+/// Lets the migration user read the selected databases (S10 would block otherwise) and gives the master
+/// user the replication right Aurora's `rds_superuser` has (so the S9 slot check runs).
+async fn prepare(scenario: &Scenario) {
+    let user = &scenario.source.migration_user().user;
+    let ident = format!("\"{}\"", user.replace('"', "\"\""));
+    for database in scenario.source.databases() {
+        let db = scenario.source.superuser(database).await.unwrap();
+        db.batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ident}")).await.unwrap();
+    }
+    let db = scenario.source.superuser("postgres").await.unwrap();
+    let admin = &scenario.source.admin().user;
+    db.batch_execute(&format!("ALTER ROLE \"{admin}\" REPLICATION")).await.unwrap();
+}
+
+/// The addresses of the changes an apply runs (neither pending nor blockers), in plan order.
+fn runnable(plan_json: &str) -> Vec<String> {
+    let plan: Value = serde_json::from_str(plan_json).unwrap_or_else(|e| panic!("{e}: {plan_json}"));
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["pending"].is_null() && c["action"] != "blocker")
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn journal(scenario: &Scenario) -> PathBuf {
+    scenario.dir().join(".migprep/orders/journal.jsonl")
+}
+
+/// The journal's complete records (a final line cut off mid-write is not one yet).
+fn records(path: &Path) -> Vec<Value> {
+    let Ok(content) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let complete = content.rfind('\n').map_or("", |newline| &content[..=newline]);
+    complete.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The journal and the state file, for a failing assertion's message.
+fn diagnostics(scenario: &Scenario) -> String {
+    let state = std::fs::read_to_string(scenario.dir().join(".migprep/orders/state.json")).unwrap_or_default();
+    let journal: Vec<String> = records(&journal(scenario))
+        .iter()
+        .map(|r| format!("{} {} {} run {}", r["step"], r["phase"], r["address"], &r["run"].as_str().unwrap()[..6]))
+        .collect();
+    format!("journal:\n{}\nstate:\n{state}", journal.join("\n"))
+}
+
+fn intents(path: &Path) -> usize {
+    records(path).iter().filter(|r| r["phase"] == "intent").count()
+}
+
+fn server(scenario: &Scenario) -> Value {
+    scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, SERVER).unwrap()
+}
+
+fn running(scenario: &Scenario, parameter: &str) -> String {
+    scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, SERVER, parameter).unwrap()
+}
+
+/// Successful RDS requests of one action.
+fn rds_successes(scenario: &Scenario, action: &str) -> usize {
+    scenario.rds.requests_for(action).iter().filter(|r| r.status.is_none_or(|s| s < 300)).count()
+}
+
+/// Writes on either cloud: RDS actions that modify, ARM PATCH/PUT/POST/DELETE on the server.
+fn writes(scenario: &Scenario) -> Vec<String> {
+    let rds = scenario
+        .rds
+        .requests()
+        .into_iter()
+        .filter(|r| !r.action.starts_with("Describe"))
+        .map(|r| format!("rds {}", r.action));
+    let arm = scenario
+        .arm
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && r.path.contains("/flexibleServers/"))
+        .map(|r| format!("arm {} {}", r.method, r.path));
+    rds.chain(arm).collect()
+}
+
+async fn is_member(scenario: &Scenario) -> bool {
+    let db = scenario.source.superuser("postgres").await.unwrap();
+    let user = &scenario.source.migration_user().user;
+    db.query_one("SELECT pg_has_role($1, 'rds_replication', 'MEMBER')", &[user]).await.unwrap().get(0)
+}
+
+/// Starts `migprep apply --auto-approve` without a terminal, waits until the journal holds `k` intents,
+/// and kills it with SIGKILL. Returns whether it was still running when killed.
+async fn kill_at_intent(scenario: &Scenario, spec: &Path, k: usize) -> bool {
+    let mut child = tokio::process::Command::new(BINARY)
+        .args(["apply", text(spec), "--auto-approve"])
+        .envs(scenario.env())
+        .env("NO_COLOR", "1")
+        .env_remove("MIGPREP_STATE_DIR")
+        .env_remove("MIGPREP_CA_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let path = journal(scenario);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if intents(&path) >= k {
+            child.start_kill().unwrap();
+            let status = child.wait().await.unwrap();
+            return status.code().is_none();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("apply ended ({status}) before its intent {k}: {:#?}", records(&path));
+        }
+        assert!(Instant::now() < deadline, "no intent {k} within a minute");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// One kill-and-resume round: kill the first apply at intent `k`, then apply, plan and restore.
+async fn killed_at(k: usize, expected_steps: &[String]) {
+    let (scenario, spec) = two_sided().await;
+    assert!(kill_at_intent(&scenario, &spec, k).await, "k={k}: the apply was killed, not finished");
+
+    // The killed run left its lock: the next apply names it, and the user breaks it deliberately.
+    let locked = migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await;
+    assert_eq!(locked.code, 1, "k={k}: {}", locked.stderr);
+    let id = locked.stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split('`').next());
+    let id = id.unwrap_or_else(|| panic!("k={k}: no lock id in {}", locked.stderr));
+    let resumed = migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", id]).await;
+    assert_eq!(resumed.code, 0, "k={k}\nstdout:\n{}\nstderr:\n{}", resumed.stdout, resumed.stderr);
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(plan.code, 0, "k={k}: nothing left\n{}\n{}", plan.stdout, plan.stderr);
+
+    // Every step ran exactly once across both applies.
+    assert_eq!(rds_successes(&scenario, "CreateDBClusterParameterGroup"), 1, "k={k}");
+    let attaches: Vec<_> = scenario
+        .rds
+        .requests_for("ModifyDBCluster")
+        .into_iter()
+        .filter(|r| r.param("DBClusterParameterGroupName") == Some(MIGRATION_GROUP))
+        .collect();
+    assert_eq!(attaches.len(), 1, "k={k}: {attaches:#?}");
+    assert_eq!(scenario.arm.count_requests("PATCH", &format!("/flexibleServers/{SERVER}")), 1, "k={k}");
+    assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 1, "k={k}");
+    assert!(is_member(&scenario).await, "k={k}");
+    // The journal saw every step of the plan finish, in one run or the other.
+    let done: Vec<String> = records(&journal(&scenario))
+        .iter()
+        .filter(|r| r["phase"] == "done")
+        .map(|r| r["address"].as_str().unwrap().to_string())
+        .collect();
+    // …and the state, which restore plans from, knows every address the plan changed.
+    let state = std::fs::read_to_string(scenario.dir().join(".migprep/orders/state.json")).unwrap();
+    let state: Value = serde_json::from_str(&state).unwrap();
+    for address in expected_steps {
+        assert!(done.contains(address), "k={k}: {address} has no done record: {done:#?}");
+        assert!(state["changed"].get(address).is_some(), "k={k}: {address} is not in the state: {state:#}");
+    }
+
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"]).await;
+    assert_eq!(restored.code, 0, "k={k}\n{}", restored.stderr);
+    let ha = &server(&scenario)["properties"]["highAvailability"];
+    assert_eq!(
+        (ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()),
+        (Some("ZoneRedundant"), Some("2")),
+        "k={k}: {ha:#}\n{}",
+        diagnostics(&scenario)
+    );
+    assert_eq!(running(&scenario, TEMP), "on", "k={k}\n{}", diagnostics(&scenario));
+    assert!(is_member(&scenario).await, "k={k}: the grant is permanent (SPEC §3 S8), restore keeps it");
+    let again = migprep(&scenario, &["restore", text(&spec), "--auto-approve"]).await;
+    assert_eq!(again.code, 0, "k={k}\n{}", again.stderr);
+    assert!(again.stderr.contains("nothing to do"), "k={k}: {}", again.stderr);
+}
+
+/// The two-sided plan is applied with SIGKILL arriving right after the journal's k-th intent, for every k
+/// from 1 to the number of runnable steps (each in a fresh scene, three at a time). The next apply is
+/// refused by the dead run's lock; breaking it with `--force-unlock` and the id it names, the apply
+/// finishes with exit 0, after which the plan is empty; no step reached a cloud twice (one group
+/// created, one attach, one HA PATCH, one parameter PATCH); and restore brings back every original:
+/// ZoneRedundant with the standby in zone 2 and temp tablespaces on (the grant and the source's
+/// parameters are permanent and stay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_apply_killed_at_any_step_is_resumed_without_repeats_and_restores() {
+    let (scenario, spec) = two_sided().await;
+    let plan = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let steps = runnable(&plan.stdout);
+    assert!(steps.len() >= 6, "a multi-step plan on both sides: {steps:#?}");
+    assert!(steps.iter().any(|a| a.starts_with("aws.")) && steps.iter().any(|a| a.starts_with("azure.")));
+    drop(scenario);
+
+    let steps = &steps;
+    stream::iter(1..=steps.len()).map(|k| killed_at(k, steps)).buffer_unordered(3).collect::<Vec<()>>().await;
+}
+
+/// `plan --out` saves the two-sided plan; then someone turns temp tablespaces off on the server behind
+/// migprep's back. Applying the saved plan refuses with exit 1, naming the parameter with the value the
+/// plan saw and the value now, and writes nothing to either cloud.
+#[tokio::test]
+async fn a_stale_saved_plan_is_refused_and_changes_nothing() {
+    let (scenario, spec) = two_sided().await;
+    let saved = scenario.dir().join("orders.plan");
+    let plan = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    scenario.arm.stage_configuration(SUBSCRIPTION, RESOURCE_GROUP, SERVER, TEMP, "off").unwrap();
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let apply = migprep(&scenario, &["apply", text(&saved), "--auto-approve"]).await;
+    assert_eq!(apply.code, 1, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
+    assert!(apply.stderr.contains("is stale"), "{}", apply.stderr);
+    let line = apply.stderr.lines().find(|l| l.contains(TEMP)).unwrap_or_else(|| panic!("{}", apply.stderr));
+    assert!(line.contains(r#"planned with "on", now "off""#), "planned and current value: {line}");
+    assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
+    assert!(!is_member(&scenario).await, "the grant was not made");
+    assert_eq!(server(&scenario)["properties"]["highAvailability"]["mode"], "ZoneRedundant");
+    assert!(!journal(&scenario).exists() || intents(&journal(&scenario)) == 0);
+}
+
+/// Two applies of the same spec start at the same moment. Exactly one takes the lock and applies; the
+/// other exits 1 at once naming the holder (pid, `--force-unlock`) and changes nothing. Every step ran
+/// once, and the plan is empty afterwards.
+#[tokio::test]
+async fn of_two_concurrent_applies_exactly_one_runs() {
+    let (scenario, spec) = two_sided().await;
+    let args = ["apply", text(&spec), "--auto-approve"];
+    let (a, b) = tokio::join!(migprep(&scenario, &args), migprep(&scenario, &args));
+    let (winner, loser) = match (a.code, b.code) {
+        (0, 1) => (a, b),
+        (1, 0) => (b, a),
+        _ => panic!("exactly one should run:\nA {}: {}\nB {}: {}", a.code, a.stderr, b.code, b.stderr),
+    };
+    assert!(winner.stderr.contains("apply complete"), "{}", winner.stderr);
+    assert!(loser.stderr.contains("is locked by") && loser.stderr.contains("pid "), "{}", loser.stderr);
+    assert!(loser.stderr.contains("--force-unlock"), "{}", loser.stderr);
+
+    let runs: std::collections::BTreeSet<String> =
+        records(&journal(&scenario)).iter().map(|r| r["run"].as_str().unwrap().to_string()).collect();
+    assert_eq!(runs.len(), 1, "one run wrote the journal");
+    assert_eq!(rds_successes(&scenario, "CreateDBClusterParameterGroup"), 1);
+    assert_eq!(scenario.arm.count_requests("PATCH", &format!("/flexibleServers/{SERVER}")), 1);
+    assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 1);
+    assert!(!scenario.dir().join(".migprep/orders/lock.json").exists(), "the lock was released");
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+}
+
+/// The same state planned twice gives byte-identical JSON (and human) output; after applying both sides,
+/// `plan --detailed-exitcode` reports nothing to do (exit 0) and the JSON plan has no runnable change.
+#[tokio::test]
+async fn plans_are_deterministic_and_empty_after_apply() {
+    let (scenario, spec) = two_sided().await;
+    let first = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    let second = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout, second.stdout);
+    let human = [migprep(&scenario, &["plan", text(&spec)]).await, migprep(&scenario, &["plan", text(&spec)]).await];
+    assert_eq!(human[0].stdout, human[1].stdout);
+
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await;
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    let json = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    assert!(runnable(&json.stdout).is_empty(), "{}", json.stdout);
+    let again = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    assert_eq!(json.stdout, again.stdout);
+}
+
+/// Exit codes as SPEC §2: a plan with changes exits 0, or 2 with `--detailed-exitcode`; `apply` without
+/// a terminal and without `--auto-approve` refuses with exit 1 and a hint, changing nothing; a missing
+/// spec is an error (1); after the apply, `--detailed-exitcode` gives 0; and a read replica with
+/// `remove_replicas` left at "no" is a blocker: `plan` and `apply` exit 3 and nothing is changed.
+#[tokio::test]
+async fn exit_codes_follow_the_spec() {
+    let (scenario, spec) = two_sided().await;
+    assert_eq!(migprep(&scenario, &["plan", text(&spec)]).await.code, 0);
+    let detailed = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(detailed.code, 2, "{}", detailed.stderr);
+
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let refused = migprep(&scenario, &["apply", text(&spec)]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--auto-approve"), "{}", refused.stderr);
+    assert!(refused.stderr.lines().any(|l| l.starts_with("hint: ")), "{}", refused.stderr);
+    assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
+    assert!(!is_member(&scenario).await);
+
+    let missing = scenario.dir().join("missing.toml");
+    let error = migprep(&scenario, &["plan", text(&missing)]).await;
+    assert_eq!(error.code, 1, "{}", error.stderr);
+    assert!(error.stdout.is_empty());
+
+    assert_eq!(migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await.code, 0);
+    let clean = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+
+    let config =
+        ScenarioConfig { server: ServerSeed::new(SERVER).replica("pg-orders-r1"), ..ScenarioConfig::default() };
+    let blocked = Scenario::start_with(config).await.unwrap();
+    prepare(&blocked).await;
+    let spec = blocked.write_spec(&blocked.spec()).unwrap();
+    for args in [&["plan", text(&spec)][..], &["plan", text(&spec), "--detailed-exitcode"]] {
+        let run = migprep(&blocked, args).await;
+        assert_eq!(run.code, 3, "{args:?}\n{}\n{}", run.stdout, run.stderr);
+    }
+    let apply = migprep(&blocked, &["apply", text(&spec), "--auto-approve"]).await;
+    assert_eq!(apply.code, 3, "{}", apply.stderr);
+    assert!(writes(&blocked).is_empty(), "{:#?}", writes(&blocked));
+}
