@@ -45,6 +45,10 @@ pub enum Command {
         /// Exit 2 when the plan has changes (0 means nothing to change), like terraform.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Write the SQL that creates the missing roles on the target (T7) to this file, for review; the
+        /// plan applies nothing. Passwords are never copied: the file lists the ones to set.
+        #[arg(long, value_name = "FILE")]
+        roles_sql: Option<PathBuf>,
     },
     /// Make the changes: from a spec (plans, shows, asks for `yes`) or from a saved plan file (applies
     /// exactly that plan, after checking that nothing it depends on has changed since).

@@ -61,7 +61,7 @@ pub fn init_logging(verbose: u8) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Plan { spec, out, format, detailed_exitcode } => {
+        Command::Plan { spec, out, format, detailed_exitcode, roles_sql } => {
             let spec = Spec::load(&spec)?;
             let mut session = Session::open(&spec).await?;
             let observed = session.observe(&spec).await?;
@@ -69,6 +69,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print(&plan, format)?;
             if let Some(out) = out {
                 save(&out, &spec, &plan, &observations)?;
+            }
+            if let Some(path) = roles_sql {
+                write_roles_sql(&path, &plan)?;
             }
             Ok(outcome(&plan, detailed_exitcode))
         }
@@ -204,12 +207,9 @@ async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool
         return Ok(Outcome::Clean);
     }
     confirm(plan, auto_approve)?;
-    let provider = Dispatch { clients };
+    let provider = Dispatch::new(clients);
     let options = Options { concurrency: 4, clock: SystemTime::now };
     let result = executor::execute(plan, &provider, lock, options).await.map_err(|e| UserError::new(e.to_string()))?;
-    for applied in &result.applied {
-        eprintln!("  done {}", applied.address);
-    }
     for held in &result.held {
         eprintln!("  held {} (waits for {})", held.address, held.waits_for);
     }
@@ -267,6 +267,16 @@ fn save(out: &Path, spec: &Spec, plan: &Plan, observations: &[Observation]) -> R
         .map_err(|e| UserError::new(format!("cannot resolve the spec's path {}: {e}", spec.file.display())))?;
     file::save(out, plan, &spec_file, &spec.digest, observations)?;
     eprintln!("migprep: saved the plan to {}; apply exactly it with `migprep apply {}`", out.display(), out.display());
+    Ok(())
+}
+
+/// `plan --roles-sql FILE`: the plan's T7 statements, for review.
+fn write_roles_sql(path: &Path, plan: &Plan) -> Result<(), UserError> {
+    std::fs::write(path, rules::roles::roles_sql(plan)).map_err(|e| {
+        UserError::new(format!("cannot write the roles SQL to {}: {e}", path.display()))
+            .hint("check that the folder exists and is writable")
+    })?;
+    eprintln!("migprep: wrote the statements that create the target's roles to {}", path.display());
     Ok(())
 }
 

@@ -191,6 +191,11 @@ fn mixed() -> Plan {
     // The renderings group by system; inside a system they keep the plan's order.
     plan.changes.reverse();
     plan.checks = vec![check("source.pg/version", "S1", "PostgreSQL 15.4 is 9.5 or later")];
+    plan.warnings = vec![check(
+        "azure.server/pg-orders/network",
+        "N1",
+        "a private writer with a public flexible server is not a supported scenario (603000)",
+    )];
     plan
 }
 

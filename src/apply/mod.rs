@@ -8,7 +8,9 @@
 pub mod executor;
 pub mod journal;
 pub mod lock;
+pub mod progress;
 pub mod provider;
+pub mod roles;
 pub mod source;
 pub mod state;
 pub mod target;

@@ -69,6 +69,38 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
             }
             Ok(None)
         }
+        TargetOp::Resize { sku, tier } => {
+            let wanted = |s: &Server| s.sku.name.eq_ignore_ascii_case(sku);
+            // A run killed during the resize leaves it running: wait for it rather than asking again.
+            let current = settle(clients, server).await?;
+            let after = if wanted(&current) {
+                current
+            } else {
+                arm.set_sku(server, sku, tier).await?;
+                settle(clients, server).await?
+            };
+            if !wanted(&after) {
+                bail!("{server} has compute size {} after the resize, not {sku}", after.sku.name);
+            }
+            Ok(Some(format!("{} ({})", after.sku.name, after.sku.tier)))
+        }
+        TargetOp::GrowStorage { size_gb } => {
+            let current = settle(clients, server).await?;
+            // Already as large (or larger, grown by auto-grow meanwhile): storage never shrinks, so done.
+            let after = if current.storage_size_gb.is_some_and(|gb| gb >= *size_gb) {
+                current
+            } else {
+                arm.set_storage(server, *size_gb).await?;
+                settle(clients, server).await?
+            };
+            match after.storage_size_gb {
+                Some(gb) if gb >= *size_gb => Ok(Some(format!("{gb} GB"))),
+                other => bail!(
+                    "storage of {server} is {} after growing it, not {size_gb} GB",
+                    other.map_or("unknown".to_string(), |gb| format!("{gb} GB"))
+                ),
+            }
+        }
         TargetOp::PromoteReplica { replica } => {
             let id = replica_id(clients, replica);
             let current = arm.server(&id).await?;

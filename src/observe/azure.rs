@@ -586,6 +586,32 @@ impl Arm {
         Ok(raw.into_server())
     }
 
+    /// Moves the server to another compute size (`sku.name` and `sku.tier`); ARM restarts it to do so.
+    /// Waits for the operation and returns the server as it then is.
+    pub async fn set_sku(&self, server: &ServerId, name: &str, tier: &str) -> Result<Server, AzureError> {
+        let _serialised = self.write_lock(server).await;
+        let resource = server.to_string();
+        let call = Call { operation: "compute resize", resource: &resource };
+        let body = json!({ "sku": { "name": name, "tier": tier } });
+        let url = self.server_url(server, &[]);
+        self.run_operation(Method::PATCH, url.clone(), Some(&body), &call).await?;
+        let raw: RawServer = self.get_json(url, &call).await?;
+        Ok(raw.into_server())
+    }
+
+    /// Grows the server's storage to `size_gb` (ARM refuses shrinking). Waits for the operation and
+    /// returns the server as it then is.
+    pub async fn set_storage(&self, server: &ServerId, size_gb: i32) -> Result<Server, AzureError> {
+        let _serialised = self.write_lock(server).await;
+        let resource = server.to_string();
+        let call = Call { operation: "storage update", resource: &resource };
+        let body = json!({ "properties": { "storage": { "storageSizeGB": size_gb } } });
+        let url = self.server_url(server, &[]);
+        self.run_operation(Method::PATCH, url.clone(), Some(&body), &call).await?;
+        let raw: RawServer = self.get_json(url, &call).await?;
+        Ok(raw.into_server())
+    }
+
     /// Restarts the server (no failover), waits for the operation, and returns the server.
     pub async fn restart(&self, server: &ServerId) -> Result<Server, AzureError> {
         let _serialised = self.write_lock(server).await;

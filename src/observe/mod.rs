@@ -7,7 +7,10 @@
 
 pub mod aws;
 pub mod azure;
+pub mod extensions;
 pub mod postgres;
+pub mod roles;
+pub mod sizing;
 pub mod source;
 pub mod target;
 
@@ -68,6 +71,12 @@ pub struct Observed {
     pub endpoints: Vec<EndpointObservation>,
     pub source: source::SourceState,
     pub target: target::TargetState,
+    /// T4–T6: extensions and parameters across both sides.
+    pub extensions: extensions::State,
+    /// T7–T8: roles on both sides and the target's migration user.
+    pub roles: roles::State,
+    /// T9–T10: compute and storage on both sides.
+    pub sizing: sizing::State,
 }
 
 /// Several problems found while observing, reported together.
@@ -117,11 +126,14 @@ pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Pro
 
     let trust = &clients.trust;
     let timeout = postgres::CONNECT_TIMEOUT;
-    let (source_probe, target_probe, source_state, target_state) = tokio::join!(
+    let (source_probe, target_probe, source_state, target_state, extensions, roles, sizing) = tokio::join!(
         postgres::probe(&source_pg, trust, timeout),
         postgres::probe(&target_pg, trust, timeout),
         source::observe(spec, clients, &cluster, &source_pg),
         target::observe(spec, clients, &server, &target_pg),
+        extensions::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
+        roles::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
+        sizing::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
     );
     let endpoints = [(&source_pg, source_probe), (&target_pg, target_probe)]
         .into_iter()
@@ -137,12 +149,17 @@ pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Pro
         .collect();
     let source_state = source_state.map_err(|e| problems.extend(e)).ok();
     let target_state = target_state.map_err(|e| problems.extend(e)).ok();
-    let (Some(source), Some(target)) = (source_state, target_state) else {
+    let extensions = extensions.map_err(|e| problems.extend(e)).ok();
+    let roles = roles.map_err(|e| problems.extend(e)).ok();
+    let sizing = sizing.map_err(|e| problems.extend(e)).ok();
+    let (Some(source), Some(target), Some(extensions), Some(roles), Some(sizing)) =
+        (source_state, target_state, extensions, roles, sizing)
+    else {
         return Err(Problems(problems));
     };
     clients.source_pg = Some(source_pg);
     clients.target_pg = Some(target_pg);
-    Ok(Observed { cluster, server, replicas, endpoints, source, target })
+    Ok(Observed { cluster, server, replicas, endpoints, source, target, extensions, roles, sizing })
 }
 
 /// The same credential problem is often reported by two calls to one cloud; say it once.

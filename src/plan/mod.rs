@@ -8,6 +8,7 @@ pub mod file;
 pub mod operation;
 pub mod source_ops;
 pub mod target_ops;
+pub mod target_sql_ops;
 
 pub use operation::Operation;
 
@@ -178,6 +179,10 @@ pub struct Plan {
     pub name: String,
     pub changes: Vec<Change>,
     pub checks: Vec<Check>,
+    /// Findings that do not block and need no change from migprep, but that the user must look at
+    /// (e.g. a network scenario the migration service supports only with extra setup).
+    #[serde(default)]
+    pub warnings: Vec<Check>,
 }
 
 /// Counts for the summary line.
@@ -192,7 +197,14 @@ pub struct Summary {
 
 impl Plan {
     pub fn new(kind: Kind, name: impl Into<String>) -> Self {
-        Self { format_version: FORMAT_VERSION, kind, name: name.into(), changes: Vec::new(), checks: Vec::new() }
+        Self {
+            format_version: FORMAT_VERSION,
+            kind,
+            name: name.into(),
+            changes: Vec::new(),
+            checks: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     pub fn summary(&self) -> Summary {

@@ -18,6 +18,10 @@ pub enum TargetOp {
     CreateReplica { replica: Replica },
     /// One restart (no failover) for every static parameter waiting for it.
     Restart { parameters: Vec<String> },
+    /// Moves the server to another compute size (T9); the server restarts to do so.
+    Resize { sku: String, tier: String },
+    /// Grows the storage (T10). Azure cannot shrink it again: `restore` leaves it.
+    GrowStorage { size_gb: i32 },
 }
 
 /// A read replica's definition: what `restore` needs to create it again.

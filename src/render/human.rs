@@ -37,6 +37,16 @@ pub fn render(plan: &Plan, out: &mut dyn Write, style: Style) -> io::Result<()> 
         }
     }
 
+    if !plan.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint.bold("Warnings"))?;
+        writeln!(out)?;
+        for warning in &plan.warnings {
+            let rule = paint.dim(&format!("[{}]", warning.rule));
+            writeln!(out, "  {} {} — {}  {rule}", paint.yellow("⚠"), warning.address, warning.summary)?;
+        }
+    }
+
     let checks = checks_by_system(plan);
     if !checks.is_empty() {
         writeln!(out)?;

@@ -33,6 +33,9 @@
 //!   ],
 //!   "checks": [                          // prerequisites verified and found to hold
 //!     { "address": "source.pg/version", "rule": "S1", "summary": "…" }
+//!   ],
+//!   "warnings": [                        // needs the user's attention; blocks nothing, changes nothing
+//!     { "address": "azure.server/pg-orders/network", "rule": "N1", "summary": "…" }
 //!   ]
 //! }
 //! ```
@@ -55,6 +58,7 @@ struct Document<'a> {
     summary: Summary,
     changes: &'a [Change],
     checks: &'a [Check],
+    warnings: &'a [Check],
 }
 
 /// Writes the plan as pretty JSON followed by a newline.
@@ -66,6 +70,7 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         summary: plan.summary(),
         changes: &plan.changes,
         checks: &plan.checks,
+        warnings: &plan.warnings,
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)

@@ -33,6 +33,15 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
+    if !plan.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "**Warnings**")?;
+        writeln!(out)?;
+        for warning in &plan.warnings {
+            writeln!(out, "- ⚠ {} — {} ({})", code(warning.address.as_str()), text(&warning.summary), warning.rule)?;
+        }
+    }
+
     let checks = checks_by_system(plan);
     if !checks.is_empty() {
         writeln!(out)?;

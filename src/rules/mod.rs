@@ -2,8 +2,12 @@
 //! and the observations the changes depend on (the saved plan's fingerprint).
 //! No I/O, no clock, no async: same inputs, same plan, in the same order.
 
+pub mod extensions;
 pub mod inventory;
 pub mod network;
+pub mod parity;
+pub mod roles;
+pub mod sizing;
 pub mod source;
 pub mod target;
 
@@ -18,6 +22,8 @@ use crate::spec::Spec;
 pub struct Findings {
     pub changes: Vec<Change>,
     pub checks: Vec<Check>,
+    /// Findings that need the user's attention but neither block nor change anything.
+    pub warnings: Vec<Check>,
     /// Every observed value a change depends on: if one differs at apply time, the plan is stale.
     pub observations: Vec<Observation>,
 }
@@ -26,6 +32,7 @@ impl Findings {
     pub fn extend(&mut self, other: Findings) {
         self.changes.extend(other.changes);
         self.checks.extend(other.checks);
+        self.warnings.extend(other.warnings);
         self.observations.extend(other.observations);
     }
 
@@ -33,6 +40,7 @@ impl Findings {
         let mut plan = Plan::new(kind, name);
         plan.changes = self.changes;
         plan.checks = self.checks;
+        plan.warnings = self.warnings;
         let mut observations = self.observations;
         observations.sort();
         observations.dedup();
@@ -48,7 +56,15 @@ pub fn plan(spec: &Spec, observed: &Observed) -> (Plan, Vec<Observation>) {
     findings.changes.extend(blockers);
     findings.extend(inventory::clouds(observed));
     findings.extend(source::plan(spec, &observed.cluster, &observed.source));
-    findings.extend(target::plan(spec, &observed.server, &observed.replicas, &observed.target));
+    // T4–T6 set server parameters too; T11's one restart must cover their static ones, so the target
+    // rules see them before deciding on the restart.
+    let mut parameters = extensions::plan(spec, observed);
+    parameters.extend(parity::plan(spec, observed));
+    let target = target::plan(spec, &observed.server, &observed.replicas, &observed.target, &parameters.changes);
+    findings.extend(parameters);
+    findings.extend(target);
+    findings.extend(roles::plan(spec, observed));
+    findings.extend(sizing::plan(spec, observed));
     findings.into_plan(Kind::Apply, &spec.name)
 }
 

@@ -31,13 +31,21 @@ pub fn configuration_address(server: &str, name: &str) -> Address {
     server_address(server, &format!("configuration/{name}"))
 }
 
-/// The prerequisites the migration needs on the flexible server.
-pub fn plan(spec: &Spec, server: &Server, replicas: &[azure::Replica], state: &TargetState) -> Findings {
+/// The prerequisites the migration needs on the flexible server. `others` are the parameter changes
+/// other rules (T4–T6) plan on this server: the one restart covers their static ones too.
+pub fn plan(
+    spec: &Spec,
+    server: &Server,
+    replicas: &[azure::Replica],
+    state: &TargetState,
+    others: &[Change],
+) -> Findings {
     let mut findings = Findings::default();
     temp_tablespaces(server, state, &mut findings);
     high_availability(server, &mut findings);
     read_replicas(spec, server, replicas, &mut findings);
-    if let Some(restart) = restart(spec, server, state, &findings.changes) {
+    let all: Vec<Change> = others.iter().chain(&findings.changes).cloned().collect();
+    if let Some(restart) = restart(spec, server, state, &all) {
         findings.changes.push(restart);
     } else {
         findings.checks.push(Check {
@@ -207,7 +215,8 @@ fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], find
 fn restart(spec: &Spec, server: &Server, state: &TargetState, changes: &[Change]) -> Option<Change> {
     let mut parameters: BTreeSet<String> = state.pending_restart().map(|c| c.name.clone()).collect();
     let mut depends_on = Vec::new();
-    for change in changes {
+    // Pending changes and blockers are not applied, so they have nothing for the restart to activate.
+    for change in changes.iter().filter(|c| c.pending.is_none() && c.action != Action::Blocker) {
         match &change.operation {
             // Unknown parameters count as static: a restart too many beats a change that never applies.
             Some(Operation::Target(TargetOp::SetConfiguration { name, .. }))
@@ -460,6 +469,7 @@ password = {{ env = "Y" }}
             &server("ZoneRedundant", Some("2")),
             &[],
             &state(&[configuration(TEMP_TABLESPACES, "on", true, false)]),
+            &[],
         );
         assert_eq!(
             addresses(&findings),
@@ -483,6 +493,7 @@ password = {{ env = "Y" }}
             &server("Disabled", None),
             &[],
             &state(&[configuration(TEMP_TABLESPACES, "off", true, false)]),
+            &[],
         );
         assert!(findings.changes.is_empty(), "{:?}", findings.changes);
         assert_eq!(findings.checks.len(), 4);
@@ -497,7 +508,7 @@ password = {{ env = "Y" }}
             ("remove_replicas = \"delete\"", Action::Delete, Some(DELETED)),
         ];
         for (allow, action, after) in cases {
-            let findings = plan(&spec(allow), &server("Disabled", None), &replicas, &TargetState::default());
+            let findings = plan(&spec(allow), &server("Disabled", None), &replicas, &TargetState::default(), &[]);
             assert_eq!(findings.changes.len(), 2, "{allow}");
             for (change, name) in findings.changes.iter().zip(["r1", "r2"]) {
                 assert_eq!(change.address.as_str(), format!("azure.server/pg-orders/replica/{name}"));
@@ -523,7 +534,7 @@ password = {{ env = "Y" }}
             configuration(TEMP_TABLESPACES, "off", true, false),
         ]);
         for (allow, pending) in [("", true), ("restart_target = true", false)] {
-            let findings = plan(&spec(allow), &server("Disabled", None), &[], &target);
+            let findings = plan(&spec(allow), &server("Disabled", None), &[], &target, &[]);
             assert_eq!(addresses(&findings), [("azure.server/pg-orders/restart", Action::Restart, pending)]);
             let restart = &findings.changes[0];
             assert_eq!(
@@ -534,6 +545,35 @@ password = {{ env = "Y" }}
             );
             assert!(restart.disruptive);
         }
+    }
+
+    #[test]
+    fn other_rules_static_changes_join_the_one_restart() {
+        let target = state(&[
+            configuration("max_wal_senders", "20", false, true),
+            configuration("shared_preload_libraries", "pg_cron", false, false),
+            configuration("work_mem", "4096", true, false),
+            configuration(TEMP_TABLESPACES, "off", true, false),
+        ]);
+        let set = |name: &str, value: &str| {
+            let mut change = Change::new(configuration_address("pg-orders", name), Action::Update, "T5", "r");
+            change.operation =
+                Some(Operation::Target(TargetOp::SetConfiguration { name: name.into(), value: value.into() }));
+            change
+        };
+        let mut unmatched = set("effective_io_concurrency", "9");
+        unmatched.pending = Some("the target cannot take it".into());
+        let others =
+            [set("shared_preload_libraries", "pg_cron,pg_stat_statements"), set("work_mem", "8192"), unmatched];
+        let findings = plan(&spec("restart_target = true"), &server("Disabled", None), &[], &target, &others);
+        let restart = findings.changes.iter().find(|c| c.action == Action::Restart).unwrap();
+        assert_eq!(
+            restart.operation,
+            Some(Operation::Target(TargetOp::Restart {
+                parameters: vec!["max_wal_senders".into(), "shared_preload_libraries".into()]
+            }))
+        );
+        assert_eq!(restart.depends_on, [configuration_address("pg-orders", "shared_preload_libraries")]);
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! What the extension and parameter-parity rules (T4–T6) need from the source beyond what the source
+//! rules read: the extensions installed in every selected database, and `pg_settings` on the writer
+//! (each parameter's effective value and unit, so values can be converted into the target's units).
+//!
+//! The target's side (`azure.extensions`, `shared_preload_libraries` and every other server parameter,
+//! with allowed values) is already in [`super::target::TargetState`], and the source group's user-set
+//! parameters in [`super::source::SourceState`]; neither is read twice.
+//!
+//! SQL failures do not stop the run: N1 reports an unreachable writer and S10 a missing database, so a
+//! database that cannot be read is recorded with the reason and the rules say the check could not run.
+
+use super::Clients;
+use super::aws::Cluster;
+use super::azure::Server;
+use super::postgres::{self, Endpoint};
+use crate::error::UserError;
+use crate::spec::Spec;
+use crate::tls::Trust;
+use std::collections::BTreeMap;
+
+/// What T4–T6 observed on the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// One entry per selected database, in the spec's order.
+    pub databases: Vec<DatabaseExtensions>,
+    /// `pg_settings` on the writer by lower-case name; `Err` (why) when it could not be read.
+    pub settings: Result<BTreeMap<String, Setting>, String>,
+}
+
+/// The extensions of one source database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatabaseExtensions {
+    pub name: String,
+    /// `pg_extension.extname`, sorted.
+    pub extensions: Vec<String>,
+    /// Why the database could not be read, if it could not.
+    pub problem: Option<String>,
+}
+
+/// One `pg_settings` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// As PostgreSQL spells it (`TimeZone`).
+    pub name: String,
+    /// In the base unit ([`Setting::unit`]).
+    pub setting: String,
+    /// `kB`, `8kB`, `ms`, `s`, `min`, … or `None` for unitless parameters.
+    pub unit: Option<String>,
+    /// `bool`, `integer`, `real`, `string`, `enum`.
+    pub vartype: String,
+    /// Where the value comes from (`default`, `configuration file`, …).
+    pub source: String,
+}
+
+impl Default for State {
+    /// Nothing observed: no databases, and no `pg_settings` (so T6 falls back to the group's values).
+    fn default() -> Self {
+        Self { databases: Vec::new(), settings: Err("not read".into()) }
+    }
+}
+
+impl State {
+    pub fn setting(&self, name: &str) -> Option<&Setting> {
+        self.settings.as_ref().ok()?.get(&name.to_ascii_lowercase())
+    }
+}
+
+/// Reads the source databases' extensions and the writer's `pg_settings`, all concurrently.
+pub async fn observe(
+    spec: &Spec,
+    clients: &Clients,
+    _cluster: &Cluster,
+    _server: &Server,
+    source: &Endpoint,
+    _target: &Endpoint,
+) -> Result<State, Vec<UserError>> {
+    let trust = &clients.trust;
+    let databases = spec.source.databases.iter().map(|name| database_extensions(source, trust, name));
+    let (databases, settings) = tokio::join!(futures::future::join_all(databases), settings(source, trust));
+    Ok(State { databases, settings })
+}
+
+fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("{what}: {error}"),
+    }
+}
+
+/// `pg_extension` of one database, on its own connection (extensions are per database).
+async fn database_extensions(writer: &Endpoint, trust: &Trust, name: &str) -> DatabaseExtensions {
+    let mut endpoint = writer.clone();
+    endpoint.database = name.to_string();
+    let mut result = DatabaseExtensions { name: name.to_string(), ..DatabaseExtensions::default() };
+    let read = async {
+        let client = postgres::connect(&endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let rows = client
+            .query("SELECT extname::text FROM pg_extension ORDER BY extname", &[])
+            .await
+            .map_err(|e| sql_error(&format!("reading pg_extension in database {name}"), e))?;
+        Ok::<_, String>(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    };
+    match read.await {
+        Ok(extensions) => result.extensions = extensions,
+        Err(problem) => result.problem = Some(problem),
+    }
+    result
+}
+
+/// Every `pg_settings` row of the writer (a few hundred; one query).
+async fn settings(writer: &Endpoint, trust: &Trust) -> Result<BTreeMap<String, Setting>, String> {
+    let client = postgres::connect(writer, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+    let rows = client
+        .query("SELECT name, setting, unit, vartype, source FROM pg_settings", &[])
+        .await
+        .map_err(|e| sql_error("reading pg_settings on the writer", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let setting = Setting {
+                name: r.get(0),
+                setting: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                unit: r.get(2),
+                vartype: r.get(3),
+                source: r.get(4),
+            };
+            (setting.name.to_ascii_lowercase(), setting)
+        })
+        .collect())
+}

@@ -1,0 +1,182 @@
+//! What the roles rules (T7, T8) need: the roles and memberships on both databases, and what the target's
+//! connection user may do.
+//!
+//! Roles come from `pg_roles`, never `pg_authid`: Aurora's master user cannot read `pg_authid`, so
+//! passwords are not observable and are never copied. Memberships come from `pg_auth_members`, which any
+//! user may read.
+//!
+//! SQL failures are not returned as problems: the N1 reachability check already reports a database that
+//! cannot be reached, so that side is then recorded as `Err` (why) and the rules skip what needs it.
+
+use super::Clients;
+use super::aws::Cluster;
+use super::azure::Server;
+use super::postgres::{self, Endpoint};
+use crate::error::UserError;
+use crate::spec::Spec;
+use crate::tls::Trust;
+
+/// Both sides' roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// The source's roles and memberships; `Err` (why) when they could not be read.
+    pub source: Result<Roles, String>,
+    /// The target's roles, memberships and what its connection user may do.
+    pub target: Result<TargetRoles, String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { source: Err("not observed".into()), target: Err("not observed".into()) }
+    }
+}
+
+/// One role's attributes, as `pg_roles` shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub login: bool,
+    pub replication: bool,
+    pub bypassrls: bool,
+    /// `-1` for no limit.
+    pub connection_limit: i32,
+}
+
+/// A direct membership: `member` was granted `role`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Membership {
+    pub role: String,
+    pub member: String,
+    pub admin_option: bool,
+}
+
+/// The roles of one database server, sorted by name, and its direct memberships.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub roles: Vec<Role>,
+    pub memberships: Vec<Membership>,
+}
+
+impl Roles {
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// Whether `member` was granted `role` directly.
+    pub fn is_member(&self, member: &str, role: &str) -> bool {
+        self.memberships.iter().any(|m| m.member == member && m.role == role)
+    }
+}
+
+/// The target's roles and what its connection user (the migration user) is and may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetRoles {
+    pub roles: Roles,
+    /// `server_version_num`: PostgreSQL 16 changed who may grant memberships and attributes.
+    pub version_num: u32,
+    /// The connection user (`target.connection.user`).
+    pub user: String,
+    /// `pg_has_role(user, 'azure_pg_admin', 'MEMBER')`, directly or through another role.
+    pub in_azure_pg_admin: bool,
+    /// The connection user holds `azure_pg_admin` with the admin option (it may grant it).
+    pub admin_of_azure_pg_admin: bool,
+}
+
+/// Reads both sides concurrently.
+pub async fn observe(
+    _spec: &Spec,
+    clients: &Clients,
+    _cluster: &Cluster,
+    _server: &Server,
+    source: &Endpoint,
+    target: &Endpoint,
+) -> Result<State, Vec<UserError>> {
+    let (source, target) = tokio::join!(source_roles(source, &clients.trust), target_roles(target, &clients.trust));
+    Ok(State { source, target })
+}
+
+async fn connect(endpoint: &Endpoint, trust: &Trust) -> Result<tokio_postgres::Client, String> {
+    postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
+}
+
+fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("{what}: {error}"),
+    }
+}
+
+async fn source_roles(endpoint: &Endpoint, trust: &Trust) -> Result<Roles, String> {
+    let client = connect(endpoint, trust).await?;
+    read_roles(&client).await
+}
+
+async fn target_roles(endpoint: &Endpoint, trust: &Trust) -> Result<TargetRoles, String> {
+    let client = connect(endpoint, trust).await?;
+    let roles = read_roles(&client).await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int,
+                    current_user::text,
+                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
+                        AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER'),
+                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
+                        AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER WITH ADMIN OPTION')",
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error("reading the target connection user's roles", e))?;
+    let version_num: i32 = row.get(0);
+    Ok(TargetRoles {
+        roles,
+        version_num: version_num.max(0) as u32,
+        user: row.get(1),
+        in_azure_pg_admin: row.get(2),
+        admin_of_azure_pg_admin: row.get(3),
+    })
+}
+
+async fn read_roles(client: &tokio_postgres::Client) -> Result<Roles, String> {
+    let rows = client
+        .query(
+            "SELECT rolname::text, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
+                    rolreplication, rolbypassrls, rolconnlimit
+               FROM pg_roles ORDER BY rolname",
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error("reading pg_roles", e))?;
+    let roles = rows
+        .iter()
+        .map(|r| Role {
+            name: r.get(0),
+            superuser: r.get(1),
+            inherit: r.get(2),
+            createrole: r.get(3),
+            createdb: r.get(4),
+            login: r.get(5),
+            replication: r.get(6),
+            bypassrls: r.get(7),
+            connection_limit: r.get(8),
+        })
+        .collect();
+    // PostgreSQL 16 may hold several grants of one role to one member (from different grantors).
+    let rows = client
+        .query(
+            "SELECT r.rolname::text, m.rolname::text, bool_or(a.admin_option)
+               FROM pg_auth_members a
+               JOIN pg_roles r ON r.oid = a.roleid
+               JOIN pg_roles m ON m.oid = a.member
+              GROUP BY 1, 2 ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error("reading pg_auth_members", e))?;
+    let memberships =
+        rows.iter().map(|r| Membership { role: r.get(0), member: r.get(1), admin_option: r.get(2) }).collect();
+    Ok(Roles { roles, memberships })
+}

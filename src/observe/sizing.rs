@@ -1,0 +1,71 @@
+//! What the sizing rules (T9, T10) need beyond the cluster and the server: how large the selected source
+//! databases are, and the compute sizes the flexible server can move to (its `capabilities`).
+//!
+//! The writer's instance class and the server's SKU and storage are already in the cluster and the server.
+//! Neither read stops the run: N1 reports an unreachable writer, so a failed read is recorded with the
+//! reason and the rules say what could not be compared.
+
+use super::Clients;
+use super::aws::Cluster;
+use super::azure::{Server, SkuCapability};
+use super::postgres::{self, Endpoint};
+use crate::error::UserError;
+use crate::spec::Spec;
+
+/// What T9–T10 observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// `pg_database_size` of each selected database that exists, in the spec's order; `Err` (why) when
+    /// the sizes could not be read.
+    pub database_sizes: Result<Vec<DatabaseSize>, String>,
+    /// The compute sizes offered to the server; `Err` (why) when ARM did not answer.
+    pub capabilities: Result<Vec<SkuCapability>, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseSize {
+    pub name: String,
+    pub bytes: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { database_sizes: Err("not read".into()), capabilities: Err("not read".into()) }
+    }
+}
+
+/// Reads what the rules need, both reads at once. Problems are returned together.
+pub async fn observe(
+    spec: &Spec,
+    clients: &Clients,
+    _cluster: &Cluster,
+    _server: &Server,
+    source: &Endpoint,
+    _target: &Endpoint,
+) -> Result<State, Vec<UserError>> {
+    let (database_sizes, capabilities) = tokio::join!(
+        database_sizes(source, &clients.trust, &spec.source.databases),
+        clients.arm.capabilities(&clients.server),
+    );
+    Ok(State { database_sizes, capabilities: capabilities.map_err(|e| e.to_user_error().message) })
+}
+
+/// One query on one connection: `pg_database_size` takes any database's name, so there is no need to
+/// connect to each database (and a database that does not exist is simply absent; S10 reports it).
+async fn database_sizes(
+    writer: &Endpoint,
+    trust: &crate::tls::Trust,
+    names: &[String],
+) -> Result<Vec<DatabaseSize>, String> {
+    let client = postgres::connect(writer, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+    let rows = client
+        .query("SELECT datname, pg_database_size(datname)::bigint FROM pg_database WHERE datname = ANY($1)", &[&names])
+        .await
+        .map_err(|e| format!("reading pg_database_size on the source: {e}"))?;
+    let mut sizes: Vec<DatabaseSize> = rows
+        .iter()
+        .map(|row| DatabaseSize { name: row.get(0), bytes: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0) })
+        .collect();
+    sizes.sort_by_key(|s| names.iter().position(|n| *n == s.name));
+    Ok(sizes)
+}

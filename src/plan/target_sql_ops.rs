@@ -1,0 +1,95 @@
+//! SQL operations on the flexible server's roles (T7, T8). Data only, plus the one statement each makes:
+//! the same text is run by `apply` and written by `plan --roles-sql` for review, so what a reviewer reads
+//! is what runs.
+//!
+//! Role statements are utility commands, which PostgreSQL does not let bind parameters into; every name
+//! is therefore quoted as an identifier and the only other value (a connection limit) is an integer.
+//! There is deliberately no operation that drops or weakens a role.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TargetSqlOp {
+    /// `CREATE ROLE` with the source role's attributes, never SUPERUSER, REPLICATION or BYPASSRLS (the
+    /// flexible server grants none of them) and never a password (Aurora does not expose them).
+    CreateRole {
+        name: String,
+        login: bool,
+        inherit: bool,
+        createdb: bool,
+        createrole: bool,
+        /// `-1` for no limit.
+        connection_limit: i32,
+    },
+    /// `GRANT <role> TO <member>`, with the admin option when the source has it.
+    GrantMembership { role: String, member: String, admin_option: bool },
+    /// `ALTER ROLE <role> CREATEROLE` (T8: the migration service creates roles on the target).
+    AllowCreateRole { role: String },
+}
+
+impl TargetSqlOp {
+    /// The statement, without the trailing `;`.
+    pub fn statement(&self) -> String {
+        match self {
+            TargetSqlOp::CreateRole { name, login, inherit, createdb, createrole, connection_limit } => {
+                let flag = |on: bool, word: &str| if on { word.to_string() } else { format!("NO{word}") };
+                let mut statement = format!(
+                    "CREATE ROLE {} WITH {} {} {} {}",
+                    quote_ident(name),
+                    flag(*login, "LOGIN"),
+                    flag(*inherit, "INHERIT"),
+                    flag(*createdb, "CREATEDB"),
+                    flag(*createrole, "CREATEROLE"),
+                );
+                if *connection_limit >= 0 {
+                    statement.push_str(&format!(" CONNECTION LIMIT {connection_limit}"));
+                }
+                statement
+            }
+            TargetSqlOp::GrantMembership { role, member, admin_option } => {
+                let admin = if *admin_option { " WITH ADMIN OPTION" } else { "" };
+                format!("GRANT {} TO {}{admin}", quote_ident(role), quote_ident(member))
+            }
+            TargetSqlOp::AllowCreateRole { role } => format!("ALTER ROLE {} CREATEROLE", quote_ident(role)),
+        }
+    }
+}
+
+/// A PostgreSQL identifier, always quoted so that case and any character survive.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_quote_names_and_spell_every_attribute() {
+        let create = TargetSqlOp::CreateRole {
+            name: "App \"rw\"".into(),
+            login: true,
+            inherit: false,
+            createdb: true,
+            createrole: false,
+            connection_limit: 5,
+        };
+        assert_eq!(
+            create.statement(),
+            "CREATE ROLE \"App \"\"rw\"\"\" WITH LOGIN NOINHERIT CREATEDB NOCREATEROLE CONNECTION LIMIT 5"
+        );
+        let unlimited = TargetSqlOp::CreateRole {
+            name: "r".into(),
+            login: false,
+            inherit: true,
+            createdb: false,
+            createrole: false,
+            connection_limit: -1,
+        };
+        assert_eq!(unlimited.statement(), "CREATE ROLE \"r\" WITH NOLOGIN INHERIT NOCREATEDB NOCREATEROLE");
+        let grant = TargetSqlOp::GrantMembership { role: "g".into(), member: "m".into(), admin_option: true };
+        assert_eq!(grant.statement(), "GRANT \"g\" TO \"m\" WITH ADMIN OPTION");
+        assert_eq!(TargetSqlOp::AllowCreateRole { role: "u".into() }.statement(), "ALTER ROLE \"u\" CREATEROLE");
+    }
+}

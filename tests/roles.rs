@@ -1,0 +1,195 @@
+//! Roles across both sides, T7 and T8, end to end: the real binary against the Aurora-like and the
+//! flexible-server-like PostgreSQL stand-ins. The source's roles are arranged as its bootstrap superuser
+//! (the stand-in's `rdsadmin`), the way they would have been made over the years; the target is checked
+//! the same way.
+
+use migprep::observe::postgres::{self, Endpoint, Side};
+use migprep::secret::Secret;
+use migprep::spec::SslMode;
+use migprep::tls::Trust;
+use migprep_testkit::scenario::{Output, Scenario};
+use serde_json::Value;
+use std::path::Path;
+
+async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
+    let mut args = args.to_vec();
+    args.push(spec.to_str().unwrap());
+    scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
+}
+
+/// Five roles, one of them SUPERUSER, memberships nested two deep, one name that needs quoting, and
+/// attributes the flexible server does not give (REPLICATION, BYPASSRLS).
+const SOURCE_ROLES: &str = r#"
+    CREATE ROLE app NOLOGIN;
+    CREATE ROLE app_ro NOLOGIN IN ROLE app;
+    CREATE ROLE "Report Writer" LOGIN PASSWORD 'secret' IN ROLE app_ro;
+    CREATE ROLE etl LOGIN CREATEDB REPLICATION BYPASSRLS CONNECTION LIMIT 3 PASSWORD 'secret';
+    GRANT app TO etl WITH ADMIN OPTION;
+    CREATE ROLE boss SUPERUSER LOGIN IN ROLE app;
+"#;
+
+async fn arrange(scenario: &Scenario) {
+    let db = scenario.source.superuser("postgres").await.unwrap();
+    db.batch_execute(SOURCE_ROLES).await.unwrap();
+}
+
+/// The T7/T8 changes of a JSON plan.
+async fn role_changes(scenario: &Scenario, spec: &Path) -> Vec<Value> {
+    let output = migprep(scenario, &["plan", "--format", "json"], spec).await;
+    assert!(output.code == 0 || output.code == 3, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    let plan: Value = serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["address"].as_str().unwrap().starts_with("target.pg/role/"))
+        .cloned()
+        .collect()
+}
+
+fn change<'a>(changes: &'a [Value], address: &str) -> &'a Value {
+    changes.iter().find(|c| c["address"] == address).unwrap_or_else(|| panic!("no change {address}: {changes:#?}"))
+}
+
+/// (name, superuser, login, replication, bypassrls, connection limit) of the target's roles.
+async fn target_roles(scenario: &Scenario) -> Vec<(String, bool, bool, bool, bool, i32)> {
+    let db = scenario.target.superuser("postgres").await.unwrap();
+    db.query(
+        "SELECT rolname::text, rolsuper, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit
+           FROM pg_roles WHERE rolname IN ('app', 'app_ro', 'Report Writer', 'etl', 'boss') ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+    .collect()
+}
+
+/// (role, member, admin option) among the copied roles on the target.
+async fn target_memberships(scenario: &Scenario) -> Vec<(String, String, bool)> {
+    let db = scenario.target.superuser("postgres").await.unwrap();
+    db.query(
+        "SELECT r.rolname::text, m.rolname::text, a.admin_option
+           FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+          WHERE m.rolname IN ('app', 'app_ro', 'Report Writer', 'etl', 'boss') ORDER BY 1, 2",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// Five source roles → four on the target (the SUPERUSER one is not copied), none with superuser powers,
+/// the memberships recreated; LOGIN roles get the password statement; a second plan has nothing left.
+#[tokio::test]
+async fn source_roles_are_created_on_the_target_without_superuser() {
+    let scenario = Scenario::start().await.unwrap();
+    arrange(&scenario).await;
+    let path = scenario.write_spec(&scenario.spec()).unwrap();
+
+    let changes = role_changes(&scenario, &path).await;
+    let etl = change(&changes, "target.pg/role/etl");
+    assert_eq!(etl["action"], "create");
+    assert!(etl["reason"].as_str().unwrap().contains("without REPLICATION and BYPASSRLS"), "{etl:#}");
+    assert!(etl["remedy"].as_str().unwrap().contains(r#"ALTER ROLE "etl" PASSWORD"#), "{etl:#}");
+    assert_eq!(change(&changes, "target.pg/role/Report Writer/member_of/app_ro")["action"], "create");
+    assert!(changes.iter().all(|c| c["address"] != "target.pg/role/boss"), "{changes:#?}");
+    // The master user, the migration user already on the target, and the admin (T8 holds) are no change.
+    assert!(
+        changes.iter().all(|c| !["postgres", "migrator", "azureadmin"]
+            .iter()
+            .any(|name| c["address"].as_str().unwrap().starts_with(&format!("target.pg/role/{name}")))),
+        "{changes:#?}"
+    );
+
+    let human = migprep(&scenario, &["plan"], &path).await;
+    assert!(human.stdout.contains("boss is SUPERUSER"), "{}", human.stdout);
+
+    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
+
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        target_roles(&scenario).await,
+        [
+            (s("Report Writer"), false, true, false, false, -1),
+            (s("app"), false, false, false, false, -1),
+            (s("app_ro"), false, false, false, false, -1),
+            (s("etl"), false, true, false, false, 3),
+        ]
+    );
+    assert_eq!(
+        target_memberships(&scenario).await,
+        [(s("app"), s("app_ro"), false), (s("app"), s("etl"), true), (s("app_ro"), s("Report Writer"), false)]
+    );
+
+    assert_eq!(role_changes(&scenario, &path).await, Vec::<Value>::new());
+}
+
+/// `plan --roles-sql FILE` writes the statements (and the passwords to set) without applying them, and
+/// the file loads cleanly into an empty target as its admin.
+#[tokio::test]
+async fn roles_sql_loads_into_an_empty_target() {
+    let scenario = Scenario::start().await.unwrap();
+    arrange(&scenario).await;
+    let path = scenario.write_spec(&scenario.spec()).unwrap();
+    let file = scenario.dir().join("roles.sql");
+
+    let output = migprep(&scenario, &["plan", "--roles-sql", file.to_str().unwrap()], &path).await;
+    assert_eq!(output.code, 0, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    let sql = std::fs::read_to_string(&file).unwrap();
+    assert!(sql.contains(r#"CREATE ROLE "Report Writer" WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE;"#), "{sql}");
+    assert!(sql.contains(r#"GRANT "app" TO "etl" WITH ADMIN OPTION;"#), "{sql}");
+    assert!(sql.contains(r#"-- ALTER ROLE "etl" PASSWORD '…';"#), "{sql}");
+    assert!(!sql.contains("boss") && !sql.contains("SUPERUSER") && !sql.contains("REPLICATION"), "{sql}");
+    assert!(target_roles(&scenario).await.is_empty(), "plan must not create roles");
+
+    let admin = scenario.target.admin();
+    let endpoint = Endpoint {
+        side: Side::Target,
+        host: "127.0.0.1".into(),
+        port: scenario.target.port(),
+        user: admin.user.clone(),
+        database: "postgres".into(),
+        password: Secret::new(admin.password.clone()),
+        sslmode: SslMode::VerifyFull,
+    };
+    let trust = Trust::load(Some(&scenario.dir().join("ca.pem"))).unwrap();
+    let client = postgres::connect(&endpoint, &trust, postgres::CONNECT_TIMEOUT).await.unwrap();
+    client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{e:?}\n{sql}"));
+    assert_eq!(target_roles(&scenario).await.len(), 4);
+    assert_eq!(target_memberships(&scenario).await.len(), 3);
+}
+
+/// T8: an admin outside `azure_pg_admin` but with CREATEROLE (PostgreSQL 15) joins it on apply; without
+/// CREATEROLE the plan is blocked and names the statement the server admin must run.
+#[tokio::test]
+async fn the_target_migration_user_joins_azure_pg_admin_or_is_blocked() {
+    let scenario = Scenario::start().await.unwrap();
+    let admin = scenario.target.admin().user.clone();
+    let db = scenario.target.superuser("postgres").await.unwrap();
+    db.batch_execute(&format!("REVOKE azure_pg_admin FROM \"{admin}\"")).await.unwrap();
+    let path = scenario.write_spec(&scenario.spec()).unwrap();
+
+    let address = format!("target.pg/role/{admin}/member_of/azure_pg_admin");
+    let changes = role_changes(&scenario, &path).await;
+    let grant = change(&changes, &address);
+    assert_eq!((grant["action"].as_str(), grant["prevents"].as_u64()), (Some("create"), Some(603115)), "{grant:#}");
+
+    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
+    let member: bool =
+        db.query_one("SELECT pg_has_role($1, 'azure_pg_admin', 'MEMBER')", &[&admin]).await.unwrap().get(0);
+    assert!(member);
+
+    db.batch_execute(&format!("ALTER ROLE \"{admin}\" NOCREATEROLE")).await.unwrap();
+    let plan = migprep(&scenario, &["plan"], &path).await;
+    assert_eq!(plan.code, 3, "stdout:\n{}\nstderr:\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains(&format!("ALTER ROLE \"{admin}\" CREATEROLE;")), "{}", plan.stdout);
+    let changes = role_changes(&scenario, &path).await;
+    let blocker = change(&changes, &format!("target.pg/role/{admin}/createrole"));
+    assert_eq!((blocker["action"].as_str(), blocker["prevents"].as_u64()), (Some("blocker"), Some(603116)));
+}
