@@ -413,3 +413,32 @@ async fn apply_converges_under_throttling() {
     assert_eq!(setting(&scenario, "wal_level").await, "logical");
     assert_nothing_left(&scenario, &path).await;
 }
+
+/// The migration user cannot read a table of `orders` and has no CONNECT on `billing`: S10 blocks
+/// (exit 3) with one blocker per database, each quoting the exact GRANT to run, and nothing else hides it.
+#[tokio::test]
+async fn missing_read_privileges_are_blockers_with_the_grant_to_run() {
+    let scenario = Scenario::start().await.unwrap();
+    let migrator = scenario.source.migration_user().user.clone();
+    let orders = scenario.source.superuser("orders").await.unwrap();
+    orders.batch_execute(&format!("REVOKE SELECT ON items FROM \"{migrator}\"")).await.unwrap();
+    let billing = scenario.source.superuser("billing").await.unwrap();
+    billing
+        .batch_execute(&format!(
+            "REVOKE CONNECT ON DATABASE billing FROM PUBLIC; REVOKE SELECT ON items FROM \"{migrator}\""
+        ))
+        .await
+        .unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let run = migprep(&scenario, &["plan", "--format", "json"], &spec).await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let changes = source_changes(&run.stdout);
+    for database in ["orders", "billing"] {
+        let blocker = change(&changes, &format!("source.pg/database/{database}/privileges"));
+        assert_eq!(blocker["action"], "blocker", "{blocker:#}");
+        let remedy = blocker["remedy"].as_str().unwrap();
+        assert!(remedy.contains("GRANT SELECT ON ALL TABLES IN SCHEMA"), "{remedy}");
+    }
+    let billing = change(&changes, "source.pg/database/billing/privileges");
+    assert!(billing["remedy"].as_str().unwrap().contains("GRANT CONNECT ON DATABASE"), "{billing:#}");
+}

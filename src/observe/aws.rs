@@ -494,18 +494,15 @@ impl Rds {
     /// One cluster with its members; a missing cluster is [`AwsError::ClusterNotFound`].
     pub async fn cluster(&self, id: &str) -> Result<Cluster, AwsError> {
         let subject = Subject { cluster: Some(id), ..Subject::default() };
-        let out = self
-            .client
-            .describe_db_clusters()
-            .db_cluster_identifier(id)
-            .send()
-            .await
-            .map_err(|e| self.error("DescribeDBClusters", subject, e))?;
+        // The members' details do not depend on the cluster's answer: ask for both at once.
+        let (out, instances) =
+            tokio::join!(self.client.describe_db_clusters().db_cluster_identifier(id).send(), self.instances(id));
+        let out = out.map_err(|e| self.error("DescribeDBClusters", subject, e))?;
         let Some(raw) = out.db_clusters().first() else {
             return Err(AwsError::ClusterNotFound { cluster: id.to_string(), region: self.region.clone() });
         };
         let mut cluster = cluster_from(raw);
-        let instances = self.instances(id).await?;
+        let instances = instances?;
         for member in &mut cluster.members {
             if let Some(instance) = instances.iter().find(|i| i.id == member.instance_id) {
                 member.instance_class = Some(instance.instance_class.clone());

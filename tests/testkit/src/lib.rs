@@ -4,6 +4,7 @@
 //! Everything here binds to loopback only and cleans up after itself when dropped.
 
 pub mod arm;
+pub mod delay;
 pub mod postgres;
 pub mod rds;
 pub mod scenario;
