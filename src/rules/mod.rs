@@ -75,3 +75,31 @@ pub fn restore(spec: &Spec, observed: &Observed, state: &State) -> (Plan, Vec<Ob
     findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.target, state));
     findings.into_plan(Kind::Restore, &spec.name)
 }
+
+/// A spec for rule tests: one database, the given `[allow]` lines.
+#[cfg(test)]
+pub(crate) fn test_spec(allow: &str) -> Spec {
+    let text = format!(
+        r#"
+name = "orders"
+[source]
+cluster = "orders-prod"
+region = "us-east-1"
+databases = ["orders"]
+migration_user = "migrator"
+[source.connection]
+user = "postgres"
+password = {{ env = "X" }}
+[target]
+subscription = "00000000-0000-0000-0000-000000000000"
+resource_group = "rg"
+server = "pg-orders"
+[target.connection]
+user = "admin"
+password = {{ env = "Y" }}
+[allow]
+{allow}
+"#
+    );
+    Spec::parse(std::path::Path::new("migprep.toml"), &text).expect("the test spec is valid")
+}

@@ -259,33 +259,8 @@ fn human(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::observe::azure::{HighAvailability, Network, Sku};
-    use std::path::Path;
 
-    fn spec(allow: &str) -> Spec {
-        let text = format!(
-            r#"
-name = "orders"
-[source]
-cluster = "orders-prod"
-region = "us-east-1"
-databases = ["orders"]
-migration_user = "migrator"
-[source.connection]
-user = "postgres"
-password = {{ env = "X" }}
-[target]
-subscription = "00000000-0000-0000-0000-000000000000"
-resource_group = "rg"
-server = "pg-orders"
-[target.connection]
-user = "admin"
-password = {{ env = "Y" }}
-[allow]
-{allow}
-"#
-        );
-        Spec::parse(Path::new("/tmp/migprep.toml"), &text).unwrap()
-    }
+    use crate::rules::test_spec as spec;
 
     fn server(sku: &str, tier: &str, storage: i32) -> Server {
         Server {
