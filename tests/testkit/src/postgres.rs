@@ -45,6 +45,7 @@ pub struct PgServer {
     dir: TempDir,
     /// The settings written to the server's include file; `restart_with` merges into them.
     settings: Mutex<BTreeMap<String, String>>,
+    stopped: std::sync::atomic::AtomicBool,
     admin: Login,
     migration: Login,
     databases: Vec<String>,
@@ -134,6 +135,7 @@ impl PgServer {
     /// Restarts the server with `settings` merged into its configuration, the way a reboot applies
     /// pending static parameters. Values are written verbatim into `postgresql.conf` syntax.
     pub async fn restart_with(&self, settings: &BTreeMap<String, String>) -> Result<()> {
+        self.refuse_if_stopped()?;
         let merged = self.merge_settings(settings);
         write_settings(&self.data_dir().join(INCLUDE_FILE), &merged)?;
         self.pg_ctl(&["restart", "-m", "fast", "-w", "-t", "60", "-l", &self.log_file()])
@@ -142,9 +144,31 @@ impl PgServer {
         Ok(())
     }
 
+    /// Stops the server for good: later restarts and reloads are refused. Hooks of the cloud stand-ins
+    /// hold the server too, so a process that ends while one is in flight stops it here rather than
+    /// waiting for the last owner to let go.
+    pub fn stop(&self) {
+        if self.port == 0 || self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let data = self.data_dir();
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let mut command = command(self.run_as_postgres, &pg_ctl);
+        command.args(["-D".as_ref(), data.as_os_str(), "stop".as_ref(), "-m".as_ref(), "immediate".as_ref()]);
+        let _ = command.output();
+    }
+
+    fn refuse_if_stopped(&self) -> Result<()> {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("the stand-in on port {} has been stopped", self.port);
+        }
+        Ok(())
+    }
+
     /// Applies dynamic settings without a restart (`pg_ctl reload`), as a parameter change with
     /// `ApplyMethod=immediate` does on Aurora.
     pub async fn reload_with(&self, settings: &BTreeMap<String, String>) -> Result<()> {
+        self.refuse_if_stopped()?;
         let merged = self.merge_settings(settings);
         write_settings(&self.data_dir().join(INCLUDE_FILE), &merged)?;
         self.pg_ctl(&["reload"]).await.context("reloading the stand-in")
@@ -227,6 +251,7 @@ impl PgServer {
             run_as_postgres,
             dir,
             settings: Mutex::new(BTreeMap::new()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             admin,
             migration,
             databases: Vec::new(),
@@ -353,14 +378,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        if self.port == 0 {
-            return;
-        }
-        let data = self.data_dir();
-        let pg_ctl = self.bindir.join("pg_ctl");
-        let mut command = command(self.run_as_postgres, &pg_ctl);
-        command.args(["-D".as_ref(), data.as_os_str(), "stop".as_ref(), "-m".as_ref(), "immediate".as_ref()]);
-        let _ = command.output();
+        self.stop();
     }
 }
 

@@ -56,7 +56,10 @@ remove_replicas = "promote"
         _ = terminate.recv() => {}
         _ = stdin_closed => {}
     }
-    // Dropping the scenario stops the servers and removes their folders.
+    // Stop the servers first: a reboot or restart hook still in flight holds them too, and the process
+    // leaves without waiting for it. Dropping the scenario then removes the folders.
+    scenario.source.stop();
+    scenario.target.stop();
     drop(scenario);
     eprintln!("stand-ins stopped");
     // Tokio reads stdin on a blocking thread that a runtime shutdown would wait for forever (the demo's
