@@ -24,19 +24,6 @@ async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
     scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
 }
 
-/// What the source rules need to converge (the migration user reads every table, the master user may
-/// replicate), so the only work left is the part these tests look at.
-async fn prepare(scenario: &Scenario) {
-    let user = &scenario.source.migration_user().user;
-    for database in scenario.source.databases() {
-        let db = scenario.source.superuser(database).await.unwrap();
-        db.batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{user}\"")).await.unwrap();
-    }
-    let db = scenario.source.superuser("postgres").await.unwrap();
-    let admin = &scenario.source.admin().user;
-    db.batch_execute(&format!("ALTER ROLE \"{admin}\" REPLICATION")).await.unwrap();
-}
-
 /// The spec with both restarts allowed, so one apply converges.
 fn spec(scenario: &Scenario) -> PathBuf {
     let mut spec = scenario.spec();
@@ -77,7 +64,6 @@ async fn extensions_are_allowlisted_and_preloaded_and_an_unsupported_one_blocks(
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
-    prepare(&scenario).await;
     let orders = scenario.source.superuser("orders").await.unwrap();
     orders.batch_execute("CREATE EXTENSION seg").await.unwrap();
     let spec = spec(&scenario);
@@ -137,7 +123,6 @@ async fn rds(scenario: &Scenario) -> Rds {
 #[tokio::test]
 async fn parameters_the_user_set_on_the_source_are_matched() {
     let scenario = Scenario::start().await.unwrap();
-    prepare(&scenario).await;
     let group = GroupSeed::new("orders-pg", "aurora-postgresql15")
         .value("work_mem", "8192")
         .value("statement_timeout", "30000")

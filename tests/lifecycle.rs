@@ -35,23 +35,8 @@ async fn two_sided() -> (Scenario, PathBuf) {
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
-    prepare(&scenario).await;
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     (scenario, spec)
-}
-
-/// Lets the migration user read the selected databases (S10 would block otherwise) and gives the master
-/// user the replication right Aurora's `rds_superuser` has (so the S9 slot check runs).
-async fn prepare(scenario: &Scenario) {
-    let user = &scenario.source.migration_user().user;
-    let ident = format!("\"{}\"", user.replace('"', "\"\""));
-    for database in scenario.source.databases() {
-        let db = scenario.source.superuser(database).await.unwrap();
-        db.batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ident}")).await.unwrap();
-    }
-    let db = scenario.source.superuser("postgres").await.unwrap();
-    let admin = &scenario.source.admin().user;
-    db.batch_execute(&format!("ALTER ROLE \"{admin}\" REPLICATION")).await.unwrap();
 }
 
 /// The addresses of the changes an apply runs (neither pending nor blockers), in plan order.
@@ -346,7 +331,6 @@ async fn exit_codes_follow_the_spec() {
     let config =
         ScenarioConfig { server: ServerSeed::new(SERVER).replica("pg-orders-r1"), ..ScenarioConfig::default() };
     let blocked = Scenario::start_with(config).await.unwrap();
-    prepare(&blocked).await;
     let spec = blocked.write_spec(&blocked.spec()).unwrap();
     for args in [&["plan", text(&spec)][..], &["plan", text(&spec), "--detailed-exitcode"]] {
         let run = migprep(&blocked, args).await;
