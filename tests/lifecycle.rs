@@ -104,7 +104,7 @@ fn writes(scenario: &Scenario) -> Vec<String> {
         .requests()
         .into_iter()
         .filter(|r| r.method != "GET" && r.path.contains("/flexibleServers/"))
-        .map(|r| format!("arm {} {}", r.method, r.path));
+        .map(|r| format!("arm {} {} {}", r.method, r.path, r.status));
     rds.chain(arm).collect()
 }
 
@@ -171,8 +171,9 @@ async fn killed_at(k: usize, expected_steps: &[String]) {
     assert_eq!(attaches.len(), 1, "k={k}: {attaches:#?}");
     // Accepted writes only: while the killed run's operation still holds the server, ARM answers 409
     // and the write is retried — refused attempts change nothing.
-    assert_eq!(accepted_patches(&scenario, &format!("/flexibleServers/{SERVER}")), 1, "k={k}");
-    assert_eq!(accepted_patches(&scenario, TEMP), 1, "k={k}");
+    let arm_log = || format!("{:#?}\n{}", writes(&scenario), diagnostics(&scenario));
+    assert_eq!(accepted_patches(&scenario, &format!("/flexibleServers/{SERVER}")), 1, "k={k}: {}", arm_log());
+    assert_eq!(accepted_patches(&scenario, TEMP), 1, "k={k}: {}", arm_log());
     assert!(is_member(&scenario).await, "k={k}");
     // The journal saw every step of the plan finish, in one run or the other.
     let done: Vec<String> = records(&journal(&scenario))

@@ -241,7 +241,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
             error: None,
             ..(*intent).clone()
         };
-        journal.append(&done)?;
+        // The state before the journal, as in a step.
         state.record_step(
             done.kind,
             &done.address,
@@ -251,6 +251,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
             &done.rule,
         );
         state.save(&dir.state())?;
+        journal.append(&done)?;
     }
     Ok(settled.into_iter().map(|intent| intent.address.clone()).collect())
 }
@@ -306,10 +307,12 @@ async fn step<P: Provider>(
     match provider.apply(change).await {
         Ok(observed) => {
             let after = observed.or_else(|| change.after.clone());
+            // The state first: a crash between the two leaves an unfinished intent, which the next run
+            // settles; the other order would leave a `done` step the state (and so restore) never learns.
+            bookkeeping.remember(change, after.clone()).map_err(stopping)?;
             let mut done = bookkeeping.run.record(number, change, Phase::Done);
             done.after = after.clone();
             bookkeeping.write(&done).map_err(stopping)?;
-            bookkeeping.remember(change, after.clone()).map_err(stopping)?;
             Ok(StepResult::Applied(after))
         }
         Err(error) => {

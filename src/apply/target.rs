@@ -21,6 +21,9 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
     let server = &clients.server;
     match op {
         TargetOp::SetConfiguration { name, value } => {
+            // An operation a killed run started may be setting this very value: wait for it to end before
+            // reading, or the read sees the old value and the change is made twice.
+            settle(clients, server).await?;
             let current = arm.configuration(server, name).await?;
             if current.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value)) {
                 return Ok(current.value);
