@@ -9,13 +9,9 @@
 //! SQL failures do not stop the run: N1 reports an unreachable writer and S10 a missing database, so a
 //! database that cannot be read is recorded with the reason and the rules say the check could not run.
 
-use super::Clients;
-use super::aws::Cluster;
-use super::azure::Server;
-use super::postgres::{self, Endpoint};
+use super::session::Pool;
 use crate::error::UserError;
 use crate::spec::Spec;
-use crate::tls::Trust;
 use std::collections::BTreeMap;
 
 /// What T4–T6 observed on the source.
@@ -66,17 +62,9 @@ impl State {
 }
 
 /// Reads the source databases' extensions and the writer's `pg_settings`, all concurrently.
-pub async fn observe(
-    spec: &Spec,
-    clients: &Clients,
-    _cluster: &Cluster,
-    _server: &Server,
-    source: &Endpoint,
-    _target: &Endpoint,
-) -> Result<State, Vec<UserError>> {
-    let trust = &clients.trust;
-    let databases = spec.source.databases.iter().map(|name| database_extensions(source, trust, name));
-    let (databases, settings) = tokio::join!(futures::future::join_all(databases), settings(source, trust));
+pub async fn observe(spec: &Spec, source: &Pool) -> Result<State, Vec<UserError>> {
+    let databases = spec.source.databases.iter().map(|name| database_extensions(source, name));
+    let (databases, settings) = tokio::join!(futures::future::join_all(databases), settings(source));
     Ok(State { databases, settings })
 }
 
@@ -87,15 +75,13 @@ fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
     }
 }
 
-/// `pg_extension` of one database, on its own connection (extensions are per database).
-async fn database_extensions(writer: &Endpoint, trust: &Trust, name: &str) -> DatabaseExtensions {
-    let mut endpoint = writer.clone();
-    endpoint.database = name.to_string();
+/// `pg_extension` of one database, on that database's connection (extensions are per database).
+async fn database_extensions(source: &Pool, name: &str) -> DatabaseExtensions {
     let mut result = DatabaseExtensions { name: name.to_string(), ..DatabaseExtensions::default() };
     let read = async {
-        let client = postgres::connect(&endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let client = source.client(name).await.map_err(|e| e.to_string())?;
         let rows = client
-            .query("SELECT extname::text FROM pg_extension ORDER BY extname", &[])
+            .query_typed("SELECT extname::text FROM pg_extension ORDER BY extname", &[])
             .await
             .map_err(|e| sql_error(&format!("reading pg_extension in database {name}"), e))?;
         Ok::<_, String>(rows.iter().map(|r| r.get::<_, String>(0)).collect())
@@ -108,10 +94,10 @@ async fn database_extensions(writer: &Endpoint, trust: &Trust, name: &str) -> Da
 }
 
 /// Every `pg_settings` row of the writer (a few hundred; one query).
-async fn settings(writer: &Endpoint, trust: &Trust) -> Result<BTreeMap<String, Setting>, String> {
-    let client = postgres::connect(writer, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+async fn settings(writer: &Pool) -> Result<BTreeMap<String, Setting>, String> {
+    let client = writer.main().await.map_err(|e| e.to_string())?;
     let rows = client
-        .query("SELECT name, setting, unit, vartype, source FROM pg_settings", &[])
+        .query_typed("SELECT name, setting, unit, vartype, source FROM pg_settings", &[])
         .await
         .map_err(|e| sql_error("reading pg_settings on the writer", e))?;
     Ok(rows

@@ -10,6 +10,7 @@ pub mod azure;
 pub mod extensions;
 pub mod postgres;
 pub mod roles;
+pub mod session;
 pub mod sizing;
 pub mod source;
 pub mod target;
@@ -19,6 +20,7 @@ use crate::rules::network::{EndpointObservation, Reached, Unreachable};
 use crate::spec::{Connection, Spec};
 use crate::tls::Trust;
 use postgres::{Endpoint, Side};
+use session::Pool;
 use std::time::Duration;
 
 /// The clients, built once per run from the spec and the environment.
@@ -94,9 +96,83 @@ impl std::error::Error for Problems {}
 
 /// Reads both clouds and both databases. Cloud problems (credentials, not found) stop the run and
 /// are all reported; database problems become N1 findings instead, so the plan still shows the rest.
+///
+/// Nothing waits for what it does not need: the target's configurations are listed from the start, a
+/// database whose address the spec gives is dialled at once, the Aurora writer as soon as RDS names it
+/// (Azure may still be answering), and each database's connection is shared by every observer.
 pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Problems> {
-    let (cluster, server, replicas) = tokio::join!(
-        clients.rds.cluster(&spec.source.cluster),
+    let shared = &*clients;
+    let (target_state, observed) = tokio::join!(target::observe(shared), observe_rest(spec, shared));
+    let mut problems = Vec::new();
+    let server_read = observed.as_ref().map_or_else(|failure| failure.server_read, |_| true);
+    let observed = observed.map_err(|failure| problems.extend(failure.problems)).ok();
+    // Listing a server's parameters fails too when there is no server: say that once.
+    let target = target_state.map_err(|e| problems.extend(e.into_iter().filter(|_| server_read))).ok();
+    let (Some(target), Some(rest)) = (target, observed) else {
+        dedup(&mut problems);
+        return Err(Problems(problems));
+    };
+    clients.source_pg = Some(rest.source_pg);
+    clients.target_pg = Some(rest.target_pg);
+    Ok(Observed {
+        cluster: rest.cluster,
+        server: rest.server,
+        replicas: rest.replicas,
+        endpoints: rest.endpoints,
+        source: rest.source,
+        target,
+        extensions: rest.extensions,
+        roles: rest.roles,
+        sizing: rest.sizing,
+    })
+}
+
+/// What [`observe_rest`] reads: everything but the target's configurations, and the endpoints it used.
+struct Rest {
+    cluster: aws::Cluster,
+    server: azure::Server,
+    replicas: Vec<azure::Replica>,
+    endpoints: Vec<EndpointObservation>,
+    source: source::SourceState,
+    extensions: extensions::State,
+    roles: roles::State,
+    sizing: sizing::State,
+    source_pg: Endpoint,
+    target_pg: Endpoint,
+}
+
+/// Why [`observe_rest`] stopped, and whether it got as far as reading the flexible server.
+struct RestFailure {
+    problems: Vec<UserError>,
+    server_read: bool,
+}
+
+async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailure> {
+    let trust = &clients.trust;
+    let source = &spec.source.connection;
+    let target = &spec.target.connection;
+    let source_database = spec.source.databases[0].clone();
+    let source_pool = |host: Option<String>, port: Option<u16>| {
+        endpoint(Side::Source, source, host, port, source_database.clone()).map(|e| Pool::open(e, trust.clone()))
+    };
+    let target_pool = |host: Option<String>| {
+        endpoint(Side::Target, target, host, None, "postgres".to_string()).map(|e| Pool::open(e, trust.clone()))
+    };
+    let early_source = (source.host.is_some() && source.port.is_some()).then(|| source_pool(source.host.clone(), None));
+    let early_target = target.host.is_some().then(|| target_pool(target.host.clone()));
+
+    let ((cluster, source_pool), server, replicas) = tokio::join!(
+        async {
+            let cluster = clients.rds.cluster(&spec.source.cluster).await;
+            let pool = match (early_source, &cluster) {
+                (Some(pool), _) => Some(pool),
+                (None, Ok(cluster)) => {
+                    Some(source_pool(source.host.clone().or_else(|| cluster.endpoint.clone()), cluster.port))
+                }
+                (None, Err(_)) => None,
+            };
+            (cluster, pool)
+        },
         clients.arm.server(&clients.server),
         clients.arm.replicas(&clients.server),
     );
@@ -104,38 +180,35 @@ pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Pro
     let cluster = cluster.map_err(|e| problems.push(e.to_user_error())).ok();
     let server = server.map_err(|e| problems.push(e.to_user_error())).ok();
     let replicas = replicas.map_err(|e| problems.push(e.to_user_error())).ok();
-    let (Some(cluster), Some(server), Some(replicas)) = (cluster, server, replicas) else {
-        dedup(&mut problems);
-        return Err(Problems(problems));
+    let target_pool = match (early_target, &server) {
+        (Some(pool), _) => Some(pool),
+        (None, Some(server)) => Some(target_pool(target.host.clone().or_else(|| server.fqdn.clone()))),
+        (None, None) => None,
     };
-
-    let source_host = spec.source.connection.host.clone().or_else(|| cluster.endpoint.clone());
-    let source_port = spec.source.connection.port.or(cluster.port);
-    let target_host = spec.target.connection.host.clone().or_else(|| server.fqdn.clone());
-    let source_pg =
-        endpoint(Side::Source, &spec.source.connection, source_host, source_port, spec.source.databases[0].clone());
-    let target_pg = endpoint(Side::Target, &spec.target.connection, target_host, None, "postgres".to_string());
-    let (source_pg, target_pg) = match (source_pg, target_pg) {
+    let server_read = server.is_some();
+    let (Some(cluster), Some(server), Some(replicas), Some(source_pool), Some(target_pool)) =
+        (cluster, server, replicas, source_pool, target_pool)
+    else {
+        return Err(RestFailure { problems, server_read });
+    };
+    let (source_pool, target_pool) = match (source_pool, target_pool) {
         (Ok(s), Ok(t)) => (s, t),
         (s, t) => {
             problems.extend(s.err());
             problems.extend(t.err());
-            return Err(Problems(problems));
+            return Err(RestFailure { problems, server_read });
         }
     };
 
-    let trust = &clients.trust;
-    let timeout = postgres::CONNECT_TIMEOUT;
-    let (source_probe, target_probe, source_state, target_state, extensions, roles, sizing) = tokio::join!(
-        postgres::probe(&source_pg, trust, timeout),
-        postgres::probe(&target_pg, trust, timeout),
-        source::observe(spec, clients, &cluster, &source_pg),
-        target::observe(spec, clients, &server, &target_pg),
-        extensions::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
-        roles::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
-        sizing::observe(spec, clients, &cluster, &server, &source_pg, &target_pg),
+    let (source_probe, target_probe, source_state, extensions, roles, sizing) = tokio::join!(
+        postgres::reach(&source_pool),
+        postgres::reach(&target_pool),
+        source::observe(spec, clients, &cluster, &source_pool),
+        extensions::observe(spec, &source_pool),
+        roles::observe(&source_pool, &target_pool),
+        sizing::observe(spec, clients, &source_pool),
     );
-    let endpoints = [(&source_pg, source_probe), (&target_pg, target_probe)]
+    let endpoints = [(source_pool.endpoint(), source_probe), (target_pool.endpoint(), target_probe)]
         .into_iter()
         .map(|(endpoint, probe)| EndpointObservation {
             side: endpoint.side.name(),
@@ -148,18 +221,24 @@ pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Pro
         })
         .collect();
     let source_state = source_state.map_err(|e| problems.extend(e)).ok();
-    let target_state = target_state.map_err(|e| problems.extend(e)).ok();
     let extensions = extensions.map_err(|e| problems.extend(e)).ok();
     let roles = roles.map_err(|e| problems.extend(e)).ok();
     let sizing = sizing.map_err(|e| problems.extend(e)).ok();
-    let (Some(source), Some(target), Some(extensions), Some(roles), Some(sizing)) =
-        (source_state, target_state, extensions, roles, sizing)
-    else {
-        return Err(Problems(problems));
+    let (Some(source), Some(extensions), Some(roles), Some(sizing)) = (source_state, extensions, roles, sizing) else {
+        return Err(RestFailure { problems, server_read });
     };
-    clients.source_pg = Some(source_pg);
-    clients.target_pg = Some(target_pg);
-    Ok(Observed { cluster, server, replicas, endpoints, source, target, extensions, roles, sizing })
+    Ok(Rest {
+        cluster,
+        server,
+        replicas,
+        endpoints,
+        source,
+        extensions,
+        roles,
+        sizing,
+        source_pg: source_pool.endpoint().clone(),
+        target_pg: target_pool.endpoint().clone(),
+    })
 }
 
 /// The same credential problem is often reported by two calls to one cloud; say it once.

@@ -6,6 +6,7 @@
 //! the extra CA bundle, and the host name. Passwords go to the driver and nowhere else. Failures are
 //! classified (refused, timeout, authentication, TLS) so the plan can say what to do about each.
 
+use super::session::Pool;
 use crate::secret::Secret;
 use crate::spec::SslMode;
 use crate::tls::Trust;
@@ -165,17 +166,27 @@ pub async fn connect(
     }
 }
 
-/// Connects and reads the server version and the TLS protocol in use: the N1 observation.
+/// Connects and reads the server version and the TLS protocol in use: the N1 observation, on a
+/// connection of its own.
 pub async fn probe(endpoint: &Endpoint, trust: &Trust, timeout: Duration) -> Result<Reachability, ConnectError> {
     let client = connect(endpoint, trust, timeout).await?;
+    reachability(&client).await.map_err(|e| classify(&e, endpoint))
+}
+
+/// [`probe`] on the pool's shared connection to its main database.
+pub async fn reach(pool: &Pool) -> Result<Reachability, ConnectError> {
+    let client = pool.main().await?;
+    reachability(&client).await.map_err(|e| classify(&e, pool.endpoint()))
+}
+
+async fn reachability(client: &tokio_postgres::Client) -> Result<Reachability, tokio_postgres::Error> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT current_setting('server_version'), current_setting('server_version_num')::int,
                     (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl)",
             &[],
         )
-        .await
-        .map_err(|e| classify(&e, endpoint))?;
+        .await?;
     let version_num: i32 = row.get(1);
     Ok(Reachability {
         server_version: row.get::<_, String>(0).split_whitespace().next().unwrap_or_default().to_string(),

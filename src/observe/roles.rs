@@ -8,13 +8,8 @@
 //! SQL failures are not returned as problems: the N1 reachability check already reports a database that
 //! cannot be reached, so that side is then recorded as `Err` (why) and the rules skip what needs it.
 
-use super::Clients;
-use super::aws::Cluster;
-use super::azure::Server;
-use super::postgres::{self, Endpoint};
+use super::session::Pool;
 use crate::error::UserError;
-use crate::spec::Spec;
-use crate::tls::Trust;
 
 /// Both sides' roles.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,20 +82,9 @@ pub struct TargetRoles {
 }
 
 /// Reads both sides concurrently.
-pub async fn observe(
-    _spec: &Spec,
-    clients: &Clients,
-    _cluster: &Cluster,
-    _server: &Server,
-    source: &Endpoint,
-    target: &Endpoint,
-) -> Result<State, Vec<UserError>> {
-    let (source, target) = tokio::join!(source_roles(source, &clients.trust), target_roles(target, &clients.trust));
+pub async fn observe(source: &Pool, target: &Pool) -> Result<State, Vec<UserError>> {
+    let (source, target) = tokio::join!(source_roles(source), target_roles(target));
     Ok(State { source, target })
-}
-
-async fn connect(endpoint: &Endpoint, trust: &Trust) -> Result<tokio_postgres::Client, String> {
-    postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
 }
 
 fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
@@ -110,26 +94,26 @@ fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
     }
 }
 
-async fn source_roles(endpoint: &Endpoint, trust: &Trust) -> Result<Roles, String> {
-    let client = connect(endpoint, trust).await?;
+async fn source_roles(pool: &Pool) -> Result<Roles, String> {
+    let client = pool.main().await.map_err(|e| e.to_string())?;
     read_roles(&client).await
 }
 
-async fn target_roles(endpoint: &Endpoint, trust: &Trust) -> Result<TargetRoles, String> {
-    let client = connect(endpoint, trust).await?;
-    let roles = read_roles(&client).await?;
-    let row = client
-        .query_one(
-            "SELECT current_setting('server_version_num')::int,
-                    current_user::text,
-                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
-                        AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER'),
-                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
-                        AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER WITH ADMIN OPTION')",
-            &[],
-        )
-        .await
-        .map_err(|e| sql_error("reading the target connection user's roles", e))?;
+async fn target_roles(pool: &Pool) -> Result<TargetRoles, String> {
+    let client = pool.main().await.map_err(|e| e.to_string())?;
+    // Pipelined with the roles' two statements: one round trip for all three.
+    let user = client.query_typed_one(
+        "SELECT current_setting('server_version_num')::int,
+                current_user::text,
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
+                    AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER'),
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'azure_pg_admin')
+                    AND pg_has_role(current_user, 'azure_pg_admin', 'MEMBER WITH ADMIN OPTION')",
+        &[],
+    );
+    let (roles, row) = tokio::join!(read_roles(&client), user);
+    let roles = roles?;
+    let row = row.map_err(|e| sql_error("reading the target connection user's roles", e))?;
     let version_num: i32 = row.get(0);
     Ok(TargetRoles {
         roles,
@@ -141,16 +125,26 @@ async fn target_roles(endpoint: &Endpoint, trust: &Trust) -> Result<TargetRoles,
 }
 
 async fn read_roles(client: &tokio_postgres::Client) -> Result<Roles, String> {
-    let rows = client
-        .query(
+    // Both statements are pipelined. PostgreSQL 16 may hold several grants of one role to one member
+    // (from different grantors), hence the grouping.
+    let (roles, memberships) = tokio::join!(
+        client.query_typed(
             "SELECT rolname::text, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
                     rolreplication, rolbypassrls, rolconnlimit
                FROM pg_roles ORDER BY rolname",
             &[],
-        )
-        .await
-        .map_err(|e| sql_error("reading pg_roles", e))?;
-    let roles = rows
+        ),
+        client.query_typed(
+            "SELECT r.rolname::text, m.rolname::text, bool_or(a.admin_option)
+               FROM pg_auth_members a
+               JOIN pg_roles r ON r.oid = a.roleid
+               JOIN pg_roles m ON m.oid = a.member
+              GROUP BY 1, 2 ORDER BY 1, 2",
+            &[],
+        ),
+    );
+    let roles = roles
+        .map_err(|e| sql_error("reading pg_roles", e))?
         .iter()
         .map(|r| Role {
             name: r.get(0),
@@ -164,19 +158,10 @@ async fn read_roles(client: &tokio_postgres::Client) -> Result<Roles, String> {
             connection_limit: r.get(8),
         })
         .collect();
-    // PostgreSQL 16 may hold several grants of one role to one member (from different grantors).
-    let rows = client
-        .query(
-            "SELECT r.rolname::text, m.rolname::text, bool_or(a.admin_option)
-               FROM pg_auth_members a
-               JOIN pg_roles r ON r.oid = a.roleid
-               JOIN pg_roles m ON m.oid = a.member
-              GROUP BY 1, 2 ORDER BY 1, 2",
-            &[],
-        )
-        .await
-        .map_err(|e| sql_error("reading pg_auth_members", e))?;
-    let memberships =
-        rows.iter().map(|r| Membership { role: r.get(0), member: r.get(1), admin_option: r.get(2) }).collect();
+    let memberships = memberships
+        .map_err(|e| sql_error("reading pg_auth_members", e))?
+        .iter()
+        .map(|r| Membership { role: r.get(0), member: r.get(1), admin_option: r.get(2) })
+        .collect();
     Ok(Roles { roles, memberships })
 }

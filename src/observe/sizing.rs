@@ -6,11 +6,11 @@
 //! reason and the rules say what could not be compared.
 
 use super::Clients;
-use super::aws::Cluster;
-use super::azure::{Server, SkuCapability};
-use super::postgres::{self, Endpoint};
+use super::azure::SkuCapability;
+use super::session::Pool;
 use crate::error::UserError;
 use crate::spec::Spec;
+use tokio_postgres::types::Type;
 
 /// What T9–T10 observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,31 +35,21 @@ impl Default for State {
 }
 
 /// Reads what the rules need, both reads at once. Problems are returned together.
-pub async fn observe(
-    spec: &Spec,
-    clients: &Clients,
-    _cluster: &Cluster,
-    _server: &Server,
-    source: &Endpoint,
-    _target: &Endpoint,
-) -> Result<State, Vec<UserError>> {
-    let (database_sizes, capabilities) = tokio::join!(
-        database_sizes(source, &clients.trust, &spec.source.databases),
-        clients.arm.capabilities(&clients.server),
-    );
+pub async fn observe(spec: &Spec, clients: &Clients, source: &Pool) -> Result<State, Vec<UserError>> {
+    let (database_sizes, capabilities) =
+        tokio::join!(database_sizes(source, &spec.source.databases), clients.arm.capabilities(&clients.server),);
     Ok(State { database_sizes, capabilities: capabilities.map_err(|e| e.to_user_error().message) })
 }
 
 /// One query on one connection: `pg_database_size` takes any database's name, so there is no need to
 /// connect to each database (and a database that does not exist is simply absent; S10 reports it).
-async fn database_sizes(
-    writer: &Endpoint,
-    trust: &crate::tls::Trust,
-    names: &[String],
-) -> Result<Vec<DatabaseSize>, String> {
-    let client = postgres::connect(writer, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())?;
+async fn database_sizes(writer: &Pool, names: &[String]) -> Result<Vec<DatabaseSize>, String> {
+    let client = writer.main().await.map_err(|e| e.to_string())?;
     let rows = client
-        .query("SELECT datname, pg_database_size(datname)::bigint FROM pg_database WHERE datname = ANY($1)", &[&names])
+        .query_typed(
+            "SELECT datname::text, pg_database_size(datname)::bigint FROM pg_database WHERE datname = ANY($1)",
+            &[(&names, Type::TEXT_ARRAY)],
+        )
         .await
         .map_err(|e| format!("reading pg_database_size on the source: {e}"))?;
     let mut sizes: Vec<DatabaseSize> = rows

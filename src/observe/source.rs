@@ -14,13 +14,14 @@
 
 use super::Clients;
 use super::aws::{Cluster, Parameter, ParameterGroup, ParameterSource, Rds};
-use super::postgres::{self, Endpoint};
+use super::postgres;
+use super::session::Pool;
 use crate::error::UserError;
 use crate::spec::Spec;
-use crate::tls::Trust;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 
 /// The group parameters the rules set (S3–S6).
 pub const MANAGED_PARAMETERS: [&str; 4] =
@@ -132,7 +133,7 @@ pub async fn observe(
     spec: &Spec,
     clients: &Clients,
     cluster: &Cluster,
-    writer: &Endpoint,
+    pool: &Pool,
 ) -> Result<SourceState, Vec<UserError>> {
     let migration_name = migration_group_name(spec);
     let rds = &clients.rds;
@@ -145,7 +146,7 @@ pub async fn observe(
                 None => Ok(None),
             }
         },
-        database(spec, writer, &clients.trust),
+        database(spec, pool),
     );
     let mut problems = Vec::new();
     let current = current.map_err(|e| problems.push(e)).ok();
@@ -176,20 +177,18 @@ async fn group_state(rds: &Rds, name: &str) -> Result<Option<GroupState>, UserEr
     Ok(Some(GroupState { group, users: users?, user_parameters: user_parameters?, managed: managed? }))
 }
 
-/// SQL on the writer, on several connections at once.
-async fn database(spec: &Spec, writer: &Endpoint, trust: &Trust) -> Result<Database, String> {
+/// SQL on the writer: the shared connections of `pool`, and one of its own for the decoding check.
+async fn database(spec: &Spec, pool: &Pool) -> Result<Database, String> {
     let user = spec.source.migration_user.as_str();
-    let (main, access, decoding) =
-        tokio::join!(main_facts(writer, trust, user), access(spec, writer, trust), decoding(writer, trust));
+    let (main, access, decoding) = tokio::join!(main_facts(pool, user), access(spec, pool), decoding(pool));
     let mut database = main?;
     database.access = access;
     database.decoding = decoding;
     Ok(database)
 }
 
-async fn connect(endpoint: &Endpoint, trust: &Trust) -> Result<tokio_postgres::Client, String> {
-    postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await.map_err(|e| e.to_string())
-}
+/// A statement parameter with its type, so the statement needs no round trip to be prepared.
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
     match error.as_db_error() {
@@ -198,12 +197,13 @@ fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
     }
 }
 
-async fn main_facts(writer: &Endpoint, trust: &Trust, user: &str) -> Result<Database, String> {
-    let client = connect(writer, trust).await?;
+async fn main_facts(pool: &Pool, user: &str) -> Result<Database, String> {
+    let client = pool.main().await.map_err(|e| e.to_string())?;
     let names: Vec<&str> = SETTINGS.to_vec();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&user, &CHECK_SLOT_PREFIX];
-    let setting_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
-    let facts = client.query_one(
+    let facts_params: [Param; 2] = [(&user, Type::TEXT), (&CHECK_SLOT_PREFIX, Type::TEXT)];
+    let settings_params: [Param; 1] = [(&names, Type::TEXT_ARRAY)];
+    // Both statements go out at once and are pipelined on the connection: one round trip.
+    let facts = client.query_typed_one(
         "SELECT current_setting('server_version_num')::int,
                 current_setting('server_version'),
                 (SELECT count(*) FROM pg_replication_slots WHERE slot_name NOT LIKE $2 || '%')::int,
@@ -213,9 +213,9 @@ async fn main_facts(writer: &Endpoint, trust: &Trust, user: &str) -> Result<Data
                 CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
                       AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
                      THEN pg_has_role($1, 'rds_replication', 'MEMBER') ELSE false END",
-        &params,
+        &facts_params,
     );
-    let settings = client.query("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &setting_params);
+    let settings = client.query_typed("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &settings_params);
     let (facts, settings) = tokio::join!(facts, settings);
     let facts = facts.map_err(|e| sql_error("reading the writer's version, slots and roles", e))?;
     let settings = settings.map_err(|e| sql_error("reading pg_settings on the writer", e))?;
@@ -234,15 +234,13 @@ async fn main_facts(writer: &Endpoint, trust: &Trust, user: &str) -> Result<Data
     })
 }
 
-/// S10 for every selected database, each on its own connection.
-async fn access(spec: &Spec, writer: &Endpoint, trust: &Trust) -> Vec<DatabaseAccess> {
+/// S10 for every selected database, each on its own (shared) connection.
+async fn access(spec: &Spec, pool: &Pool) -> Vec<DatabaseAccess> {
     let user = spec.source.migration_user.as_str();
     let checks = spec.source.databases.iter().map(|name| async move {
-        let mut endpoint = writer.clone();
-        endpoint.database = name.clone();
         let mut access =
             DatabaseAccess { name: name.clone(), exists: true, connect: true, unreadable: Vec::new(), problem: None };
-        if let Err(problem) = database_access(&endpoint, trust, user, &mut access).await {
+        if let Err(problem) = database_access(pool, name, user, &mut access).await {
             access.problem = Some(problem);
         }
         access
@@ -250,13 +248,8 @@ async fn access(spec: &Spec, writer: &Endpoint, trust: &Trust) -> Vec<DatabaseAc
     futures::future::join_all(checks).await
 }
 
-async fn database_access(
-    endpoint: &Endpoint,
-    trust: &Trust,
-    user: &str,
-    access: &mut DatabaseAccess,
-) -> Result<(), String> {
-    let client = match postgres::connect(endpoint, trust, postgres::CONNECT_TIMEOUT).await {
+async fn database_access(pool: &Pool, database: &str, user: &str, access: &mut DatabaseAccess) -> Result<(), String> {
+    let client = match pool.client(database).await {
         Ok(client) => client,
         Err(postgres::ConnectError::Rejected { sqlstate, .. }) if sqlstate == SqlState::UNDEFINED_DATABASE.code() => {
             access.exists = false;
@@ -264,16 +257,16 @@ async fn database_access(
         }
         Err(e) => return Err(e.to_string()),
     };
-    // Both statements go out at once (tokio-postgres pipelines them on the connection): one round trip
-    // instead of three. Joining on pg_roles keeps them valid when the user does not exist.
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&user];
-    let role_and_connect = client.query_one(
+    let params: [Param; 1] = [(&user, Type::TEXT)];
+    // Both statements go out at once (pipelined on the connection): one round trip. Joining on
+    // pg_roles keeps them valid when the user does not exist.
+    let role_and_connect = client.query_typed_one(
         "SELECT r.oid IS NOT NULL,
                 CASE WHEN r.oid IS NOT NULL THEN has_database_privilege(r.oid, current_database(), 'CONNECT') END
            FROM (VALUES (1)) AS one LEFT JOIN pg_roles r ON r.rolname = $1",
         &params,
     );
-    let tables = client.query(
+    let tables = client.query_typed(
         "SELECT n.nspname::text, has_schema_privilege(r.oid, n.oid, 'USAGE'),
                 (count(*) FILTER (WHERE NOT has_table_privilege(r.oid, c.oid, 'SELECT')))::int
            FROM pg_namespace n
@@ -299,27 +292,35 @@ async fn database_access(
 }
 
 /// S9: a temporary `test_decoding` slot, created, decoded from, and dropped; only once `wal_level` is
-/// `logical` (before that it cannot work, and S3/S7 say why).
-async fn decoding(writer: &Endpoint, trust: &Trust) -> Decoding {
-    let client = match connect(writer, trust).await {
+/// `logical` (before that it cannot work, and S3/S7 say why). On a connection of its own: creating a
+/// slot waits for running transactions, and must not hold up the shared connection meanwhile.
+async fn decoding(pool: &Pool) -> Decoding {
+    let client = match pool.dedicated().await {
         Ok(client) => client,
-        Err(problem) => return Decoding::Failed(problem),
+        Err(problem) => return Decoding::Failed(problem.to_string()),
     };
     let attempt = async {
-        let level = client.query_one("SELECT current_setting('wal_level')", &[]).await?;
-        if level.get::<_, String>(0) != "logical" {
-            return Ok(Decoding::NotTried);
-        }
+        // One statement: the slot is created only when `wal_level` allows it (the subquery of a CASE
+        // branch not taken is never run), and its name is NULL otherwise.
         let slot = client
-            .query_one(
-                "SELECT slot_name::text FROM pg_create_logical_replication_slot($1 || pg_backend_pid(), 'test_decoding', true)",
-                &[&CHECK_SLOT_PREFIX],
+            .query_typed_one(
+                "SELECT CASE WHEN current_setting('wal_level') = 'logical' THEN
+                            (SELECT slot_name::text
+                               FROM pg_create_logical_replication_slot($1 || pg_backend_pid(), 'test_decoding', true))
+                        END",
+                &[(&CHECK_SLOT_PREFIX, Type::TEXT)],
             )
             .await?;
-        let name: String = slot.get(0);
-        let peeked = client.query("SELECT 1 FROM pg_logical_slot_peek_changes($1, NULL, 1)", &[&name]).await;
-        // Dropped explicitly even though a temporary slot goes with the session: the session may linger.
-        let dropped = client.execute("SELECT pg_drop_replication_slot($1)", &[&name]).await;
+        let Some(name) = slot.get::<_, Option<String>>(0) else {
+            return Ok(Decoding::NotTried);
+        };
+        // Peek and drop are pipelined. The slot is dropped explicitly even though a temporary slot goes
+        // with the session: the session may linger.
+        let slot: [Param; 1] = [(&name, Type::TEXT)];
+        let (peeked, dropped) = tokio::join!(
+            client.query_typed("SELECT 1 FROM pg_logical_slot_peek_changes($1, NULL, 1)", &slot),
+            client.query_typed("SELECT pg_drop_replication_slot($1)::text", &slot),
+        );
         peeked?;
         dropped?;
         Ok::<_, tokio_postgres::Error>(Decoding::Works)

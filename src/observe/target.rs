@@ -6,10 +6,8 @@
 //! also answers T1 and the later parameter rules without a call each. I/O only; nothing is decided here.
 
 use super::Clients;
-use super::azure::{Configuration, Server};
-use super::postgres::Endpoint;
+use super::azure::Configuration;
 use crate::error::UserError;
-use crate::spec::Spec;
 use std::collections::BTreeMap;
 
 /// The target's observed state.
@@ -31,12 +29,7 @@ impl TargetState {
 }
 
 /// Reads the target. Problems are returned together.
-pub async fn observe(
-    _spec: &Spec,
-    clients: &Clients,
-    _server: &Server,
-    _database: &Endpoint,
-) -> Result<TargetState, Vec<UserError>> {
+pub async fn observe(clients: &Clients) -> Result<TargetState, Vec<UserError>> {
     let configurations = clients.arm.configurations(&clients.server).await.map_err(|e| vec![e.to_user_error()])?;
     Ok(TargetState { configurations: configurations.into_iter().map(|c| (c.name.clone(), c)).collect() })
 }

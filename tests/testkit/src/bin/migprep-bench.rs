@@ -40,9 +40,13 @@ const LARGE_GROUP: &str = "orders-prod-large";
 /// startup message), and SCRAM-SHA-256: startup → SASL, client-first → server-first, client-final →
 /// server-final + ReadyForQuery.
 const PG_CONNECT_ROUND_TRIPS: u32 = 6;
-/// Round trips of one statement with parameters in the extended protocol as tokio-postgres sends it:
-/// Parse/Describe/Sync, then Bind/Execute/Sync.
-const PG_QUERY_ROUND_TRIPS: u32 = 2;
+/// Round trips of one statement: at least one, whatever the protocol (migprep sends Parse, Bind,
+/// Describe, Execute and Sync in one flight, with the parameter types given, so it needs no more).
+const PG_QUERY_ROUND_TRIPS: u32 = 1;
+/// Requests of one ARM write on a server, at the least: the write, then one poll that finds it done.
+const ARM_OPERATION_ROUND_TRIPS: u32 = 2;
+/// Parameters one `ModifyDBClusterParameterGroup` call may set.
+const RDS_PARAMETERS_PER_CALL: u32 = 20;
 /// The largest page RDS hands out (`MaxRecords`) and ARM's configuration page in the stand-in.
 const RDS_PAGE: u32 = 100;
 const ARM_CONFIGURATIONS: u32 = 415;
@@ -186,6 +190,19 @@ impl Bench {
             runs.push(self.plan().await?);
         }
         Ok(median(runs))
+    }
+
+    /// The plan as JSON (not measured): what an apply of the same spec will run.
+    fn plan_json(&self) -> Result<serde_json::Value> {
+        let output = Command::new(&self.binary)
+            .args(["plan", &self.spec_path.to_string_lossy(), "--format", "json"])
+            .envs(self.scenario.env())
+            .env_remove("MIGPREP_STATE_DIR")
+            .env_remove("MIGPREP_CA_FILE")
+            .current_dir(self.scenario.dir())
+            .stderr(Stdio::null())
+            .output()?;
+        serde_json::from_slice(&output.stdout).context("migprep plan --format json printed no plan")
     }
 
     /// The reads a DBA would script for these prerequisites, one command after the other.
@@ -474,6 +491,48 @@ fn plan_chains(user_parameters: u32) -> Vec<(String, u32)> {
     chains
 }
 
+/// The critical path of `apply`, in round trips: its plan's, then the longest chain of writes that
+/// must follow one another. On the source: create the migration group, set its values (20 per call),
+/// attach it, reboot the writer, and read it back available. On the target's server, one operation at
+/// a time (ARM refuses a second while one runs), each a write and a poll that finds it done. Waiting for
+/// operations, reboots and restarts to finish is not latency and is not counted: that part of apply's
+/// time shows at 0 ms. Returns the chains, longest first.
+fn apply_chains(plan: &serde_json::Value) -> Vec<(String, u32)> {
+    let runnable: Vec<&str> = plan["changes"]
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .filter(|c| c["pending"].is_null() && c["action"] != "blocker")
+                .filter_map(|c| c["address"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let count = |prefix: &str| runnable.iter().filter(|a| a.starts_with(prefix)).count() as u32;
+    let observe = plan_chains(0)[0].1;
+    let parameters = count(&format!("aws.cluster/{CLUSTER}/parameter/"));
+    let source = count("aws.parameter_group/")
+        + parameters.div_ceil(RDS_PARAMETERS_PER_CALL)
+        + count(&format!("aws.cluster/{CLUSTER}/parameter_group"))
+        + 2 * count(&format!("aws.cluster/{CLUSTER}/writer"));
+    let operations = count(&format!("azure.server/{SERVER}/")) - count(&format!("azure.server/{SERVER}/replica/"));
+    let mut chains = vec![
+        (
+            format!(
+                "plan ({observe}) → the server's {operations} operations one after another, \
+                 {ARM_OPERATION_ROUND_TRIPS} each"
+            ),
+            observe + operations * ARM_OPERATION_ROUND_TRIPS,
+        ),
+        (
+            format!("plan ({observe}) → create group, {parameters} values, attach, reboot and read back"),
+            observe + source,
+        ),
+    ];
+    chains.sort_by_key(|c| std::cmp::Reverse(c.1));
+    chains
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
@@ -672,15 +731,19 @@ async fn main() -> Result<()> {
 
     // apply: one run per latency, each on fresh stand-ins.
     let mut applies = BTreeMap::new();
+    let mut apply_plan = serde_json::Value::Null;
     for latency in LATENCIES_MS {
         progress(&format!("apply at {latency} ms: starting fresh stand-ins"));
         let bench = Bench::start(&binary, logs.path()).await?;
+        if apply_plan.is_null() {
+            apply_plan = bench.plan_json()?;
+        }
         bench.set_latency(Duration::from_millis(latency));
         let spec = bench.spec_path.to_string_lossy().into_owned();
         applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
     }
 
-    let report = render(&plans, &manuals, &applies, &growth, started.elapsed());
+    let report = render(&plans, &manuals, &applies, &apply_chains(&apply_plan), &growth, started.elapsed());
     print!("{report}");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -694,6 +757,7 @@ fn render(
     plans: &BTreeMap<u64, Run>,
     manuals: &BTreeMap<u64, Run>,
     applies: &BTreeMap<u64, Run>,
+    apply_chains: &[(String, u32)],
     growth: &[(String, u64, Run, u32)],
     took: Duration,
 ) -> String {
@@ -742,6 +806,29 @@ fn render(
         "\nAt 100 ms plan takes {at_100:.2}× its lower bound (goal ≤ 1.5×: {}).",
         if at_100 <= 1.5 { "met" } else { "not met" }
     );
+
+    let apply_bound = apply_chains[0].1;
+    let _ = writeln!(out, "\n#### apply against its critical path\n");
+    out.push_str("| latency (ms) | apply (s) | cost of the latency (s) | lower bound of it (s) | ratio |\n");
+    out.push_str("|---:|---:|---:|---:|---:|\n");
+    let at_zero = applies[&0].cost.wall;
+    for latency in LATENCIES_MS {
+        let wall = applies[&latency].cost.wall;
+        let cost = wall.saturating_sub(at_zero);
+        let lower = Duration::from_millis(latency * u64::from(apply_bound));
+        let ratio =
+            if latency == 0 { "–".to_string() } else { format!("{:.2}×", cost.as_secs_f64() / lower.as_secs_f64()) };
+        let _ = writeln!(out, "| {latency} | {} | {} | {} | {ratio} |", secs(wall), secs(cost), secs(lower));
+    }
+    let _ = writeln!(
+        out,
+        "\nThe cost of the latency is apply's time minus its time at 0 ms (waiting for operations, the \
+         reboot and the restart to finish, which no latency changes). Critical path of apply \
+         ({apply_bound} round trips):\n"
+    );
+    for (chain, trips) in apply_chains {
+        let _ = writeln!(out, "- {trips} round trips: {chain}");
+    }
 
     let _ = writeln!(out, "\n#### how plan grows with the work (median of {RUNS})\n");
     out.push_str(HEADER);
