@@ -9,6 +9,7 @@
 //! SQL failures do not stop the run: N1 reports an unreachable writer and S10 a missing database, so a
 //! database that cannot be read is recorded with the reason and the rules say the check could not run.
 
+use super::postgres::sql_error;
 use super::session::Pool;
 use crate::error::UserError;
 use crate::spec::Spec;
@@ -66,13 +67,6 @@ pub async fn observe(spec: &Spec, source: &Pool) -> Result<State, Vec<UserError>
     let databases = spec.source.databases.iter().map(|name| database_extensions(source, name));
     let (databases, settings) = tokio::join!(futures::future::join_all(databases), settings(source));
     Ok(State { databases, settings })
-}
-
-fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
-        None => format!("{what}: {error}"),
-    }
 }
 
 /// `pg_extension` of one database, on that database's connection (extensions are per database).

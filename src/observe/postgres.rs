@@ -195,6 +195,14 @@ async fn reachability(client: &tokio_postgres::Client) -> Result<Reachability, t
     })
 }
 
+/// A failed statement as one line: what was being done, the server's message and its SQLSTATE.
+pub fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("{what}: {error}"),
+    }
+}
+
 fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

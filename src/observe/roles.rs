@@ -8,6 +8,7 @@
 //! SQL failures are not returned as problems: the N1 reachability check already reports a database that
 //! cannot be reached, so that side is then recorded as `Err` (why) and the rules skip what needs it.
 
+use super::postgres::sql_error;
 use super::session::Pool;
 use crate::error::UserError;
 
@@ -85,13 +86,6 @@ pub struct TargetRoles {
 pub async fn observe(source: &Pool, target: &Pool) -> Result<State, Vec<UserError>> {
     let (source, target) = tokio::join!(source_roles(source), target_roles(target));
     Ok(State { source, target })
-}
-
-fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
-        None => format!("{what}: {error}"),
-    }
 }
 
 async fn source_roles(pool: &Pool) -> Result<Roles, String> {

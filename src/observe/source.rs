@@ -14,7 +14,7 @@
 
 use super::Clients;
 use super::aws::{Cluster, Parameter, ParameterGroup, ParameterSource, Rds};
-use super::postgres;
+use super::postgres::{self, sql_error};
 use super::session::Pool;
 use crate::error::UserError;
 use crate::spec::Spec;
@@ -189,13 +189,6 @@ async fn database(spec: &Spec, pool: &Pool) -> Result<Database, String> {
 
 /// A statement parameter with its type, so the statement needs no round trip to be prepared.
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
-
-fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
-        None => format!("{what}: {error}"),
-    }
-}
 
 async fn main_facts(pool: &Pool, user: &str) -> Result<Database, String> {
     let client = pool.main().await.map_err(|e| e.to_string())?;
