@@ -8,12 +8,15 @@
 
 pub mod apply;
 pub mod cli;
+pub mod clients;
 pub mod error;
+pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod rules;
 pub mod run;
 pub mod secret;
+pub mod settings;
 pub mod spec;
 pub mod tls;

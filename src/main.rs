@@ -2,11 +2,13 @@
 
 use clap::Parser;
 use migprep::cli::Cli;
+use migprep::settings::Settings;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    migprep::run::init_logging(cli.verbose);
+    let settings = Settings::from_env();
+    migprep::run::init_logging(cli.verbose, &settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -14,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(migprep::run::run(cli)) {
+    match runtime.block_on(migprep::run::run(cli, &settings)) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(error) => {
             eprintln!("{}", migprep::error::report(&error));

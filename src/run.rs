@@ -4,20 +4,24 @@
 
 use crate::apply::executor::{self, Options};
 use crate::apply::lock::{self, Holder, Lock};
-use crate::apply::provider::Dispatch;
-use crate::apply::state::State;
+use crate::apply::perform::Dispatch;
+use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format};
+use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
-use crate::observe::{self, Clients, Observed};
+use crate::model::Observed;
+use crate::model::server::ServerId;
+use crate::observe;
 use crate::plan::file::{self, Observation};
 use crate::plan::{Kind, Plan};
 use crate::rules;
+use crate::settings::Settings;
 use crate::spec::Spec;
 use crate::tls::Trust;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// How a successful run ended; the binary turns it into an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +45,7 @@ impl Outcome {
 }
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, settings: &Settings) {
     let default = match verbose {
         // The platform verifier logs every refused certificate as an error of its own; migprep reports
         // the failure once, with a hint.
@@ -55,18 +59,18 @@ pub fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(colour_allowed(&std::io::stderr()))
+        .with_ansi(colour_allowed(&std::io::stderr(), settings))
         .try_init();
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Plan { spec, out, format, detailed_exitcode, roles_sql } => {
             let spec = Spec::load(&spec)?;
-            let mut session = Session::open(&spec).await?;
-            let observed = session.observe(&spec).await?;
+            let session = Session::open(&spec, settings).await?;
+            let (observed, _) = session.observe(&spec).await?;
             let (plan, observations) = rules::plan(&spec, &observed);
-            print(&plan, format)?;
+            print(&plan, format, settings)?;
             if let Some(out) = out {
                 save(&out, &spec, &plan, &observations)?;
             }
@@ -77,54 +81,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Show { planfile, format } => {
             let saved = file::load(&planfile, None)?;
-            print(&saved.plan, format)?;
+            print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
         Command::Apply { input, auto_approve, force_unlock } => {
             if is_plan_file(&input) {
-                apply_saved(&input, auto_approve, force_unlock.as_deref()).await
+                apply_saved(&input, auto_approve, force_unlock.as_deref(), settings).await
             } else {
                 let spec = Spec::load(&input)?;
-                let dir = state_dir(&spec)?;
+                let dir = state_dir(&spec, settings)?;
                 break_lock(&dir, force_unlock.as_deref())?;
-                let lock = Lock::acquire(&dir, &Holder::current(), "apply", SystemTime::now())?;
-                let mut session = Session::open(&spec).await?;
-                let observed = session.observe(&spec).await?;
+                let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
+                let session = Session::open(&spec, settings).await?;
+                let (observed, databases) = session.observe(&spec).await?;
                 let (plan, _) = rules::plan(&spec, &observed);
-                execute(&plan, &session.clients, &lock, auto_approve).await
+                execute(&plan, &session, &databases, &lock, auto_approve).await
             }
         }
         Command::Restore { spec, out, auto_approve } => {
             let spec = Spec::load(&spec)?;
-            let dir = state_dir(&spec)?;
-            let recorded = State::load(&dir.state()).map_err(|e| UserError::new(e.to_string()))?;
-            let mut session = Session::open(&spec).await?;
-            let observed = session.observe(&spec).await?;
+            let dir = state_dir(&spec, settings)?;
+            let recorded = state::load(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let session = Session::open(&spec, settings).await?;
+            let (observed, databases) = session.observe(&spec).await?;
             let (plan, observations) = rules::restore(&spec, &observed, &recorded);
             if let Some(out) = out {
-                print(&plan, Format::Human)?;
+                print(&plan, Format::Human, settings)?;
                 save(&out, &spec, &plan, &observations)?;
                 return Ok(outcome(&plan, false));
             }
-            let lock = Lock::acquire(&dir, &Holder::current(), "restore", SystemTime::now())?;
-            execute(&plan, &session.clients, &lock, auto_approve).await
+            let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
+            execute(&plan, &session, &databases, &lock, auto_approve).await
         }
     }
 }
 
-/// The clients of one run.
-struct Session {
+/// The clients of one run, and the settings it was started with.
+struct Session<'s> {
     clients: Clients,
+    settings: &'s Settings,
 }
 
-impl Session {
-    async fn open(spec: &Spec) -> Result<Self, UserError> {
-        let trust = trust_for(spec)?;
-        Ok(Self { clients: Clients::connect(spec, trust).await? })
+impl<'s> Session<'s> {
+    /// Builds the AWS and Azure clients from the spec, falling back to the environment's settings. Sends
+    /// nothing yet.
+    async fn open(spec: &Spec, settings: &'s Settings) -> Result<Self, UserError> {
+        let trust = trust_for(spec, settings)?;
+        let poll_interval = settings.poll_interval();
+        let rds_settings = rds::Settings {
+            region: spec.source.region.clone(),
+            profile: spec.source.profile.clone(),
+            poll_interval: Some(poll_interval),
+            ..rds::Settings::default()
+        };
+        let mut arm_settings = arm::Settings {
+            arm_endpoint: spec.target.arm_endpoint.clone().or_else(|| settings.arm_endpoint.clone()),
+            authority_host: spec.target.authority_host.clone().or_else(|| settings.authority_host.clone()),
+            audience: settings.arm_audience.clone(),
+            credential: arm::Credential::Chain(arm::ChainEnvironment {
+                tenant_id: settings.azure_tenant_id.clone(),
+                client_id: settings.azure_client_id.clone(),
+                client_secret: settings.azure_client_secret.clone(),
+                federated_token_file: settings.azure_federated_token_file.clone(),
+            }),
+            ..arm::Settings::default()
+        };
+        // The same knob bounds ARM's waits: Retry-After and operation polls.
+        arm_settings.backoff.max_delay = arm_settings.backoff.max_delay.min(poll_interval.max(Duration::from_secs(1)));
+        let rds = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
+        let arm = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
+        let server = ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
+        Ok(Self { clients: Clients { trust, rds, arm, server }, settings })
     }
 
-    async fn observe(&mut self, spec: &Spec) -> Result<Observed, UserError> {
-        observe::observe(spec, &mut self.clients).await.map_err(report_problems)
+    async fn observe(&self, spec: &Spec) -> Result<(Observed, Databases), UserError> {
+        observe::observe(spec, &self.clients).await.map_err(report_problems)
     }
 }
 
@@ -146,7 +177,12 @@ fn report_problems(problems: observe::Problems) -> UserError {
     UserError { message: lines.join("\n"), hint }
 }
 
-async fn apply_saved(path: &Path, auto_approve: bool, force_unlock: Option<&str>) -> anyhow::Result<Outcome> {
+async fn apply_saved(
+    path: &Path,
+    auto_approve: bool,
+    force_unlock: Option<&str>,
+    settings: &Settings,
+) -> anyhow::Result<Outcome> {
     let unverified = file::load(path, None)?;
     let spec = Spec::load(&unverified.spec_file).map_err(|e| {
         let hint = e.hint.clone().unwrap_or_default();
@@ -154,15 +190,15 @@ async fn apply_saved(path: &Path, auto_approve: bool, force_unlock: Option<&str>
             .hint(hint)
     })?;
     let saved = file::load(path, Some(&spec.digest))?;
-    let dir = state_dir(&spec)?;
+    let dir = state_dir(&spec, settings)?;
     break_lock(&dir, force_unlock)?;
-    let lock = Lock::acquire(&dir, &Holder::current(), "apply", SystemTime::now())?;
-    let mut session = Session::open(&spec).await?;
-    let observed = session.observe(&spec).await?;
+    let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
+    let session = Session::open(&spec, settings).await?;
+    let (observed, databases) = session.observe(&spec).await?;
     let fresh = match saved.plan.kind {
         Kind::Apply => rules::plan(&spec, &observed).1,
         Kind::Restore => {
-            let recorded = State::load(&dir.state()).map_err(|e| UserError::new(e.to_string()))?;
+            let recorded = state::load(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             rules::restore(&spec, &observed, &recorded).1
         }
     };
@@ -170,8 +206,8 @@ async fn apply_saved(path: &Path, auto_approve: bool, force_unlock: Option<&str>
     if !drift.is_empty() {
         return Err(file::stale_error(path, &drift).into());
     }
-    print(&saved.plan, Format::Human)?;
-    execute(&saved.plan, &session.clients, &lock, auto_approve).await
+    print(&saved.plan, Format::Human, settings)?;
+    execute(&saved.plan, &session, &databases, &lock, auto_approve).await
 }
 
 /// Differences between what the plan saw and what is there now, leaving out the addresses an earlier,
@@ -192,7 +228,13 @@ fn relevant_drift(plan: &Plan, planned: &[Observation], fresh: &[Observation], d
 }
 
 /// Confirms, runs the plan's changes under the lock, and reports.
-async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool) -> anyhow::Result<Outcome> {
+async fn execute(
+    plan: &Plan,
+    session: &Session<'_>,
+    databases: &Databases,
+    lock: &Lock,
+    auto_approve: bool,
+) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| UserError::new(e.to_string()))?;
     for address in &reconciled {
@@ -206,8 +248,8 @@ async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool
         eprintln!("migprep: nothing to do");
         return Ok(Outcome::Clean);
     }
-    confirm(plan, auto_approve)?;
-    let provider = Dispatch::new(clients);
+    confirm(plan, auto_approve, session.settings)?;
+    let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
     let options = Options { concurrency: 4, clock: SystemTime::now };
     let result = executor::execute(plan, &provider, lock, options).await.map_err(|e| UserError::new(e.to_string()))?;
     for held in &result.held {
@@ -232,7 +274,7 @@ async fn execute(plan: &Plan, clients: &Clients, lock: &Lock, auto_approve: bool
 }
 
 /// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead.
-fn confirm(plan: &Plan, auto_approve: bool) -> Result<(), UserError> {
+fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result<(), UserError> {
     if auto_approve {
         return Ok(());
     }
@@ -240,7 +282,7 @@ fn confirm(plan: &Plan, auto_approve: bool) -> Result<(), UserError> {
         return Err(UserError::new("no terminal to confirm the changes on, and --auto-approve was not given")
             .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
     }
-    print(plan, Format::Human)?;
+    print(plan, Format::Human, settings)?;
     eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -272,7 +314,7 @@ fn save(out: &Path, spec: &Spec, plan: &Plan, observations: &[Observation]) -> R
 
 /// `plan --roles-sql FILE`: the plan's T7 statements, for review.
 fn write_roles_sql(path: &Path, plan: &Plan) -> Result<(), UserError> {
-    std::fs::write(path, rules::roles::roles_sql(plan)).map_err(|e| {
+    std::fs::write(path, crate::render::roles_sql::render(plan)).map_err(|e| {
         UserError::new(format!("cannot write the roles SQL to {}: {e}", path.display()))
             .hint("check that the folder exists and is writable")
     })?;
@@ -296,14 +338,13 @@ fn outcome(plan: &Plan, detailed_exitcode: bool) -> Outcome {
 }
 
 /// The extra CA bundle: the spec's `ca_file`, else `MIGPREP_CA_FILE`.
-fn trust_for(spec: &Spec) -> Result<Trust, UserError> {
-    let from_env = std::env::var_os("MIGPREP_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
-    Trust::load(spec.ca_file.as_deref().or(from_env.as_deref()))
+fn trust_for(spec: &Spec, settings: &Settings) -> Result<Trust, UserError> {
+    Trust::load(spec.ca_file.as_deref().or(settings.ca_file.as_deref()))
 }
 
-fn print(plan: &Plan, format: Format) -> Result<(), UserError> {
+fn print(plan: &Plan, format: Format, settings: &Settings) -> Result<(), UserError> {
     let stdout = std::io::stdout();
-    let colour = colour_allowed(&stdout);
+    let colour = colour_allowed(&stdout, settings);
     let mut out = stdout.lock();
     let written = match format {
         Format::Human => crate::render::human::render(plan, &mut out, crate::render::human::Style { colour }),
@@ -314,14 +355,14 @@ fn print(plan: &Plan, format: Format) -> Result<(), UserError> {
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
-fn colour_allowed(stream: &impl IsTerminal) -> bool {
-    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+fn colour_allowed(stream: &impl IsTerminal, settings: &Settings) -> bool {
+    stream.is_terminal() && !settings.no_color
 }
 
 /// The state folder for a spec: `MIGPREP_STATE_DIR`, else `.migprep/` beside the spec; then `<name>/`.
-fn state_dir(spec: &Spec) -> Result<StateDir, UserError> {
-    let root = match std::env::var_os("MIGPREP_STATE_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
+fn state_dir(spec: &Spec, settings: &Settings) -> Result<StateDir, UserError> {
+    let root = match &settings.state_dir {
+        Some(dir) => dir.clone(),
         None => spec.file.parent().unwrap_or(Path::new(".")).join(".migprep"),
     };
     StateDir::open(&root, &spec.name)

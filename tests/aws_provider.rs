@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use migprep::observe::aws::{
-    ApplyType, AwsError, ParameterChange, ParameterSource, Rds, Retry, Settings, StaticCredentials,
-};
+use migprep::clients::rds::{AwsError, ParameterChange, ParameterSource, Rds, Retry, Settings, StaticCredentials};
+use migprep::model::cluster::ApplyType;
 use migprep::secret::Secret;
 use migprep::tls::Trust;
 use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed, RdsConfig, RdsStandIn};

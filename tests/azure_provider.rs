@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use migprep::observe::azure::{Arm, AzureError, Backoff, Credential, ServerId, Settings};
+use migprep::clients::arm::{Arm, AzureError, Backoff, Credential, Settings};
+use migprep::model::server::ServerId;
 use migprep::secret::Secret;
 use migprep::tls::Trust;
 use migprep_testkit::arm::{FakeArm, FakeArmConfig, ServerSeed};

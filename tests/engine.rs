@@ -5,10 +5,10 @@
 use migprep::apply::executor::{self, ExecuteError, Options, Provider};
 use migprep::apply::journal::{History, Journal, Phase, Run};
 use migprep::apply::lock::{self, Holder, Lock};
-use migprep::apply::state::State;
+use migprep::apply::state;
 use migprep::apply::{StateDir, timestamp};
 use migprep::plan::file::{self, Drift, Observation};
-use migprep::plan::{Action, Address, Change, Kind, Plan};
+use migprep::plan::{Action, Address, Change, Kind, Original, Plan, RuleId};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
@@ -28,7 +28,7 @@ fn holder(user: &str, pid: u32) -> Holder {
 }
 
 fn update(address: &str, before: &str, after: &str, depends_on: &[&str]) -> Change {
-    let mut change = Change::new(Address::new(address), Action::Update, "S5", "test");
+    let mut change = Change::new(Address::new(address), Action::Update, RuleId::S5, "test");
     change.before = Some(before.into());
     change.after = Some(after.into());
     change.depends_on = depends_on.iter().map(|a| Address::new(*a)).collect();
@@ -276,10 +276,11 @@ async fn changes_run_in_dependency_order_with_bounded_concurrency() {
     let history = History::read(&dir.journal()).unwrap();
     assert_eq!(history.records().len(), 12);
     assert!(history.unfinished().is_empty());
-    let state = State::load(&dir.state()).unwrap();
+    let state = state::load(&dir.state()).unwrap();
     let group = &state.changed[&Address::new("aws.cluster/c/parameter_group")];
-    assert_eq!(group.original.as_deref(), Some("default"));
-    assert_eq!(group.new.as_deref(), Some("c-migration (observed)"));
+    assert_eq!(group.before.as_deref(), Some("default"));
+    assert_eq!(group.after.as_deref(), Some("c-migration (observed)"));
+    assert_eq!(history.replay(), state, "the journal's done records rebuild the state file");
 }
 
 /// A failing step stops the run: its dependents never start, nor does anything in a later layer; a step
@@ -385,7 +386,7 @@ async fn pending_changes_and_blockers_are_never_run() {
     let mut reboot = update("aws.cluster/c/writer", "pending-reboot", "in-sync", &[]);
     reboot.action = Action::Restart;
     reboot.pending = Some("[allow] reboot_source_writer is false".into());
-    let blocker = Change::new(Address::new("source.pg/version"), Action::Blocker, "S1", "too old");
+    let blocker = Change::new(Address::new("source.pg/version"), Action::Blocker, RuleId::S1, "too old");
     let plan = plan(vec![
         reboot,
         blocker,
@@ -426,28 +427,28 @@ async fn restore_forgets_what_it_put_back() {
     let lock = lock(&dir);
     let mut temporary = update("azure.server/s/configuration/t", "on", "off", &[]);
     temporary.temporary = true;
+    let original = Original::Configuration { server: "s".into(), name: "t".into(), value: "on".into() };
+    temporary.original = Some(original.clone());
     let lasting = update("azure.server/s/storage", "128", "256", &[]);
     let fake = Fake::default();
     executor::execute(&plan(vec![temporary, lasting]), &fake, &lock, options(2)).await.unwrap();
 
-    let state = State::load(&dir.state()).unwrap();
-    let temporary_entries: Vec<(&str, Option<&str>)> =
-        state.temporary().map(|(a, e)| (a.as_str(), e.original.as_deref())).collect();
-    assert_eq!(temporary_entries, [("azure.server/s/configuration/t", Some("on"))]);
-    let originals = History::read(&dir.journal()).unwrap().originals();
-    assert_eq!(originals.len(), 2);
-    assert!(originals[&Address::new("azure.server/s/configuration/t")].temporary);
+    let state = state::load(&dir.state()).unwrap();
+    let originals: Vec<(&str, &Original)> = state.originals().map(|(a, o)| (a.as_str(), o)).collect();
+    assert_eq!(originals, [("azure.server/s/configuration/t", &original)]);
+    assert_eq!(state.changed.len(), 2);
+    assert_eq!(History::read(&dir.journal()).unwrap().replay(), state);
 
     let mut back = update("azure.server/s/configuration/t", "off", "on", &[]);
     back.temporary = true;
     let mut restore = plan(vec![back]);
     restore.kind = Kind::Restore;
     executor::execute(&restore, &fake, &lock, options(2)).await.unwrap();
-    let state = State::load(&dir.state()).unwrap();
+    let state = state::load(&dir.state()).unwrap();
     assert_eq!(state.temporary().count(), 0);
     assert_eq!(state.changed.len(), 1);
-    let originals = History::read(&dir.journal()).unwrap().originals();
-    assert_eq!(originals.keys().map(Address::as_str).collect::<Vec<_>>(), ["azure.server/s/storage"]);
+    assert_eq!(History::read(&dir.journal()).unwrap().replay(), state);
+    assert_eq!(state.changed.keys().map(Address::as_str).collect::<Vec<_>>(), ["azure.server/s/storage"]);
 }
 
 /// The journal's records carry the time from the injected clock, and a damaged line in the middle is an

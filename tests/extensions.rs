@@ -4,7 +4,7 @@
 //! user set in the source's cluster group are matched on the target, and one the target cannot take is
 //! reported without blocking.
 
-use migprep::observe::aws::{Rds, Settings, StaticCredentials};
+use migprep::clients::rds::{Rds, Settings, StaticCredentials};
 use migprep::secret::Secret;
 use migprep::tls::Trust;
 use migprep_testkit::arm::ServerSeed;

@@ -1,6 +1,6 @@
 //! N1 reachability, end to end: the real binary against real PostgreSQL stand-ins over TLS.
 
-use migprep::observe::postgres::{self, ConnectError, Endpoint, Side};
+use migprep::clients::postgres::{self, ConnectError, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;

@@ -7,7 +7,7 @@ use migprep::plan::{Action, Address, Change, Check, Kind, Plan};
 use migprep::render::{self, human::Style};
 
 fn change(address: &str, action: Action, rule: &str, reason: &str) -> Change {
-    Change::new(Address::new(address), action, rule, reason)
+    Change::new(Address::new(address), action, rule.parse().unwrap(), reason)
 }
 
 fn values(mut change: Change, before: Option<&str>, after: Option<&str>) -> Change {
@@ -17,7 +17,7 @@ fn values(mut change: Change, before: Option<&str>, after: Option<&str>) -> Chan
 }
 
 fn check(address: &str, rule: &str, summary: &str) -> Check {
-    Check { address: Address::new(address), rule: rule.into(), summary: summary.into() }
+    Check { address: Address::new(address), rule: rule.parse().unwrap(), summary: summary.into() }
 }
 
 /// A source and target that already meet every prerequisite.

@@ -3,7 +3,7 @@
 //! (the stand-in's `rdsadmin`), the way they would have been made over the years; the target is checked
 //! the same way.
 
-use migprep::observe::postgres::{self, Endpoint, Side};
+use migprep::clients::postgres::{self, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;

@@ -5,7 +5,8 @@
 //! Every test first lets the migration user read the selected databases (S10 would otherwise block) and
 //! gives the master user the replication right Aurora's `rds_superuser` has (so the S9 slot check runs).
 
-use migprep::observe::aws::{ApplyType, ParameterChange, Rds, Settings, StaticCredentials};
+use migprep::clients::rds::{ParameterChange, Rds, Settings, StaticCredentials};
+use migprep::model::cluster::ApplyType;
 use migprep::secret::Secret;
 use migprep::tls::Trust;
 use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed};

@@ -15,8 +15,10 @@ use super::Clock;
 use super::journal::{History, Journal, JournalError, Phase, Record, Run};
 use super::lock::Lock;
 use super::random_id;
-use super::state::{State, StateError};
+use super::state::{self, StateError};
 use crate::error::UserError;
+use crate::plan::Recorded;
+use crate::plan::recorded::Step;
 use crate::plan::{Action, Address, Change, Plan};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,7 +146,7 @@ pub async fn execute<P: Provider + Sync>(
     let bookkeeping = Bookkeeping {
         run,
         journal: Mutex::new(Journal::open(&dir.journal())?),
-        state: Mutex::new(State::load(&dir.state())?),
+        state: Mutex::new(state::load(&dir.state())?),
         state_path: dir.state(),
     };
     let stop = AtomicBool::new(false);
@@ -231,7 +233,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
     }
     let (run, digest) = (random_id(clock()), plan.digest());
     let mut journal = Journal::open(&dir.journal())?;
-    let mut state = State::load(&dir.state())?;
+    let mut recorded = state::load(&dir.state())?;
     for intent in &settled {
         let done = Record {
             phase: Phase::Done,
@@ -242,15 +244,8 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
             ..(*intent).clone()
         };
         // The state before the journal, as in a step.
-        state.record_step(
-            done.kind,
-            &done.address,
-            done.before.clone(),
-            done.after.clone(),
-            done.temporary,
-            &done.rule,
-        );
-        state.save(&dir.state())?;
+        recorded.record(done.step());
+        state::save(&recorded, &dir.state())?;
         journal.append(&done)?;
     }
     Ok(settled.into_iter().map(|intent| intent.address.clone()).collect())
@@ -260,7 +255,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
 struct Bookkeeping {
     run: Run,
     journal: Mutex<Journal>,
-    state: Mutex<State>,
+    state: Mutex<Recorded>,
     state_path: std::path::PathBuf,
 }
 
@@ -273,8 +268,8 @@ impl Bookkeeping {
 
     fn remember(&self, change: &Change, after: Option<String>) -> Result<(), ExecuteError> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.record(self.run.kind, change, after);
-        Ok(state.save(&self.state_path)?)
+        state.record(Step::of(self.run.kind, change, after.as_deref()));
+        Ok(state::save(&state, &self.state_path)?)
     }
 }
 

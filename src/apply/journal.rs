@@ -8,7 +8,8 @@
 //! to run.
 
 use super::{Clock, timestamp};
-use crate::plan::{Address, Change, Kind};
+use crate::plan::recorded::Step;
+use crate::plan::{Address, Change, Kind, Original, Recorded, RuleId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -42,9 +43,12 @@ pub struct Record {
     /// When the record was written (RFC 3339, UTC).
     pub at: String,
     /// The rule that planned the change.
-    pub rule: String,
-    /// Whether `restore` puts `before` back.
+    pub rule: RuleId,
+    /// Whether `restore` puts the original back.
     pub temporary: bool,
+    /// For a temporary change: what `restore` puts back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
     /// Whether the run was an apply or a restore.
     pub kind: Kind,
     /// The digest of the plan the step belongs to ([`crate::plan::Plan::digest`]).
@@ -54,6 +58,21 @@ pub struct Record {
     /// Why the step failed (`failed` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Record {
+    /// The step this record finished, for the state file.
+    pub fn step(&self) -> Step<'_> {
+        Step {
+            kind: self.kind,
+            address: &self.address,
+            before: self.before.as_deref(),
+            after: self.after.as_deref(),
+            temporary: self.temporary,
+            rule: self.rule,
+            original: self.original.as_ref(),
+        }
+    }
 }
 
 /// One `apply` or `restore` invocation: what every record it writes has in common.
@@ -77,8 +96,9 @@ impl Run {
             before: change.before.clone(),
             after: change.after.clone(),
             at: timestamp((self.clock)()),
-            rule: change.rule.clone(),
+            rule: change.rule,
             temporary: change.temporary,
+            original: change.original.clone(),
             kind: self.kind,
             plan: self.plan.clone(),
             run: self.id.clone(),
@@ -136,15 +156,6 @@ impl Journal {
         let written = self.file.write_all(&line).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
         written.map_err(|source| JournalError::Write { path: self.path.clone(), source })
     }
-}
-
-/// What an address held before migprep first changed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Original {
-    pub value: Option<String>,
-    /// `restore` puts it back.
-    pub temporary: bool,
-    pub rule: String,
 }
 
 /// Where an earlier, unfinished attempt at the same plan left off.
@@ -213,25 +224,14 @@ impl History {
         unfinished
     }
 
-    /// For each address migprep changed and has not restored, the value it held before the first change.
-    /// A restore that finishes an address forgets it, so a later apply records a fresh original.
-    pub fn originals(&self) -> BTreeMap<Address, Original> {
-        let mut originals = BTreeMap::new();
+    /// What the state file holds if every finished step is recorded: the `done` records replayed in
+    /// order, as the executor records them.
+    pub fn replay(&self) -> Recorded {
+        let mut recorded = Recorded::default();
         for record in self.records.iter().filter(|r| r.phase == Phase::Done) {
-            match record.kind {
-                Kind::Apply => {
-                    originals.entry(record.address.clone()).or_insert_with(|| Original {
-                        value: record.before.clone(),
-                        temporary: record.temporary,
-                        rule: record.rule.clone(),
-                    });
-                }
-                Kind::Restore => {
-                    originals.remove(&record.address);
-                }
-            }
+            recorded.record(record.step());
         }
-        originals
+        recorded
     }
 
     /// Where the latest attempt at the plan with digest `plan` left off, if it did not finish. `steps` are

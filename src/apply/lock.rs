@@ -8,6 +8,7 @@
 
 use super::{StateDir, random_id, timestamp};
 use crate::error::UserError;
+use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -25,15 +26,14 @@ pub struct Holder {
 impl Holder {
     /// This process: the login name from `USER`/`LOGNAME`/`USERNAME`, the host name from the kernel (or
     /// `HOSTNAME`), and the process id. Unknown parts read `unknown`; they are for people, not decisions.
-    pub fn current() -> Self {
-        let user =
-            ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    pub fn current(settings: &Settings) -> Self {
+        let user = settings.user.clone();
         let host = fs::read_to_string("/proc/sys/kernel/hostname")
             .or_else(|_| fs::read_to_string("/etc/hostname"))
             .ok()
             .map(|name| name.trim().to_string())
             .filter(|name| !name.is_empty())
-            .or_else(|| std::env::var("HOSTNAME").ok());
+            .or_else(|| settings.hostname.clone());
         Self {
             user: user.unwrap_or_else(|| "unknown".into()),
             host: host.unwrap_or_else(|| "unknown".into()),

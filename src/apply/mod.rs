@@ -8,12 +8,9 @@
 pub mod executor;
 pub mod journal;
 pub mod lock;
+pub mod perform;
 pub mod progress;
-pub mod provider;
-pub mod roles;
-pub mod source;
 pub mod state;
-pub mod target;
 
 use crate::error::UserError;
 use std::fs;

@@ -1,46 +1,17 @@
-//! The state file `state.json`: for every address migprep changed and has not put back, the original
-//! value, the value migprep set, whether it is temporary (`restore` puts the original back) and the rule
-//! that changed it. `restore` plans from it.
+//! The state file `state.json`: what migprep changed and has not put back ([`Recorded`]), read and written
+//! here. `restore` plans from it.
 //!
-//! It is rewritten atomically after every finished step, so it always matches the journal's `done`
-//! records (and could be rebuilt from them, see [`super::journal::History::originals`]). File only.
+//! It is rewritten atomically after every finished step, before the journal's `done` record, so it always
+//! holds at least what the journal says is done (and can be rebuilt from it, see
+//! [`super::journal::History::replay`]). File only.
 
 use crate::plan::file::write_atomically;
-use crate::plan::{Address, Change, Kind};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::plan::recorded::{FORMAT_VERSION, Recorded};
+use serde::Deserialize;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-
-/// The version of `state.json`'s shape.
-pub const STATE_FORMAT_VERSION: u32 = 1;
-
-/// What migprep did to one address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// The value before migprep first changed it.
-    pub original: Option<String>,
-    /// The value migprep set most recently.
-    pub new: Option<String>,
-    /// `restore` puts `original` back.
-    pub temporary: bool,
-    pub rule: String,
-}
-
-/// Everything migprep changed and has not put back, by address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    pub format_version: u32,
-    pub changed: BTreeMap<Address, Entry>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self { format_version: STATE_FORMAT_VERSION, changed: BTreeMap::new() }
-    }
-}
 
 /// Failures reading or writing the state file.
 #[derive(Debug, Error)]
@@ -50,73 +21,74 @@ pub enum StateError {
     Read { path: PathBuf, source: io::Error },
     #[error("the state file {path} is damaged: {source}")]
     Damaged { path: PathBuf, source: serde_json::Error },
-    #[error("the state file {path} has format {found}; this migprep reads format {STATE_FORMAT_VERSION}")]
+    #[error(
+        "the state file {path} has format {found}, written by {}; this migprep reads format {FORMAT_VERSION}",
+        if *.found < FORMAT_VERSION { "an earlier migprep" } else { "a newer migprep" }
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("cannot write the state file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
 
-impl State {
-    /// Reads the state file; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<Self, StateError> {
-        let bytes = match fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(StateError::Read { path: path.to_path_buf(), source });
+impl StateError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            StateError::Version { found, .. } if *found < FORMAT_VERSION => {
+                "run `migprep restore` with the migprep version that made the changes, or, if nothing needs \
+                 restoring, move the file away"
             }
-        };
-        let state: Self = serde_json::from_slice(&bytes)
-            .map_err(|source| StateError::Damaged { path: path.to_path_buf(), source })?;
-        if state.format_version != STATE_FORMAT_VERSION {
-            return Err(StateError::Version { path: path.to_path_buf(), found: state.format_version });
-        }
-        Ok(state)
-    }
-
-    /// Writes the state file atomically (mode 0600).
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("the state always serializes");
-        bytes.push(b'\n');
-        write_atomically(path, &bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
-    }
-
-    /// Notes a finished step. An apply keeps the first original it saw for the address (a second change
-    /// to the same address must not lose the value to restore); a restore forgets the address, since it
-    /// is back to its original.
-    pub fn record(&mut self, kind: Kind, change: &Change, after: Option<String>) {
-        self.record_step(kind, &change.address, change.before.clone(), after, change.temporary, &change.rule);
-    }
-
-    /// [`State::record`] from a step's parts (a journal record rather than a planned change).
-    pub fn record_step(
-        &mut self,
-        kind: Kind,
-        address: &Address,
-        before: Option<String>,
-        after: Option<String>,
-        temporary: bool,
-        rule: &str,
-    ) {
-        match kind {
-            Kind::Apply => {
-                let entry = self.changed.entry(address.clone()).or_insert_with(|| Entry {
-                    original: before,
-                    new: None,
-                    temporary,
-                    rule: rule.to_string(),
-                });
-                entry.new = after;
-                entry.temporary |= temporary;
+            StateError::Version { .. } => "use the migprep version that wrote the file (or a newer one)",
+            StateError::Damaged { .. } => {
+                "the journal beside it records every change; restore the file from a backup or move it away \
+                 and re-apply"
             }
-            Kind::Restore => {
-                self.changed.remove(address);
-            }
+            StateError::Read { .. } | StateError::Write { .. } => "check the state folder's permissions",
         }
     }
+}
 
-    /// The entries `restore` puts back, in address order.
-    pub fn temporary(&self) -> impl Iterator<Item = (&Address, &Entry)> {
-        self.changed.iter().filter(|(_, entry)| entry.temporary)
+/// Reads the state file; a missing file is an empty record. A file of another format is refused rather
+/// than guessed at: its originals are what `restore` relies on.
+pub fn load(path: &Path) -> Result<Recorded, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Recorded::default()),
+        Err(source) => return Err(StateError::Read { path: path.to_path_buf(), source }),
+    };
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    let damaged = |source| StateError::Damaged { path: path.to_path_buf(), source };
+    let Version { format_version } = serde_json::from_slice(&bytes).map_err(damaged)?;
+    if format_version != FORMAT_VERSION {
+        return Err(StateError::Version { path: path.to_path_buf(), found: format_version });
+    }
+    serde_json::from_slice(&bytes).map_err(damaged)
+}
+
+/// Writes the state file atomically (mode 0600).
+pub fn save(recorded: &Recorded, path: &Path) -> Result<(), StateError> {
+    let mut bytes = serde_json::to_vec_pretty(recorded).expect("the state always serializes");
+    bytes.push(b'\n');
+    write_atomically(path, &bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_of_the_first_format_is_refused_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let v1 = r#"{"format_version":1,"changed":{"azure.server/pg/high_availability":
+            {"original":"ZoneRedundant (standby zone 2)","new":"Disabled","temporary":true,"rule":"T2"}}}"#;
+        fs::write(&path, v1).unwrap();
+        let error = load(&path).unwrap_err();
+        assert!(error.to_string().contains("format 1, written by an earlier migprep"), "{error}");
+        assert!(error.hint().contains("migprep restore"));
+        assert_eq!(load(&dir.path().join("missing.json")).unwrap(), Recorded::default());
     }
 }

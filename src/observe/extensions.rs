@@ -9,64 +9,17 @@
 //! SQL failures do not stop the run: N1 reports an unreachable writer and S10 a missing database, so a
 //! database that cannot be read is recorded with the reason and the rules say the check could not run.
 
-use super::postgres::sql_error;
-use super::session::Pool;
+use crate::clients::postgres::{Pool, sql_error};
 use crate::error::UserError;
+use crate::model::extensions::{DatabaseExtensions, Extensions, Setting};
 use crate::spec::Spec;
 use std::collections::BTreeMap;
 
-/// What T4–T6 observed on the source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct State {
-    /// One entry per selected database, in the spec's order.
-    pub databases: Vec<DatabaseExtensions>,
-    /// `pg_settings` on the writer by lower-case name; `Err` (why) when it could not be read.
-    pub settings: Result<BTreeMap<String, Setting>, String>,
-}
-
-/// The extensions of one source database.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DatabaseExtensions {
-    pub name: String,
-    /// `pg_extension.extname`, sorted.
-    pub extensions: Vec<String>,
-    /// Why the database could not be read, if it could not.
-    pub problem: Option<String>,
-}
-
-/// One `pg_settings` row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Setting {
-    /// As PostgreSQL spells it (`TimeZone`).
-    pub name: String,
-    /// In the base unit ([`Setting::unit`]).
-    pub setting: String,
-    /// `kB`, `8kB`, `ms`, `s`, `min`, … or `None` for unitless parameters.
-    pub unit: Option<String>,
-    /// `bool`, `integer`, `real`, `string`, `enum`.
-    pub vartype: String,
-    /// Where the value comes from (`default`, `configuration file`, …).
-    pub source: String,
-}
-
-impl Default for State {
-    /// Nothing observed: no databases, and no `pg_settings` (so T6 falls back to the group's values).
-    fn default() -> Self {
-        Self { databases: Vec::new(), settings: Err("not read".into()) }
-    }
-}
-
-impl State {
-    pub fn setting(&self, name: &str) -> Option<&Setting> {
-        self.settings.as_ref().ok()?.get(&name.to_ascii_lowercase())
-    }
-}
-
 /// Reads the source databases' extensions and the writer's `pg_settings`, all concurrently.
-pub async fn observe(spec: &Spec, source: &Pool) -> Result<State, Vec<UserError>> {
+pub async fn observe(spec: &Spec, source: &Pool) -> Result<Extensions, Vec<UserError>> {
     let databases = spec.source.databases.iter().map(|name| database_extensions(source, name));
     let (databases, settings) = tokio::join!(futures::future::join_all(databases), settings(source));
-    Ok(State { databases, settings })
+    Ok(Extensions { databases, settings })
 }
 
 /// `pg_extension` of one database, on that database's connection (extensions are per database).

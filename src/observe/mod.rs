@@ -5,81 +5,18 @@
 //! and the server first (they name the database endpoints), then both databases and the rest of both
 //! clouds at once. Problems are collected and reported together.
 
-pub mod aws;
-pub mod azure;
 pub mod extensions;
-pub mod postgres;
 pub mod roles;
-pub mod session;
 pub mod sizing;
 pub mod source;
 pub mod target;
 
+use crate::clients::postgres::{self, Endpoint, Pool, Side};
+use crate::clients::{Clients, Databases};
 use crate::error::UserError;
-use crate::rules::network::{EndpointObservation, Reached, Unreachable};
+use crate::model::endpoints::{EndpointObservation, Reached, Unreachable};
+use crate::model::{self, Observed};
 use crate::spec::{Connection, Spec};
-use crate::tls::Trust;
-use postgres::{Endpoint, Side};
-use session::Pool;
-use std::time::Duration;
-
-/// The clients, built once per run from the spec and the environment.
-pub struct Clients {
-    pub trust: Trust,
-    pub rds: aws::Rds,
-    pub arm: azure::Arm,
-    pub server: azure::ServerId,
-    /// The databases, once their endpoints are known (after the first observation).
-    pub source_pg: Option<Endpoint>,
-    pub target_pg: Option<Endpoint>,
-}
-
-impl Clients {
-    /// Builds the AWS and Azure clients. Sends nothing yet.
-    pub async fn connect(spec: &Spec, trust: Trust) -> Result<Self, UserError> {
-        let poll_interval = std::env::var("MIGPREP_POLL_INTERVAL_MS")
-            .ok()
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .map(Duration::from_millis);
-        let aws_settings = aws::Settings {
-            region: spec.source.region.clone(),
-            profile: spec.source.profile.clone(),
-            poll_interval,
-            ..aws::Settings::default()
-        };
-        let mut azure_settings = azure::Settings {
-            arm_endpoint: spec.target.arm_endpoint.clone(),
-            authority_host: spec.target.authority_host.clone(),
-            ..azure::Settings::default()
-        };
-        if let Some(interval) = poll_interval {
-            // The same knob bounds ARM's waits: Retry-After and operation polls.
-            azure_settings.backoff.max_delay =
-                azure_settings.backoff.max_delay.min(interval.max(Duration::from_secs(1)));
-        }
-        let rds = aws::Rds::connect(&aws_settings, &trust).await.map_err(|e| e.to_user_error())?;
-        let arm = azure::Arm::connect(&azure_settings, &trust).map_err(|e| e.to_user_error())?;
-        let server = azure::ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
-        Ok(Self { trust, rds, arm, server, source_pg: None, target_pg: None })
-    }
-}
-
-/// Everything observed for one plan.
-pub struct Observed {
-    pub cluster: aws::Cluster,
-    pub server: azure::Server,
-    pub replicas: Vec<azure::Replica>,
-    /// N1: what connecting to each database showed, source first.
-    pub endpoints: Vec<EndpointObservation>,
-    pub source: source::SourceState,
-    pub target: target::TargetState,
-    /// T4–T6: extensions and parameters across both sides.
-    pub extensions: extensions::State,
-    /// T7–T8: roles on both sides and the target's migration user.
-    pub roles: roles::State,
-    /// T9–T10: compute and storage on both sides.
-    pub sizing: sizing::State,
-}
 
 /// Several problems found while observing, reported together.
 #[derive(Debug)]
@@ -100,45 +37,42 @@ impl std::error::Error for Problems {}
 /// Nothing waits for what it does not need: the target's configurations are listed from the start, a
 /// database whose address the spec gives is dialled at once, the Aurora writer as soon as RDS names it
 /// (Azure may still be answering), and each database's connection is shared by every observer.
-pub async fn observe(spec: &Spec, clients: &mut Clients) -> Result<Observed, Problems> {
-    let shared = &*clients;
-    let (target_state, observed) = tokio::join!(target::observe(shared), observe_rest(spec, shared));
+pub async fn observe(spec: &Spec, clients: &Clients) -> Result<(Observed, Databases), Problems> {
+    let (configurations, observed) = tokio::join!(target::observe(clients), observe_rest(spec, clients));
     let mut problems = Vec::new();
     let server_read = observed.as_ref().map_or_else(|failure| failure.server_read, |_| true);
     let observed = observed.map_err(|failure| problems.extend(failure.problems)).ok();
     // Listing a server's parameters fails too when there is no server: say that once.
-    let target = target_state.map_err(|e| problems.extend(e.into_iter().filter(|_| server_read))).ok();
-    let (Some(target), Some(rest)) = (target, observed) else {
+    let configurations = configurations.map_err(|e| problems.extend(e.into_iter().filter(|_| server_read))).ok();
+    let (Some(configurations), Some(rest)) = (configurations, observed) else {
         dedup(&mut problems);
         return Err(Problems(problems));
     };
-    clients.source_pg = Some(rest.source_pg);
-    clients.target_pg = Some(rest.target_pg);
-    Ok(Observed {
+    let observed = Observed {
         cluster: rest.cluster,
         server: rest.server,
         replicas: rest.replicas,
         endpoints: rest.endpoints,
         source: rest.source,
-        target,
+        configurations,
         extensions: rest.extensions,
         roles: rest.roles,
         sizing: rest.sizing,
-    })
+    };
+    Ok((observed, rest.databases))
 }
 
 /// What [`observe_rest`] reads: everything but the target's configurations, and the endpoints it used.
 struct Rest {
-    cluster: aws::Cluster,
-    server: azure::Server,
-    replicas: Vec<azure::Replica>,
+    cluster: model::Cluster,
+    server: model::Server,
+    replicas: Vec<model::Replica>,
     endpoints: Vec<EndpointObservation>,
-    source: source::SourceState,
-    extensions: extensions::State,
-    roles: roles::State,
-    sizing: sizing::State,
-    source_pg: Endpoint,
-    target_pg: Endpoint,
+    source: model::Source,
+    extensions: model::Extensions,
+    roles: model::RoleCatalog,
+    sizing: model::Sizing,
+    databases: Databases,
 }
 
 /// Why [`observe_rest`] stopped, and whether it got as far as reading the flexible server.
@@ -236,8 +170,7 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
         extensions,
         roles,
         sizing,
-        source_pg: source_pool.endpoint().clone(),
-        target_pg: target_pool.endpoint().clone(),
+        databases: Databases { source: source_pool.endpoint().clone(), target: target_pool.endpoint().clone() },
     })
 }
 

@@ -8,84 +8,14 @@
 //! SQL failures are not returned as problems: the N1 reachability check already reports a database that
 //! cannot be reached, so that side is then recorded as `Err` (why) and the rules skip what needs it.
 
-use super::postgres::sql_error;
-use super::session::Pool;
+use crate::clients::postgres::{Pool, sql_error};
 use crate::error::UserError;
-
-/// Both sides' roles.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct State {
-    /// The source's roles and memberships; `Err` (why) when they could not be read.
-    pub source: Result<Roles, String>,
-    /// The target's roles, memberships and what its connection user may do.
-    pub target: Result<TargetRoles, String>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self { source: Err("not observed".into()), target: Err("not observed".into()) }
-    }
-}
-
-/// One role's attributes, as `pg_roles` shows them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Role {
-    pub name: String,
-    pub superuser: bool,
-    pub inherit: bool,
-    pub createrole: bool,
-    pub createdb: bool,
-    pub login: bool,
-    pub replication: bool,
-    pub bypassrls: bool,
-    /// `-1` for no limit.
-    pub connection_limit: i32,
-}
-
-/// A direct membership: `member` was granted `role`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Membership {
-    pub role: String,
-    pub member: String,
-    pub admin_option: bool,
-}
-
-/// The roles of one database server, sorted by name, and its direct memberships.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Roles {
-    pub roles: Vec<Role>,
-    pub memberships: Vec<Membership>,
-}
-
-impl Roles {
-    pub fn role(&self, name: &str) -> Option<&Role> {
-        self.roles.iter().find(|r| r.name == name)
-    }
-
-    /// Whether `member` was granted `role` directly.
-    pub fn is_member(&self, member: &str, role: &str) -> bool {
-        self.memberships.iter().any(|m| m.member == member && m.role == role)
-    }
-}
-
-/// The target's roles and what its connection user (the migration user) is and may do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetRoles {
-    pub roles: Roles,
-    /// `server_version_num`: PostgreSQL 16 changed who may grant memberships and attributes.
-    pub version_num: u32,
-    /// The connection user (`target.connection.user`).
-    pub user: String,
-    /// `pg_has_role(user, 'azure_pg_admin', 'MEMBER')`, directly or through another role.
-    pub in_azure_pg_admin: bool,
-    /// The connection user holds `azure_pg_admin` with the admin option (it may grant it).
-    pub admin_of_azure_pg_admin: bool,
-}
+use crate::model::roles::{Membership, Role, RoleCatalog, Roles, TargetRoles};
 
 /// Reads both sides concurrently.
-pub async fn observe(source: &Pool, target: &Pool) -> Result<State, Vec<UserError>> {
+pub async fn observe(source: &Pool, target: &Pool) -> Result<RoleCatalog, Vec<UserError>> {
     let (source, target) = tokio::join!(source_roles(source), target_roles(target));
-    Ok(State { source, target })
+    Ok(RoleCatalog { source, target })
 }
 
 async fn source_roles(pool: &Pool) -> Result<Roles, String> {

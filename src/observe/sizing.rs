@@ -5,40 +5,18 @@
 //! Neither read stops the run: N1 reports an unreachable writer, so a failed read is recorded with the
 //! reason and the rules say what could not be compared.
 
-use super::Clients;
-use super::azure::SkuCapability;
-use super::session::Pool;
+use crate::clients::Clients;
+use crate::clients::postgres::Pool;
 use crate::error::UserError;
+use crate::model::sizing::{DatabaseSize, Sizing};
 use crate::spec::Spec;
 use tokio_postgres::types::Type;
 
-/// What T9–T10 observed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct State {
-    /// `pg_database_size` of each selected database that exists, in the spec's order; `Err` (why) when
-    /// the sizes could not be read.
-    pub database_sizes: Result<Vec<DatabaseSize>, String>,
-    /// The compute sizes offered to the server; `Err` (why) when ARM did not answer.
-    pub capabilities: Result<Vec<SkuCapability>, String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DatabaseSize {
-    pub name: String,
-    pub bytes: u64,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self { database_sizes: Err("not read".into()), capabilities: Err("not read".into()) }
-    }
-}
-
 /// Reads what the rules need, both reads at once. Problems are returned together.
-pub async fn observe(spec: &Spec, clients: &Clients, source: &Pool) -> Result<State, Vec<UserError>> {
+pub async fn observe(spec: &Spec, clients: &Clients, source: &Pool) -> Result<Sizing, Vec<UserError>> {
     let (database_sizes, capabilities) =
         tokio::join!(database_sizes(source, &spec.source.databases), clients.arm.capabilities(&clients.server),);
-    Ok(State { database_sizes, capabilities: capabilities.map_err(|e| e.to_user_error().message) })
+    Ok(Sizing { database_sizes, capabilities: capabilities.map_err(|e| e.to_user_error().message) })
 }
 
 /// One query on one connection: `pg_database_size` takes any database's name, so there is no need to

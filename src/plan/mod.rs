@@ -6,11 +6,18 @@
 
 pub mod file;
 pub mod operation;
+pub mod original;
+pub mod recorded;
+pub mod rule;
 pub mod source_ops;
+pub mod sql;
 pub mod target_ops;
 pub mod target_sql_ops;
 
 pub use operation::Operation;
+pub use original::{Original, Removal};
+pub use recorded::Recorded;
+pub use rule::RuleId;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -25,8 +32,45 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Address(String);
 
 impl Address {
+    /// An address from its text, as read back from a file. Code that makes addresses uses the builders
+    /// below, which keep every address of one kind spelled the same way.
     pub fn new(address: impl Into<String>) -> Self {
         Self(address.into())
+    }
+
+    /// `aws.cluster/<id>`: the Aurora cluster and what hangs off it.
+    pub fn cluster(id: &str) -> Self {
+        Self(format!("aws.cluster/{id}"))
+    }
+
+    /// `aws.parameter_group/<name>`: a DB cluster parameter group on its own.
+    pub fn parameter_group(name: &str) -> Self {
+        Self(format!("aws.parameter_group/{name}"))
+    }
+
+    /// `azure.server/<name>`: the flexible server and what hangs off it.
+    pub fn server(name: &str) -> Self {
+        Self(format!("azure.server/{name}"))
+    }
+
+    /// `source.pg`: SQL on the Aurora writer.
+    pub fn source_database() -> Self {
+        Self("source.pg".into())
+    }
+
+    /// `target.pg`: SQL on the flexible server.
+    pub fn target_database() -> Self {
+        Self("target.pg".into())
+    }
+
+    /// This address with one more segment, e.g. `aws.cluster/orders` → `aws.cluster/orders/writer`.
+    pub fn child(&self, segment: &str) -> Self {
+        Self(format!("{}/{segment}", self.0))
+    }
+
+    /// This address with a kind and a name, e.g. `…/parameter/max_wal_senders`.
+    pub fn named(&self, kind: &str, name: &str) -> Self {
+        Self(format!("{}/{kind}/{name}", self.0))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,8 +150,8 @@ impl Action {
 pub struct Change {
     pub address: Address,
     pub action: Action,
-    /// The rule that produced it (`S3`, `T1`, `N1`, …).
-    pub rule: String,
+    /// The rule that produced it.
+    pub rule: RuleId,
     /// The current value, if there is one to show.
     pub before: Option<String>,
     /// The desired value, if there is one to show.
@@ -130,15 +174,18 @@ pub struct Change {
     pub depends_on: Vec<Address>,
     /// What applying it does, exactly; `None` for blockers and changes that are only reported.
     pub operation: Option<Operation>,
+    /// For a temporary change: what it replaces, which `restore` puts back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
 }
 
 impl Change {
     /// A change with the required fields; the flags start off.
-    pub fn new(address: Address, action: Action, rule: &str, reason: impl Into<String>) -> Self {
+    pub fn new(address: Address, action: Action, rule: RuleId, reason: impl Into<String>) -> Self {
         Self {
             address,
             action,
-            rule: rule.to_string(),
+            rule,
             before: None,
             after: None,
             reason: reason.into(),
@@ -150,6 +197,7 @@ impl Change {
             prevents: None,
             depends_on: Vec::new(),
             operation: None,
+            original: None,
         }
     }
 }
@@ -158,7 +206,7 @@ impl Change {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub address: Address,
-    pub rule: String,
+    pub rule: RuleId,
     pub summary: String,
 }
 
@@ -249,12 +297,12 @@ mod tests {
     #[test]
     fn summary_counts_pending_apart() {
         let mut plan = Plan::new(Kind::Apply, "t");
-        plan.changes.push(Change::new(Address::new("aws.cluster/a/parameter_group"), Action::Create, "S2", "r"));
-        plan.changes.push(Change::new(Address::new("aws.cluster/a/parameter/x"), Action::Update, "S3", "r"));
-        let mut reboot = Change::new(Address::new("aws.cluster/a/writer"), Action::Restart, "S7", "r");
+        plan.changes.push(Change::new(Address::new("aws.cluster/a/parameter_group"), Action::Create, RuleId::S2, "r"));
+        plan.changes.push(Change::new(Address::new("aws.cluster/a/parameter/x"), Action::Update, RuleId::S3, "r"));
+        let mut reboot = Change::new(Address::new("aws.cluster/a/writer"), Action::Restart, RuleId::S7, "r");
         reboot.pending = Some("not allowed".into());
         plan.changes.push(reboot);
-        plan.changes.push(Change::new(Address::new("source.pg/version"), Action::Blocker, "S1", "r"));
+        plan.changes.push(Change::new(Address::new("source.pg/version"), Action::Blocker, RuleId::S1, "r"));
         let summary = plan.summary();
         assert_eq!(summary, Summary { add: 1, change: 1, destroy: 0, pending: 1, blockers: 1 });
         assert!(plan.has_changes() && plan.has_blockers());

@@ -1,6 +1,7 @@
 //! Operations on the source: the Aurora cluster through the RDS API and SQL on its writer. Data only: the
 //! exact call a change makes, so a saved plan performs what it showed and nothing else.
 
+use super::sql::quote_ident;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,19 @@ pub enum SourceOp {
     Grant { role: String, member: String },
     /// `REVOKE <role> FROM <member>` on the writer (restore of a grant migprep made).
     Revoke { role: String, member: String },
+}
+
+impl SourceOp {
+    /// The SQL statement the operation runs on the writer, for the operations that are SQL.
+    pub fn statement(&self) -> Option<String> {
+        match self {
+            SourceOp::Grant { role, member } => Some(format!("GRANT {} TO {}", quote_ident(role), quote_ident(member))),
+            SourceOp::Revoke { role, member } => {
+                Some(format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(member)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One parameter value to set, with the apply type RDS reported for it (`static`, `dynamic`, …).

@@ -24,6 +24,15 @@ pub enum TargetOp {
     GrowStorage { size_gb: i32 },
 }
 
+/// The HA mode and standby zone for people, e.g. `ZoneRedundant (standby zone 2)`. Display only: nothing
+/// reads it back.
+pub fn describe_high_availability(mode: &str, standby_zone: Option<&str>) -> String {
+    match standby_zone.filter(|z| !z.is_empty()) {
+        Some(zone) if !mode.eq_ignore_ascii_case("Disabled") => format!("{mode} (standby zone {zone})"),
+        _ => mode.to_string(),
+    }
+}
+
 /// A read replica's definition: what `restore` needs to create it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replica {

@@ -6,6 +6,7 @@
 //! is therefore quoted as an identifier and the only other value (a connection limit) is an integer.
 //! There is deliberately no operation that drops or weakens a role.
 
+use super::sql::quote_ident;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,11 +55,6 @@ impl TargetSqlOp {
             TargetSqlOp::AllowCreateRole { role } => format!("ALTER ROLE {} CREATEROLE", quote_ident(role)),
         }
     }
-}
-
-/// A PostgreSQL identifier, always quoted so that case and any character survive.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

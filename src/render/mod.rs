@@ -8,6 +8,7 @@
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod roles_sql;
 
 use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
 

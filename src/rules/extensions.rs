@@ -11,11 +11,11 @@
 
 use super::Findings;
 use super::target::configuration_address;
-use crate::observe::Observed;
-use crate::observe::azure::Configuration;
+use crate::model::Observed;
+use crate::model::server::Configuration;
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
-use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::spec::Spec;
 use std::collections::BTreeMap;
 
@@ -74,7 +74,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
             let mut change = Change::new(
                 address,
                 Action::Update,
-                "T4",
+                RuleId::T4,
                 format!("the extensions of source database {} could not be listed: {problem}", database.name),
             );
             change.pending = Some("the database could not be read; T4 and T5 cannot check it".into());
@@ -96,7 +96,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
         databases.sort();
         databases.dedup();
     }
-    let supported = allowlist(server, observed.target.configuration(EXTENSIONS), &used, &mut findings);
+    let supported = allowlist(server, observed.configurations.configuration(EXTENSIONS), &used, &mut findings);
     let preload: BTreeMap<String, Vec<String>> = supported
         .iter()
         .filter_map(|extension| preload_library(extension).map(|library| (library, extension)))
@@ -104,7 +104,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
             map.entry(library.to_string()).or_insert_with(Vec::new).push(extension.clone());
             map
         });
-    preload_libraries(server, observed.target.configuration(PRELOAD), &preload, &used, &mut findings);
+    preload_libraries(server, observed.configurations.configuration(PRELOAD), &preload, &used, &mut findings);
     findings
 }
 
@@ -125,7 +125,7 @@ fn allowlist(
         let mut change = Change::new(
             address,
             Action::Blocker,
-            "T4",
+            RuleId::T4,
             format!("the target reports no {EXTENSIONS} parameter, so the source's extensions cannot be allowlisted"),
         );
         change.remedy = Some(format!("check that {server} is an Azure Database for PostgreSQL flexible server"));
@@ -147,7 +147,7 @@ fn allowlist(
         let mut change = Change::new(
             Address::new(format!("azure.server/{server}/extension/{extension}")),
             Action::Blocker,
-            "T4",
+            RuleId::T4,
             format!(
                 "extension {extension} is used in source {} but the target does not support it \
                  (it is not among {EXTENSIONS}' allowed values), so the migration service cannot create it",
@@ -168,7 +168,7 @@ fn allowlist(
         if !supported.is_empty() {
             findings.checks.push(Check {
                 address,
-                rule: "T4".into(),
+                rule: RuleId::T4,
                 summary: format!("every extension the source uses is allowlisted: {}", supported.join(", ")),
             });
         }
@@ -180,7 +180,7 @@ fn allowlist(
     let mut change = Change::new(
         address,
         Action::Update,
-        "T4",
+        RuleId::T4,
         format!(
             "the source uses extensions the target does not allowlist yet: {}; existing entries are kept",
             names.join(", ")
@@ -228,7 +228,7 @@ fn preload_libraries(
         let mut change = Change::new(
             Address::new(format!("azure.server/{server}/preload/{library}")),
             Action::Blocker,
-            "T5",
+            RuleId::T5,
             format!(
                 "extension {} (source {}) needs library {library} preloaded, which the target's {PRELOAD} does not allow",
                 extensions.join(", "),
@@ -245,7 +245,7 @@ fn preload_libraries(
     if missing.is_empty() {
         findings.checks.push(Check {
             address,
-            rule: "T5".into(),
+            rule: RuleId::T5,
             summary: format!(
                 "the libraries the source's extensions need are preloaded: {}",
                 needed.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -260,7 +260,7 @@ fn preload_libraries(
     let mut change = Change::new(
         address,
         Action::Update,
-        "T5",
+        RuleId::T5,
         format!(
             "extensions the source uses need their library preloaded: {}; static, so it takes effect with the restart",
             names.join(", ")

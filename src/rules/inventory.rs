@@ -2,8 +2,8 @@
 //! cluster (engine, parameter group, members) and the flexible server (state, SKU, HA, replicas).
 
 use super::Findings;
-use crate::observe::Observed;
-use crate::plan::{Address, Check};
+use crate::model::Observed;
+use crate::plan::{Address, Check, RuleId};
 
 pub fn clouds(observed: &Observed) -> Findings {
     let cluster = &observed.cluster;
@@ -22,16 +22,16 @@ pub fn clouds(observed: &Observed) -> Findings {
     };
     let checks = vec![
         Check {
-            address: Address::new(format!("aws.cluster/{}", cluster.id)),
-            rule: "observe".into(),
+            address: Address::cluster(&cluster.id),
+            rule: RuleId::Observe,
             summary: format!(
                 "{} {}, {}, parameter group {}, {writer}, {readers} reader(s)",
                 cluster.engine, cluster.engine_version, cluster.status, cluster.parameter_group
             ),
         },
         Check {
-            address: Address::new(format!("azure.server/{}", server.name)),
-            rule: "observe".into(),
+            address: Address::server(&server.name),
+            rule: RuleId::Observe,
             summary: format!(
                 "PostgreSQL {}, {}, {} ({}){storage}, {ha}, {} read replica(s)",
                 server.version,

@@ -11,10 +11,9 @@ pub mod sizing;
 pub mod source;
 pub mod target;
 
-use crate::apply::state::State;
-use crate::observe::Observed;
+use crate::model::Observed;
 use crate::plan::file::Observation;
-use crate::plan::{Change, Check, Kind, Plan};
+use crate::plan::{Change, Check, Kind, Plan, Recorded};
 use crate::spec::Spec;
 
 /// What one group of rules found.
@@ -60,7 +59,8 @@ pub fn plan(spec: &Spec, observed: &Observed) -> (Plan, Vec<Observation>) {
     // rules see them before deciding on the restart.
     let mut parameters = extensions::plan(spec, observed);
     parameters.extend(parity::plan(spec, observed));
-    let target = target::plan(spec, &observed.server, &observed.replicas, &observed.target, &parameters.changes);
+    let target =
+        target::plan(spec, &observed.server, &observed.replicas, &observed.configurations, &parameters.changes);
     findings.extend(parameters);
     findings.extend(target);
     findings.extend(roles::plan(spec, observed));
@@ -69,10 +69,10 @@ pub fn plan(spec: &Spec, observed: &Observed) -> (Plan, Vec<Observation>) {
 }
 
 /// The plan that puts back what was changed only for the migration, from the recorded originals.
-pub fn restore(spec: &Spec, observed: &Observed, state: &State) -> (Plan, Vec<Observation>) {
+pub fn restore(spec: &Spec, observed: &Observed, recorded: &Recorded) -> (Plan, Vec<Observation>) {
     let mut findings = Findings::default();
-    findings.extend(source::restore(spec, &observed.cluster, &observed.source, state));
-    findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.target, state));
+    findings.extend(source::restore(spec, &observed.source, recorded));
+    findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.configurations, recorded));
     findings.into_plan(Kind::Restore, &spec.name)
 }
 

@@ -4,31 +4,9 @@
 //! Pure: takes what the providers observed and turns it into checks (what holds) and blockers (what the
 //! user must fix). No I/O here.
 
-use crate::observe::azure::Network;
-use crate::plan::{Action, Address, Change, Check};
-
-/// What connecting to one endpoint showed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EndpointObservation {
-    /// `source` or `target`.
-    pub side: &'static str,
-    /// `host:port`.
-    pub address: String,
-    pub user: String,
-    pub outcome: Result<Reached, Unreachable>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reached {
-    pub server_version: String,
-    pub tls: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unreachable {
-    pub problem: String,
-    pub hint: String,
-}
+use crate::model::endpoints::EndpointObservation;
+use crate::model::server::Network;
+use crate::plan::{Action, Address, Change, Check, RuleId};
 
 /// Checks for reachable endpoints, blockers for the others, in the order given.
 pub fn reachability(endpoints: &[EndpointObservation]) -> (Vec<Check>, Vec<Change>) {
@@ -44,7 +22,7 @@ pub fn reachability(endpoints: &[EndpointObservation]) -> (Vec<Check>, Vec<Chang
                 };
                 checks.push(Check {
                     address,
-                    rule: "N1".into(),
+                    rule: RuleId::N1,
                     summary: format!(
                         "{} reachable as {}: PostgreSQL {}, {tls}",
                         endpoint.address, endpoint.user, reached.server_version
@@ -55,7 +33,7 @@ pub fn reachability(endpoints: &[EndpointObservation]) -> (Vec<Check>, Vec<Chang
                 let mut change = Change::new(
                     address,
                     Action::Blocker,
-                    "N1",
+                    RuleId::N1,
                     format!("the {} database is not reachable: {}", endpoint.side, unreachable.problem),
                 );
                 change.remedy = Some(unreachable.hint.clone());
@@ -155,7 +133,7 @@ pub fn scenario(server: &str, writer_public: Option<bool>, network: &Network) ->
             false,
         ),
     };
-    NetworkScenario { check: Check { address, rule: "N1".into(), summary }, supported }
+    NetworkScenario { check: Check { address, rule: RuleId::N1, summary }, supported }
 }
 
 /// The network row that applies, and whether the migration service supports it as observed.
@@ -168,6 +146,7 @@ pub struct NetworkScenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::endpoints::{Reached, Unreachable};
 
     fn observed(side: &'static str, outcome: Result<Reached, Unreachable>) -> EndpointObservation {
         EndpointObservation { side, address: "127.0.0.1:5432".into(), user: "postgres".into(), outcome }

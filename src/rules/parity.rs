@@ -15,13 +15,13 @@
 
 use super::Findings;
 use super::target::configuration_address;
-use crate::observe::Observed;
-use crate::observe::aws::Parameter;
-use crate::observe::azure::Configuration;
-use crate::observe::extensions::Setting;
+use crate::model::Observed;
+use crate::model::cluster::Parameter;
+use crate::model::extensions::Setting;
+use crate::model::server::Configuration;
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
-use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::spec::Spec;
 
 /// Source parameters never copied, by prefix: replication settings that the source rules (S3–S6) and
@@ -80,9 +80,9 @@ fn target_configuration<'a>(observed: &'a Observed, source_name: &str) -> Option
     let lower = source_name.to_ascii_lowercase();
     let wanted = RENAMED.iter().find(|(from, _)| *from == lower).map_or(lower.as_str(), |(_, to)| to);
     observed
-        .target
+        .configurations
         .configuration(wanted)
-        .or_else(|| observed.target.configurations.values().find(|c| c.name.eq_ignore_ascii_case(wanted)))
+        .or_else(|| observed.configurations.by_name.values().find(|c| c.name.eq_ignore_ascii_case(wanted)))
 }
 
 /// T6.
@@ -145,7 +145,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
         let mut change = Change::new(
             address,
             Action::Update,
-            "T6",
+            RuleId::T6,
             format!(
                 "{} = {value} on the source{}; server parameters are not migrated, so the target is set to match",
                 parameter.name,
@@ -161,7 +161,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
     if !matched.is_empty() {
         findings.checks.push(Check {
             address: Address::new(format!("azure.server/{server}/parameters")),
-            rule: "T6".into(),
+            rule: RuleId::T6,
             summary: format!("match the source: {}", matched.join(", ")),
         });
     }
@@ -173,7 +173,7 @@ fn unmatched(address: Address, name: &str, value: &str, current: Option<&str>, w
     let mut change = Change::new(
         address,
         Action::Update,
-        "T6",
+        RuleId::T6,
         format!("{name} = {value} on the source cannot be matched on the target: {why}"),
     );
     change.before = current.map(String::from);
@@ -433,7 +433,7 @@ mod tests {
             name: "shared_buffers".into(),
             value: value.map(Into::into),
             source: Some("user".into()),
-            apply_type: crate::observe::aws::ApplyType::Static,
+            apply_type: crate::model::cluster::ApplyType::Static,
             data_type: None,
             allowed_values: None,
             is_modifiable: true,

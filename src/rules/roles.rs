@@ -11,12 +11,12 @@
 //! Nothing is ever dropped or altered on the target: a role that exists there is left as it is.
 
 use super::Findings;
-use crate::observe::Observed;
-use crate::observe::roles::{Role, Roles, TargetRoles};
+use crate::model::Observed;
+use crate::model::roles::{Role, Roles, TargetRoles};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetSqlOp;
-use crate::plan::target_sql_ops::quote_ident;
-use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::plan::sql::quote_ident;
+use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::spec::Spec;
 use std::collections::BTreeSet;
 
@@ -69,7 +69,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
         let mut blocker = Change::new(
             address,
             Action::Blocker,
-            "T8",
+            RuleId::T8,
             format!("the role {ADMIN_ROLE} does not exist on the target: is this an Azure flexible server?"),
         );
         blocker.prevents = Some(603115);
@@ -78,7 +78,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
     } else if target.in_azure_pg_admin {
         findings.checks.push(Check {
             address,
-            rule: "T8".into(),
+            rule: RuleId::T8,
             summary: format!("the migration user {user} is a member of {ADMIN_ROLE}"),
         });
     } else {
@@ -88,15 +88,19 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
         let can_grant = superuser || target.admin_of_azure_pg_admin || (target.version_num < 160000 && has_createrole);
         let reason = format!("the migration service requires its target user {user} to be a member of {ADMIN_ROLE}");
         if can_grant {
-            let mut change = Change::new(address, Action::Create, "T8", reason);
+            let mut change = Change::new(address, Action::Create, RuleId::T8, reason);
             change.before = Some("not a member".into());
             change.after = Some("member".into());
             change.prevents = Some(603115);
             change.operation = Some(Operation::TargetSql(grant));
             findings.changes.push(change);
         } else {
-            let mut blocker =
-                Change::new(address, Action::Blocker, "T8", format!("{reason}, and it may not grant that itself"));
+            let mut blocker = Change::new(
+                address,
+                Action::Blocker,
+                RuleId::T8,
+                format!("{reason}, and it may not grant that itself"),
+            );
             blocker.prevents = Some(603115);
             blocker.remedy = Some(format!("as the server admin, run: {};", grant.statement()));
             findings.changes.push(blocker);
@@ -108,7 +112,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
     if has_createrole {
         findings.checks.push(Check {
             address,
-            rule: "T8".into(),
+            rule: RuleId::T8,
             summary: format!("the migration user {user} has CREATEROLE"),
         });
         return None;
@@ -117,7 +121,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
     let reason = format!("the migration service creates roles on the target, so its user {user} needs CREATEROLE");
     // A role without CREATEROLE cannot give it to itself; only a superuser could, which Azure has none of.
     if superuser {
-        let mut change = Change::new(address.clone(), Action::Update, "T8", reason);
+        let mut change = Change::new(address.clone(), Action::Update, RuleId::T8, reason);
         change.before = Some("NOCREATEROLE".into());
         change.after = Some("CREATEROLE".into());
         change.prevents = Some(603116);
@@ -125,7 +129,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
         findings.changes.push(change);
         return Some(address);
     }
-    let mut blocker = Change::new(address, Action::Blocker, "T8", reason);
+    let mut blocker = Change::new(address, Action::Blocker, RuleId::T8, reason);
     blocker.prevents = Some(603116);
     blocker.remedy = Some(format!("as the server admin, run: {};", op.statement()));
     findings.changes.push(blocker);
@@ -175,7 +179,7 @@ fn copy_roles(
             Some(Some(why)) => {
                 findings.checks.push(Check {
                     address: role_address(&role.name),
-                    rule: "T7".into(),
+                    rule: RuleId::T7,
                     summary: format!("not copied: {why}"),
                 });
                 continue;
@@ -192,7 +196,7 @@ fn copy_roles(
         if exists {
             findings.checks.push(Check {
                 address,
-                rule: "T7".into(),
+                rule: RuleId::T7,
                 summary: format!("role {} exists on the target", role.name),
             });
             continue;
@@ -211,7 +215,7 @@ fn copy_roles(
         if present {
             findings.checks.push(Check {
                 address,
-                rule: "T7".into(),
+                rule: RuleId::T7,
                 summary: format!("{member} is a member of {role} on the target, as on the source"),
             });
             continue;
@@ -219,7 +223,7 @@ fn copy_roles(
         let mut change = Change::new(
             address,
             Action::Create,
-            "T7",
+            RuleId::T7,
             format!("{member} is a member of {role} on the source; the migrated grants rely on it"),
         );
         change.before = Some("not a member".into());
@@ -255,7 +259,7 @@ fn create(role: &Role, address: Address, createrole: Option<Address>) -> Change 
         createrole: role.createrole,
         connection_limit: role.connection_limit,
     };
-    let mut change = Change::new(address, Action::Create, "T7", reason);
+    let mut change = Change::new(address, Action::Create, RuleId::T7, reason);
     change.before = Some("absent".into());
     change.after = Some(created_attributes(role));
     if role.login {
@@ -307,33 +311,10 @@ fn created_attributes(role: &Role) -> String {
     text
 }
 
-/// The statements of the plan's T7 changes, one per line with `;`, and then, as comments, the passwords
-/// the LOGIN roles need: what `plan --roles-sql` writes for review.
-pub fn roles_sql(plan: &crate::plan::Plan) -> String {
-    let mut lines =
-        vec!["-- migprep: roles to create on the target (T7). Review, then run as the target's admin.".to_string()];
-    let mut passwords = Vec::new();
-    for change in plan.changes.iter().filter(|c| c.rule == "T7") {
-        if let Some(Operation::TargetSql(op)) = &change.operation {
-            lines.push(format!("{};", op.statement()));
-            if let TargetSqlOp::CreateRole { name, login: true, .. } = op {
-                passwords.push(format!("-- ALTER ROLE {} PASSWORD '…';", quote_ident(name)));
-            }
-        }
-    }
-    if !passwords.is_empty() {
-        lines.push("-- Passwords are not copied (Aurora does not expose them); set one for each LOGIN role:".into());
-        lines.extend(passwords);
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::roles::Membership;
+    use crate::model::roles::Membership;
 
     fn role(name: &str) -> Role {
         Role {
@@ -422,7 +403,7 @@ password = { env = "PGPASSWORD" }
         };
         let findings = run(&source, &target(vec![admin(), role(ADMIN_ROLE)], Vec::new()));
         let created: Vec<&str> =
-            findings.changes.iter().filter(|c| c.rule == "T7").map(|c| c.address.as_str()).collect();
+            findings.changes.iter().filter(|c| c.rule == RuleId::T7).map(|c| c.address.as_str()).collect();
         assert_eq!(
             created,
             [
@@ -440,7 +421,7 @@ password = { env = "PGPASSWORD" }
         assert_eq!(nested.depends_on, [role_address("app_ro"), role_address("app_rw")]);
         assert!(findings.checks.iter().any(|c| c.address.as_str() == "target.pg/role/boss"));
         // T8 holds for an admin in azure_pg_admin with CREATEROLE.
-        assert!(!findings.changes.iter().any(|c| c.rule == "T8"));
+        assert!(!findings.changes.iter().any(|c| c.rule == RuleId::T8));
     }
 
     #[test]
@@ -476,16 +457,5 @@ password = { env = "PGPASSWORD" }
         let findings = run(&Roles::default(), &target);
         let member = find(&findings, "target.pg/role/azureadmin/member_of/azure_pg_admin").unwrap();
         assert_eq!(member.action, Action::Blocker);
-    }
-
-    #[test]
-    fn roles_sql_lists_the_statements_and_the_passwords() {
-        let source = Roles { roles: vec![Role { login: true, ..role("app") }], memberships: Vec::new() };
-        let findings = run(&source, &target(vec![admin(), role(ADMIN_ROLE)], Vec::new()));
-        let mut plan = crate::plan::Plan::new(crate::plan::Kind::Apply, "orders");
-        plan.changes = findings.changes;
-        let sql = roles_sql(&plan);
-        assert!(sql.contains("\nCREATE ROLE \"app\" WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE;\n"), "{sql}");
-        assert!(sql.contains("-- ALTER ROLE \"app\" PASSWORD '…';"), "{sql}");
     }
 }

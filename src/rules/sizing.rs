@@ -11,12 +11,12 @@ mod aurora_classes;
 
 use super::Findings;
 use super::network;
-use crate::observe::Observed;
-use crate::observe::azure::{Server, SkuCapability};
-use crate::observe::sizing::DatabaseSize;
+use crate::model::Observed;
+use crate::model::server::{Server, SkuCapability};
+use crate::model::sizing::DatabaseSize;
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
-use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::spec::Spec;
 use aurora_classes::ClassSize;
 
@@ -98,7 +98,7 @@ fn compute(
 ) {
     let at = address(&server.name, "sku");
     findings.observations.push(Observation::new(at.clone(), server.sku.name.clone()));
-    let check = |summary: String| Check { address: at.clone(), rule: "T9".into(), summary };
+    let check = |summary: String| Check { address: at.clone(), rule: RuleId::T9, summary };
     let Some(class) = class else {
         findings.checks.push(check("the writer's instance class is unknown; compare the compute sizes by hand".into()));
         return;
@@ -154,7 +154,7 @@ fn compute(
     let mut change = Change::new(
         at,
         Action::Update,
-        "T9",
+        RuleId::T9,
         format!(
             "{smaller}; {} is the smallest offered size that is not; the server restarts to resize",
             describe_sku(fit)
@@ -188,7 +188,7 @@ fn next_size(needed: u64, current: i32) -> Option<i32> {
 /// T10: storage ≥ 1.25 × the selected databases' size; grow to the next offered size (never shrink).
 fn storage(server: &Server, sizes: &Result<Vec<DatabaseSize>, String>, findings: &mut Findings) {
     let at = address(&server.name, "storage");
-    let check = |summary: String| Check { address: at.clone(), rule: "T10".into(), summary };
+    let check = |summary: String| Check { address: at.clone(), rule: RuleId::T10, summary };
     let sizes = match sizes {
         Ok(sizes) => sizes,
         Err(problem) => {
@@ -217,7 +217,7 @@ fn storage(server: &Server, sizes: &Result<Vec<DatabaseSize>, String>, findings:
         let mut change = Change::new(
             at,
             Action::Blocker,
-            "T10",
+            RuleId::T10,
             format!(
                 "the selected databases need {needed} GB (1.25 × {databases}), more than the largest storage a \
                  flexible server offers ({} GB)",
@@ -233,7 +233,7 @@ fn storage(server: &Server, sizes: &Result<Vec<DatabaseSize>, String>, findings:
     let mut change = Change::new(
         at,
         Action::Update,
-        "T10",
+        RuleId::T10,
         format!(
             "the initial copy needs 1.25 × the selected databases' size, {needed} GB ({databases}); storage grows \
              to the next offered size and can never shrink again: restore leaves it at {size} GB"
@@ -258,7 +258,7 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::azure::{HighAvailability, Network, Sku};
+    use crate::model::server::{HighAvailability, Network, Sku};
 
     use crate::rules::test_spec as spec;
 

@@ -12,12 +12,12 @@
 //! running values equal to the group's, the next plan has nothing to do.
 
 use super::Findings;
-use crate::apply::state::State;
-use crate::observe::aws::{ApplyType, Cluster, IN_SYNC, Parameter};
-use crate::observe::source::{Database, Decoding, GroupState, SourceState};
+use crate::model::cluster::{ApplyType, Cluster, IN_SYNC, Parameter};
+use crate::model::source::{Database, Decoding, GroupState, Source};
 use crate::plan::file::Observation;
 use crate::plan::source_ops::ParameterValue;
-use crate::plan::{Action, Address, Change, Check, Operation, operation::SourceOp};
+use crate::plan::sql::quote_ident;
+use crate::plan::{Action, Address, Change, Check, Operation, Original, Recorded, RuleId, operation::SourceOp};
 use crate::spec::Spec;
 
 /// The oldest PostgreSQL a migration can start from (`server_version_num`).
@@ -25,11 +25,6 @@ pub const MIN_VERSION_NUM: u32 = 90500;
 
 /// The role whose members may use logical replication on RDS.
 pub const REPLICATION_ROLE: &str = "rds_replication";
-
-/// A double-quoted SQL identifier: `Mig "rator"` → `"Mig ""rator"""`.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// The description migprep gives a group it creates; how a later run knows the group is its own.
 pub fn group_description(cluster: &str) -> String {
@@ -101,7 +96,7 @@ impl Addresses {
 /// One managed parameter's verdict.
 struct Desired<'a> {
     name: &'static str,
-    rule: &'static str,
+    rule: RuleId,
     prevents: u32,
     /// What is in force now: the group value, else the running one.
     before: Option<String>,
@@ -113,7 +108,7 @@ struct Desired<'a> {
     meta: Option<&'a Parameter>,
 }
 
-pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
+pub fn plan(spec: &Spec, cluster: &Cluster, state: &Source) -> Findings {
     let mut findings = Findings::default();
     let id = cluster.id.as_str();
     let addresses = Addresses::new(id, &state.migration_name);
@@ -146,7 +141,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
             let mut blocker = Change::new(
                 addresses.group.clone(),
                 Action::Blocker,
-                "S2",
+                RuleId::S2,
                 format!("cluster {id} uses {why}, and migprep would create a group of that very name"),
             );
             blocker.remedy = Some("set `desired.parameter_group` in the spec to a new group name".into());
@@ -162,7 +157,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
                 let mut blocker = Change::new(
                     addresses.migration_group.clone(),
                     Action::Blocker,
-                    "S2",
+                    RuleId::S2,
                     format!(
                         "cluster {id} needs a new parameter group because {why}, but a group named {} already \
                          exists and was not created by migprep for this cluster (family {}, used by {}, \
@@ -194,7 +189,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
                     let mut change = Change::new(
                         addresses.migration_group.clone(),
                         action,
-                        "S2",
+                        RuleId::S2,
                         format!(
                             "cluster {id} uses {why}: {verb} {name} in family {} carrying over {} user-set \
                              parameter(s) of {}",
@@ -215,7 +210,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
                 } else {
                     findings.checks.push(Check {
                         address: addresses.migration_group.clone(),
-                        rule: "S2".into(),
+                        rule: RuleId::S2,
                         summary: format!("{name} exists from an earlier run and carries the user-set parameters"),
                     });
                 }
@@ -225,7 +220,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
     } else {
         findings.checks.push(Check {
             address: addresses.group.clone(),
-            rule: "S2".into(),
+            rule: RuleId::S2,
             summary: format!("{} is a custom group only this cluster uses: modified in place", current.group.name),
         });
         Target::InPlace(current)
@@ -265,7 +260,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
         let Some(value) = &d.set else {
             findings.checks.push(Check {
                 address,
-                rule: d.rule.into(),
+                rule: d.rule,
                 summary: format!("{} = {} ({})", d.name, d.before.as_deref().unwrap_or("unset"), d.reason),
             });
             continue;
@@ -335,7 +330,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &SourceState) -> Findings {
         let mut change = Change::new(
             addresses.group.clone(),
             Action::Update,
-            "S2",
+            RuleId::S2,
             format!("attach {name} to cluster {id} (ModifyDBCluster, ApplyImmediately); takes effect on reboot"),
         );
         change.before = Some(current.group.name.clone());
@@ -416,7 +411,7 @@ fn desired_values<'a>(
     let set = (logical.as_deref() != Some("1")).then(|| "1".to_string());
     out.push(Desired {
         name: "rds.logical_replication",
-        rule: "S3",
+        rule: RuleId::S3,
         prevents: 603107,
         before: logical.clone().or_else(|| Some("0".into())),
         final_value: Some("1".into()),
@@ -432,7 +427,7 @@ fn desired_values<'a>(
     let slots_final = slots_now.filter(|n| *n >= slots_min).unwrap_or(slots_min);
     out.push(Desired {
         name: "max_replication_slots",
-        rule: "S4",
+        rule: RuleId::S4,
         prevents: 603105,
         before: in_force("max_replication_slots"),
         set: (slots_now < Some(slots_min)).then(|| slots_min.to_string()),
@@ -450,7 +445,7 @@ fn desired_values<'a>(
     let senders_final = senders_now.filter(|n| *n >= senders_min).unwrap_or(senders_min);
     out.push(Desired {
         name: "max_wal_senders",
-        rule: "S5",
+        rule: RuleId::S5,
         prevents: 603106,
         before: in_force("max_wal_senders"),
         set: (senders_now < Some(senders_min)).then(|| senders_min.to_string()),
@@ -466,7 +461,7 @@ fn desired_values<'a>(
     let timeout_now = in_force("wal_sender_timeout");
     out.push(Desired {
         name: "wal_sender_timeout",
-        rule: "S6",
+        rule: RuleId::S6,
         prevents: 603106,
         before: timeout_now.clone(),
         set: (number(timeout_now.as_deref()) != number(Some(&timeout))).then(|| timeout.clone()),
@@ -494,7 +489,7 @@ fn version(findings: &mut Findings, cluster: &Cluster, db: Option<&Database>) {
         let mut blocker = Change::new(
             address,
             Action::Blocker,
-            "S1",
+            RuleId::S1,
             format!("PostgreSQL {shown} is older than 9.5, the oldest version an online migration supports"),
         );
         blocker.before = Some(shown);
@@ -507,7 +502,7 @@ fn version(findings: &mut Findings, cluster: &Cluster, db: Option<&Database>) {
         ));
         findings.changes.push(blocker);
     } else {
-        findings.checks.push(Check { address, rule: "S1".into(), summary: format!("PostgreSQL {shown} (≥ 9.5)") });
+        findings.checks.push(Check { address, rule: RuleId::S1, summary: format!("PostgreSQL {shown} (≥ 9.5)") });
     }
 }
 
@@ -516,7 +511,7 @@ fn finish(
     mut findings: Findings,
     spec: &Spec,
     cluster: &Cluster,
-    state: &SourceState,
+    state: &Source,
     addresses: &Addresses,
     reboot: Option<(Reboot<'_>, Vec<Desired<'_>>)>,
 ) -> Findings {
@@ -548,7 +543,7 @@ fn writer_reboot(
         let mut blocker = Change::new(
             addresses.writer.clone(),
             Action::Blocker,
-            "S7",
+            RuleId::S7,
             format!("cluster {} has no writer", cluster.id),
         );
         blocker.remedy = Some("add a writer instance to the cluster (or wait for a failover to finish)".into());
@@ -582,7 +577,7 @@ fn writer_reboot(
     if why.is_empty() {
         findings.checks.push(Check {
             address: addresses.writer.clone(),
-            rule: "S7".into(),
+            rule: RuleId::S7,
             summary: format!("writer {} runs the values of its parameter group (in-sync)", writer.instance_id),
         });
         return;
@@ -590,7 +585,7 @@ fn writer_reboot(
     let mut change = Change::new(
         addresses.writer.clone(),
         Action::Restart,
-        "S7",
+        RuleId::S7,
         format!("reboot writer {} so the values take effect: {}", writer.instance_id, why.join("; ")),
     );
     change.before = Some(writer.parameter_group_status.clone());
@@ -622,7 +617,7 @@ fn readers(findings: &mut Findings, spec: &Spec, cluster: &Cluster) {
     for reader in cluster.members.iter().filter(|m| !m.is_writer && m.parameter_group_status != IN_SYNC) {
         findings.checks.push(Check {
             address: Address::new(format!("aws.cluster/{}/reader/{}", cluster.id, reader.instance_id)),
-            rule: "S7".into(),
+            rule: RuleId::S7,
             summary: format!(
                 "reader {} is {}: it keeps the old values until rebooted (the migration reads from the writer); \
                  aws rds reboot-db-instance --db-instance-identifier {} --region {}",
@@ -645,7 +640,7 @@ fn membership(findings: &mut Findings, spec: &Spec, db: &Database) {
         let mut blocker = Change::new(
             address,
             Action::Blocker,
-            "S8",
+            RuleId::S8,
             format!("the role {REPLICATION_ROLE} does not exist on the writer: is this an RDS/Aurora database?"),
         );
         blocker.prevents = Some(603104);
@@ -657,7 +652,7 @@ fn membership(findings: &mut Findings, spec: &Spec, db: &Database) {
         let mut blocker = Change::new(
             role_address,
             Action::Blocker,
-            "S8",
+            RuleId::S8,
             format!("the migration user {user:?} does not exist on the source"),
         );
         blocker.prevents = Some(603104);
@@ -671,7 +666,7 @@ fn membership(findings: &mut Findings, spec: &Spec, db: &Database) {
     if db.migration_user_is_member {
         findings.checks.push(Check {
             address,
-            rule: "S8".into(),
+            rule: RuleId::S8,
             summary: format!("{user} is a member of {REPLICATION_ROLE}"),
         });
         return;
@@ -679,7 +674,7 @@ fn membership(findings: &mut Findings, spec: &Spec, db: &Database) {
     let mut change = Change::new(
         address,
         Action::Create,
-        "S8",
+        RuleId::S8,
         format!("the migration user must be a member of {REPLICATION_ROLE} to use logical replication"),
     );
     change.before = Some("not a member".into());
@@ -709,7 +704,7 @@ fn decoding(findings: &mut Findings, db: &Database, reboot_planned: bool) {
             let mut blocker = Change::new(
                 address,
                 Action::Blocker,
-                "S9",
+                RuleId::S9,
                 format!("logical decoding with test_decoding does not work on the writer: {message}"),
             );
             blocker.prevents = Some(603107);
@@ -722,7 +717,7 @@ fn decoding(findings: &mut Findings, db: &Database, reboot_planned: bool) {
             return;
         }
     };
-    findings.checks.push(Check { address, rule: "S9".into(), summary });
+    findings.checks.push(Check { address, rule: RuleId::S9, summary });
 }
 
 /// S10: the migration user can read every selected database.
@@ -737,7 +732,7 @@ fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
             let mut blocker = Change::new(
                 Address::new(format!("source.pg/database/{}", database.name)),
                 Action::Blocker,
-                "S10",
+                RuleId::S10,
                 format!("database {:?} does not exist on the source", database.name),
             );
             blocker.remedy = Some("fix source.databases in the spec".into());
@@ -748,7 +743,7 @@ fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
             let mut blocker = Change::new(
                 address,
                 Action::Blocker,
-                "S10",
+                RuleId::S10,
                 format!("cannot check the migration user's privileges in {}: {problem}", database.name),
             );
             blocker.remedy = Some("let the connection user connect to every selected database".into());
@@ -770,7 +765,7 @@ fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
         if grants.is_empty() {
             findings.checks.push(Check {
                 address,
-                rule: "S10".into(),
+                rule: RuleId::S10,
                 summary: format!("{} can read every table of {}", spec.source.migration_user, database.name),
             });
             continue;
@@ -779,7 +774,7 @@ fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
         let mut blocker = Change::new(
             address,
             Action::Blocker,
-            "S10",
+            RuleId::S10,
             format!(
                 "the migration user cannot read database {} ({tables} table(s) without SELECT{})",
                 database.name,
@@ -796,28 +791,37 @@ fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
     }
 }
 
-/// Puts back what the source rules changed only for the migration: the `rds_replication` grant, when the
-/// recorded state marks it temporary and the user is still a member.
-pub fn restore(spec: &Spec, _cluster: &Cluster, state: &SourceState, recorded: &State) -> Findings {
+/// Puts back what the source rules changed only for the migration: a role membership migprep granted and
+/// recorded as temporary, while the member still has it. (S8's grant is lasting today, so this finds
+/// nothing unless a change records a [`Original::Membership`].)
+pub fn restore(spec: &Spec, state: &Source, recorded: &Recorded) -> Findings {
     let mut findings = Findings::default();
     let Ok(db) = &state.database else {
         return findings;
     };
-    let user = &spec.source.migration_user;
-    let address = Address::new(format!("source.pg/role/{user}/grant/{REPLICATION_ROLE}"));
-    let granted = recorded.temporary().any(|(a, entry)| *a == address && entry.rule == "S8");
-    if granted && db.migration_user_exists && db.migration_user_is_member {
+    for (address, original) in recorded.originals() {
+        let Original::Membership { role, member } = original else {
+            continue;
+        };
+        // The writer's observation answers for the replication role and the migration user only.
+        if role != REPLICATION_ROLE || *member != spec.source.migration_user {
+            continue;
+        }
+        findings
+            .observations
+            .push(Observation::new(address.clone(), format!("member={}", db.migration_user_is_member)));
+        if !(db.migration_user_exists && db.migration_user_is_member) {
+            continue;
+        }
         let mut change = Change::new(
             address.clone(),
             Action::Delete,
-            "S8",
-            format!("migprep granted {REPLICATION_ROLE} to the migration user; revoke it"),
+            RuleId::S8,
+            format!("migprep granted {role} to {member} for the migration; revoke it"),
         );
         change.before = Some("member".into());
         change.after = Some("not a member".into());
-        change.operation =
-            Some(Operation::Source(SourceOp::Revoke { role: REPLICATION_ROLE.into(), member: user.clone() }));
-        findings.observations.push(Observation::new(address, "member=true"));
+        change.operation = Some(Operation::Source(SourceOp::Revoke { role: role.clone(), member: member.clone() }));
         findings.changes.push(change);
     }
     findings
@@ -826,8 +830,8 @@ pub fn restore(spec: &Spec, _cluster: &Cluster, state: &SourceState, recorded: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::aws::{Member, ParameterGroup};
-    use crate::observe::source::DatabaseAccess;
+    use crate::model::cluster::{Member, ParameterGroup};
+    use crate::model::source::DatabaseAccess;
     use std::path::Path;
 
     fn spec(extra: &str) -> Spec {
@@ -950,8 +954,8 @@ password = {{ env = "TARGET_PGPASSWORD" }}
         ("wal_sender_timeout", "60000"),
     ];
 
-    fn state(current: GroupState, migration: Option<GroupState>, db: Database) -> SourceState {
-        SourceState { current, migration_name: "orders-prod-migration".into(), migration, database: Ok(db) }
+    fn state(current: GroupState, migration: Option<GroupState>, db: Database) -> Source {
+        Source { current, migration_name: "orders-prod-migration".into(), migration, database: Ok(db) }
     }
 
     fn find<'a>(findings: &'a Findings, address: &str) -> Option<&'a Change> {

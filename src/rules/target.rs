@@ -2,18 +2,16 @@
 //! restart) and their restore. Pure: the spec and the observed server in, changes, checks and the
 //! observations they depend on out.
 //!
-//! What `restore` needs is carried in each change's `before`, which the executor records as the original:
-//! a parameter's value, the HA mode and standby zone as [`describe_high_availability`] writes them, and a
-//! replica's definition as JSON ([`Replica`]).
+//! What `restore` needs travels as data: each temporary change carries its [`Original`] (a parameter's
+//! value, the HA mode and standby zone, a replica's definition), which the executor records and restore
+//! reads back. The display text (`before`/`after`) is for people only.
 
 use super::Findings;
-use crate::apply::state::State;
-use crate::observe::azure::{self, HighAvailability, Server};
-use crate::observe::target::TargetState;
+use crate::model::server::{self, Configurations, HighAvailability, Server};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
-use crate::plan::target_ops::Replica;
-use crate::plan::{Action, Address, Change, Check, Operation};
+use crate::plan::target_ops::{Replica, describe_high_availability};
+use crate::plan::{Action, Address, Change, Check, Operation, Original, Recorded, Removal, RuleId};
 use crate::spec::{RemoveReplicas, Spec};
 use std::collections::BTreeSet;
 
@@ -36,8 +34,8 @@ pub fn configuration_address(server: &str, name: &str) -> Address {
 pub fn plan(
     spec: &Spec,
     server: &Server,
-    replicas: &[azure::Replica],
-    state: &TargetState,
+    replicas: &[server::Replica],
+    state: &Configurations,
     others: &[Change],
 ) -> Findings {
     let mut findings = Findings::default();
@@ -50,7 +48,7 @@ pub fn plan(
     } else {
         findings.checks.push(Check {
             address: server_address(&server.name, "restart"),
-            rule: "T11".into(),
+            rule: RuleId::T11,
             summary: "no server parameter waits for a restart".into(),
         });
     }
@@ -59,7 +57,7 @@ pub fn plan(
 }
 
 /// T1: `azure.enable_temp_tablespaces_on_local_ssd` off for the migration, the original recorded.
-fn temp_tablespaces(server: &Server, state: &TargetState, findings: &mut Findings) {
+fn temp_tablespaces(server: &Server, state: &Configurations, findings: &mut Findings) {
     let address = configuration_address(&server.name, TEMP_TABLESPACES);
     // Servers without the parameter (no local SSD) have nothing to turn off.
     let Some(configuration) = state.configuration(TEMP_TABLESPACES) else {
@@ -68,15 +66,20 @@ fn temp_tablespaces(server: &Server, state: &TargetState, findings: &mut Finding
     let value = configuration.value.clone().unwrap_or_default();
     findings.observations.push(Observation::new(address.clone(), value.clone()));
     if is_off(&value) {
-        findings.checks.push(Check { address, rule: "T1".into(), summary: format!("{TEMP_TABLESPACES} is off") });
+        findings.checks.push(Check { address, rule: RuleId::T1, summary: format!("{TEMP_TABLESPACES} is off") });
         return;
     }
     let mut change = Change::new(
         address,
         Action::Update,
-        "T1",
+        RuleId::T1,
         "temporary tablespaces on the local SSD must be off while the migration copies data; restore turns them back on",
     );
+    change.original = Some(Original::Configuration {
+        server: server.name.clone(),
+        name: TEMP_TABLESPACES.into(),
+        value: value.clone(),
+    });
     change.before = Some(value);
     change.after = Some("off".into());
     change.temporary = true;
@@ -89,23 +92,6 @@ fn is_off(value: &str) -> bool {
     ["off", "false", "0"].iter().any(|off| value.trim().eq_ignore_ascii_case(off))
 }
 
-/// The HA mode and standby zone as the plan shows them and the state records them, e.g.
-/// `ZoneRedundant (standby zone 2)`; [`parse_high_availability`] reads it back.
-pub fn describe_high_availability(mode: &str, standby_zone: Option<&str>) -> String {
-    match standby_zone.filter(|z| !z.is_empty()) {
-        Some(zone) if !mode.eq_ignore_ascii_case("Disabled") => format!("{mode} (standby zone {zone})"),
-        _ => mode.to_string(),
-    }
-}
-
-/// The mode and standby zone from [`describe_high_availability`]'s form.
-pub fn parse_high_availability(text: &str) -> (String, Option<String>) {
-    match text.trim().split_once(" (standby zone ") {
-        Some((mode, zone)) => (mode.to_string(), Some(zone.trim_end_matches(')').to_string())),
-        None => (text.trim().to_string(), None),
-    }
-}
-
 fn describe(ha: &HighAvailability) -> String {
     describe_high_availability(&ha.mode, ha.standby_zone.as_deref())
 }
@@ -116,24 +102,29 @@ fn high_availability(server: &Server, findings: &mut Findings) {
     let ha = &server.high_availability;
     findings.observations.push(Observation::new(address.clone(), describe(ha)));
     if !ha.is_enabled() {
-        findings.checks.push(Check { address, rule: "T2".into(), summary: "high availability is disabled".into() });
+        findings.checks.push(Check { address, rule: RuleId::T2, summary: "high availability is disabled".into() });
         return;
     }
     let mut change = Change::new(
         address,
         Action::Update,
-        "T2",
+        RuleId::T2,
         "the migration service needs high availability disabled on the target; removing the standby takes several minutes, and restore re-enables it",
     );
     change.before = Some(describe(ha));
     change.after = Some("Disabled".into());
     change.temporary = true;
+    change.original = Some(Original::HighAvailability {
+        server: server.name.clone(),
+        mode: ha.mode.clone(),
+        standby_zone: ha.standby_zone.clone(),
+    });
     change.operation =
         Some(Operation::Target(TargetOp::SetHighAvailability { mode: "Disabled".into(), standby_zone: None }));
     findings.changes.push(change);
 }
 
-fn definition(spec: &Spec, replica: &azure::Replica) -> Replica {
+fn definition(spec: &Spec, replica: &server::Replica) -> Replica {
     Replica {
         name: replica.name.clone(),
         resource_group: replica.resource_group.clone().unwrap_or_else(|| spec.target.resource_group.clone()),
@@ -153,13 +144,13 @@ fn summary(replica: &Replica) -> String {
 }
 
 /// T3: no read replicas. Removing them is opt-in; each one's definition is recorded for restore.
-fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], findings: &mut Findings) {
+fn read_replicas(spec: &Spec, server: &Server, replicas: &[server::Replica], findings: &mut Findings) {
     let names: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
     findings.observations.push(Observation::new(server_address(&server.name, "replicas"), names.join(",")));
     if replicas.is_empty() {
         findings.checks.push(Check {
             address: server_address(&server.name, "replicas"),
-            rule: "T3".into(),
+            rule: RuleId::T3,
             summary: "no read replicas".into(),
         });
         return;
@@ -172,7 +163,7 @@ fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], find
                 let mut change = Change::new(
                     address,
                     Action::Blocker,
-                    "T3",
+                    RuleId::T3,
                     format!(
                         "{} is a read replica of {}; the migration service needs a target without read replicas",
                         summary(&definition),
@@ -193,11 +184,16 @@ fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], find
                 } else {
                     "the migration service needs a target without read replicas: deleted, with its data"
                 };
-                let mut change = Change::new(address, Action::Delete, "T3", reason);
-                change.before = Some(serde_json::to_string(&definition).expect("a replica always serializes"));
+                let mut change = Change::new(address, Action::Delete, RuleId::T3, reason);
+                change.before = Some(summary(&definition));
                 change.after = Some(if promote { PROMOTED } else { DELETED }.into());
                 change.disruptive = true;
                 change.temporary = true;
+                change.original = Some(Original::Replica {
+                    server: server.name.clone(),
+                    replica: definition.clone(),
+                    removed: if promote { Removal::Promoted } else { Removal::Deleted },
+                });
                 change.operation = Some(Operation::Target(if promote {
                     TargetOp::PromoteReplica { replica: definition }
                 } else {
@@ -212,7 +208,7 @@ fn read_replicas(spec: &Spec, server: &Server, replicas: &[azure::Replica], find
 
 /// T11: one restart for every static parameter this plan changes and every one already waiting, after
 /// them (and after an HA change, so the standby is not restarted too). Only with `[allow] restart_target`.
-fn restart(spec: &Spec, server: &Server, state: &TargetState, changes: &[Change]) -> Option<Change> {
+fn restart(spec: &Spec, server: &Server, state: &Configurations, changes: &[Change]) -> Option<Change> {
     let mut parameters: BTreeSet<String> = state.pending_restart().map(|c| c.name.clone()).collect();
     let mut depends_on = Vec::new();
     // Pending changes and blockers are not applied, so they have nothing for the restart to activate.
@@ -237,7 +233,7 @@ fn restart(spec: &Spec, server: &Server, state: &TargetState, changes: &[Change]
     let mut change = Change::new(
         server_address(&server.name, "restart"),
         Action::Restart,
-        "T11",
+        RuleId::T11,
         format!("static server parameters take effect only after a restart: {list}; one restart covers them all"),
     );
     change.disruptive = true;
@@ -254,7 +250,7 @@ fn restart(spec: &Spec, server: &Server, state: &TargetState, changes: &[Change]
     Some(change)
 }
 
-fn observe_restart(server: &Server, state: &TargetState, findings: &mut Findings) {
+fn observe_restart(server: &Server, state: &Configurations, findings: &mut Findings) {
     let waiting: Vec<&str> = state.pending_restart().map(|c| c.name.as_str()).collect();
     findings.observations.push(Observation::new(server_address(&server.name, "restart"), waiting.join(",")));
 }
@@ -263,42 +259,50 @@ fn observe_restart(server: &Server, state: &TargetState, findings: &mut Findings
 pub fn restore(
     spec: &Spec,
     server: &Server,
-    replicas: &[azure::Replica],
-    state: &TargetState,
-    recorded: &State,
+    replicas: &[server::Replica],
+    configurations: &Configurations,
+    recorded: &Recorded,
 ) -> Findings {
     let mut findings = Findings::default();
-    let prefix = format!("azure.server/{}/", server.name);
-    for (address, entry) in recorded.temporary() {
-        let Some(what) = address.as_str().strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some(original) = &entry.original else {
-            continue;
-        };
-        if let Some(name) = what.strip_prefix("configuration/") {
-            restore_configuration(address, name, original, state, &mut findings);
-        } else if what == "high_availability" {
-            restore_high_availability(address, original, server, &mut findings);
-        } else if let Some(name) = what.strip_prefix("replica/") {
-            restore_replica(spec, address, name, original, entry.new.as_deref(), server, replicas, &mut findings);
+    for (address, original) in recorded.originals() {
+        match original {
+            Original::Configuration { server: of, name, value } if *of == server.name => {
+                restore_configuration(address, name, value, configurations, &mut findings)
+            }
+            Original::HighAvailability { server: of, mode, standby_zone } if *of == server.name => {
+                restore_high_availability(address, mode, standby_zone.as_deref(), server, &mut findings)
+            }
+            Original::Replica { server: of, replica, removed } if *of == server.name => {
+                restore_replica(spec, address, replica, *removed, server, replicas, &mut findings)
+            }
+            _ => {}
         }
     }
-    if let Some(restart) = restart(spec, server, state, &findings.changes) {
+    if let Some(restart) = restart(spec, server, configurations, &findings.changes) {
         findings.changes.push(restart);
     }
-    observe_restart(server, state, &mut findings);
+    observe_restart(server, configurations, &mut findings);
     findings
 }
 
-fn restore_configuration(address: &Address, name: &str, original: &str, state: &TargetState, findings: &mut Findings) {
-    let live = state.configuration(name).and_then(|c| c.value.clone()).unwrap_or_default();
+fn restore_configuration(
+    address: &Address,
+    name: &str,
+    original: &str,
+    configurations: &Configurations,
+    findings: &mut Findings,
+) {
+    let live = configurations.configuration(name).and_then(|c| c.value.clone()).unwrap_or_default();
     findings.observations.push(Observation::new(address.clone(), live.clone()));
     if live.trim().eq_ignore_ascii_case(original.trim()) {
         return;
     }
-    let mut change =
-        Change::new(address.clone(), Action::Update, "T1", format!("puts back {name} as it was before the migration"));
+    let mut change = Change::new(
+        address.clone(),
+        Action::Update,
+        RuleId::T1,
+        format!("puts back {name} as it was before the migration"),
+    );
     change.before = Some(live);
     change.after = Some(original.to_string());
     change.operation =
@@ -306,75 +310,72 @@ fn restore_configuration(address: &Address, name: &str, original: &str, state: &
     findings.changes.push(change);
 }
 
-fn restore_high_availability(address: &Address, original: &str, server: &Server, findings: &mut Findings) {
+fn restore_high_availability(
+    address: &Address,
+    mode: &str,
+    standby_zone: Option<&str>,
+    server: &Server,
+    findings: &mut Findings,
+) {
     let live = describe(&server.high_availability);
     findings.observations.push(Observation::new(address.clone(), live.clone()));
-    let (mode, standby_zone) = parse_high_availability(original);
-    let same_mode = server.high_availability.mode.eq_ignore_ascii_case(&mode);
-    let same_zone = standby_zone.is_none() || server.high_availability.standby_zone == standby_zone;
+    let same_mode = server.high_availability.mode.eq_ignore_ascii_case(mode);
+    let same_zone = standby_zone.is_none() || server.high_availability.standby_zone.as_deref() == standby_zone;
     if same_mode && same_zone {
         return;
     }
     let mut change = Change::new(
         address.clone(),
         Action::Update,
-        "T2",
+        RuleId::T2,
         "re-enables high availability as it was before the migration; creating the standby takes time (often 10–30 minutes)",
     );
     change.before = Some(live);
-    change.after = Some(original.to_string());
-    change.operation = Some(Operation::Target(TargetOp::SetHighAvailability { mode, standby_zone }));
+    change.after = Some(describe_high_availability(mode, standby_zone));
+    change.operation = Some(Operation::Target(TargetOp::SetHighAvailability {
+        mode: mode.to_string(),
+        standby_zone: standby_zone.map(str::to_string),
+    }));
     findings.changes.push(change);
 }
 
-#[allow(clippy::too_many_arguments)]
 fn restore_replica(
     spec: &Spec,
     address: &Address,
-    name: &str,
-    original: &str,
-    removed_as: Option<&str>,
+    replica: &Replica,
+    removed: Removal,
     server: &Server,
-    replicas: &[azure::Replica],
+    replicas: &[server::Replica],
     findings: &mut Findings,
 ) {
     let names: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
     findings.observations.push(Observation::new(server_address(&server.name, "replicas"), names.join(",")));
-    if names.contains(&name) {
+    if names.contains(&replica.name.as_str()) {
         return;
     }
-    let Ok(replica) = serde_json::from_str::<Replica>(original) else {
-        let mut change = Change::new(
-            address.clone(),
-            Action::Blocker,
-            "T3",
-            format!("the recorded definition of read replica {name} cannot be read: {original}"),
-        );
-        change.remedy = Some(format!("re-create {name} yourself as a read replica of {}", server.name));
-        findings.changes.push(change);
-        return;
-    };
-    let mut reason = format!("re-creates {} as a read replica of {}", summary(&replica), server.name);
-    if removed_as == Some(PROMOTED) {
+    let mut reason = format!("re-creates {} as a read replica of {}", summary(replica), server.name);
+    if removed == Removal::Promoted {
         reason.push_str(&format!(
-            "; the promoted standalone server {name} still holds the name, so delete it (or rename it) first"
+            "; the promoted standalone server {} still holds the name, so delete it (or rename it) first",
+            replica.name
         ));
     }
-    let mut change = Change::new(address.clone(), Action::Create, "T3", reason);
+    let mut change = Change::new(address.clone(), Action::Create, RuleId::T3, reason);
     change.after = Some(format!("read replica of {}", server.name));
     if !spec.allow.recreate_replicas {
         change.pending = Some("re-creating read replicas is opt-in: [allow] recreate_replicas is false".into());
         change.remedy = Some("set [allow] recreate_replicas = true in the spec and run restore again".into());
     }
-    change.operation = Some(Operation::Target(TargetOp::CreateReplica { replica }));
+    change.operation = Some(Operation::Target(TargetOp::CreateReplica { replica: replica.clone() }));
     findings.changes.push(change);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::azure::{Configuration, Network, Sku};
+    use crate::model::server::{Configuration, Network, Sku};
     use crate::plan::Kind;
+    use crate::plan::recorded::Step;
 
     use crate::rules::test_spec as spec;
 
@@ -414,12 +415,12 @@ mod tests {
         }
     }
 
-    fn state(configurations: &[Configuration]) -> TargetState {
-        TargetState { configurations: configurations.iter().map(|c| (c.name.clone(), c.clone())).collect() }
+    fn state(configurations: &[Configuration]) -> Configurations {
+        Configurations { by_name: configurations.iter().map(|c| (c.name.clone(), c.clone())).collect() }
     }
 
-    fn replica(name: &str) -> azure::Replica {
-        azure::Replica {
+    fn replica(name: &str) -> server::Replica {
+        server::Replica {
             id: format!(
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
             ),
@@ -483,7 +484,7 @@ mod tests {
             ("remove_replicas = \"delete\"", Action::Delete, Some(DELETED)),
         ];
         for (allow, action, after) in cases {
-            let findings = plan(&spec(allow), &server("Disabled", None), &replicas, &TargetState::default(), &[]);
+            let findings = plan(&spec(allow), &server("Disabled", None), &replicas, &Configurations::default(), &[]);
             assert_eq!(findings.changes.len(), 2, "{allow}");
             for (change, name) in findings.changes.iter().zip(["r1", "r2"]) {
                 assert_eq!(change.address.as_str(), format!("azure.server/pg-orders/replica/{name}"));
@@ -493,9 +494,13 @@ mod tests {
                     let remedy = change.remedy.as_deref().unwrap();
                     assert!(remedy.contains("\"promote\"") && remedy.contains("\"delete\""), "{remedy}");
                 } else {
-                    let recorded: Replica = serde_json::from_str(change.before.as_deref().unwrap()).unwrap();
+                    let Some(Original::Replica { replica: recorded, removed, .. }) = &change.original else {
+                        panic!("no recorded definition: {change:?}");
+                    };
                     assert_eq!((recorded.name.as_str(), recorded.sku.as_str()), (name, "Standard_D2ds_v5"));
-                    assert!(change.disruptive);
+                    assert_eq!(*removed == Removal::Promoted, after == Some(PROMOTED));
+                    assert!(change.before.as_deref().unwrap().starts_with(&format!("{name} (")), "for people");
+                    assert!(change.disruptive && change.temporary);
                 }
             }
         }
@@ -531,7 +536,7 @@ mod tests {
             configuration(TEMP_TABLESPACES, "off", true, false),
         ]);
         let set = |name: &str, value: &str| {
-            let mut change = Change::new(configuration_address("pg-orders", name), Action::Update, "T5", "r");
+            let mut change = Change::new(configuration_address("pg-orders", name), Action::Update, RuleId::T5, "r");
             change.operation =
                 Some(Operation::Target(TargetOp::SetConfiguration { name: name.into(), value: value.into() }));
             change
@@ -551,54 +556,80 @@ mod tests {
         assert_eq!(restart.depends_on, [configuration_address("pg-orders", "shared_preload_libraries")]);
     }
 
-    #[test]
-    fn restore_puts_back_what_is_not_back_yet() {
-        let mut recorded = State::default();
-        let mut record = |address: &str, original: &str, new: &str, rule: &str| {
-            let mut change = Change::new(Address::new(address), Action::Update, rule, "r");
-            change.before = Some(original.into());
-            change.temporary = true;
-            recorded.record(Kind::Apply, &change, Some(new.into()));
-        };
-        record("azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd", "on", "off", "T1");
-        record("azure.server/pg-orders/high_availability", "ZoneRedundant (standby zone 2)", "Disabled", "T2");
-        let definition = serde_json::to_string(&definition(&spec(""), &replica("r1"))).unwrap();
-        record("azure.server/pg-orders/replica/r1", &definition, PROMOTED, "T3");
-        let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
-
-        let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
-        assert_eq!(
-            addresses(&findings),
-            [
-                (
-                    "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
-                    Action::Update,
-                    false
-                ),
-                ("azure.server/pg-orders/high_availability", Action::Update, false),
-                ("azure.server/pg-orders/replica/r1", Action::Create, true),
-            ]
-        );
-        assert_eq!(
-            findings.changes[1].operation,
-            Some(Operation::Target(TargetOp::SetHighAvailability {
-                mode: "ZoneRedundant".into(),
-                standby_zone: Some("2".into())
-            }))
-        );
-        let opted_in = restore(&spec("recreate_replicas = true"), &server("Disabled", None), &[], &off, &recorded);
-        assert!(opted_in.changes[2].pending.is_none());
-
-        let back = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
-        let findings = restore(&spec(""), &server("ZoneRedundant", Some("2")), &[replica("r1")], &back, &recorded);
-        assert!(findings.changes.is_empty(), "{:?}", findings.changes);
+    /// Records the plan's temporary changes as the executor does once they are applied. `reword` first
+    /// changes their display text, which restore must not depend on.
+    fn applied(findings: &Findings, reword: bool) -> Recorded {
+        let mut recorded = Recorded::default();
+        for change in findings.changes.iter().filter(|c| c.temporary) {
+            let mut change = change.clone();
+            if reword {
+                change.before = Some("shown some other way".into());
+                change.after = Some("reworded".into());
+            }
+            recorded.record(Step::of(Kind::Apply, &change, change.after.as_deref()));
+        }
+        recorded
     }
 
     #[test]
-    fn high_availability_text_round_trips() {
-        for (mode, zone) in [("ZoneRedundant", Some("2")), ("SameZone", Some("1")), ("Disabled", None)] {
-            let text = describe_high_availability(mode, zone);
-            assert_eq!(parse_high_availability(&text), (mode.to_string(), zone.map(String::from)));
+    fn restore_puts_back_what_is_not_back_yet_from_typed_originals() {
+        let on = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
+        let enabled = server("ZoneRedundant", Some("2"));
+        let planned = plan(&spec("remove_replicas = \"promote\""), &enabled, &[replica("r1")], &on, &[]);
+        assert_eq!(planned.changes.iter().filter(|c| c.temporary).count(), 3);
+        for reword in [false, true] {
+            let recorded = applied(&planned, reword);
+            let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
+            let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
+            assert_eq!(
+                addresses(&findings),
+                [
+                    (
+                        "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
+                        Action::Update,
+                        false
+                    ),
+                    ("azure.server/pg-orders/high_availability", Action::Update, false),
+                    ("azure.server/pg-orders/replica/r1", Action::Create, true),
+                ],
+                "reworded: {reword}"
+            );
+            assert_eq!(
+                findings.changes[0].operation,
+                Some(Operation::Target(TargetOp::SetConfiguration {
+                    name: TEMP_TABLESPACES.into(),
+                    value: "on".into()
+                }))
+            );
+            assert_eq!(
+                findings.changes[1].operation,
+                Some(Operation::Target(TargetOp::SetHighAvailability {
+                    mode: "ZoneRedundant".into(),
+                    standby_zone: Some("2".into())
+                }))
+            );
+            assert_eq!(
+                findings.changes[2].operation,
+                Some(Operation::Target(TargetOp::CreateReplica { replica: definition(&spec(""), &replica("r1")) }))
+            );
+            assert!(findings.changes[2].reason.contains("promoted standalone server r1"));
+            let opted_in = restore(&spec("recreate_replicas = true"), &server("Disabled", None), &[], &off, &recorded);
+            assert!(opted_in.changes[2].pending.is_none());
+
+            let findings = restore(&spec(""), &enabled, &[replica("r1")], &on, &recorded);
+            assert!(findings.changes.is_empty(), "{:?}", findings.changes);
         }
+    }
+
+    #[test]
+    fn another_servers_originals_are_left_alone() {
+        let on = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
+        let mut other = server("ZoneRedundant", Some("2"));
+        other.name = "pg-other".into();
+        let recorded = applied(&plan(&spec(""), &other, &[], &on, &[]), false);
+        assert_eq!(recorded.originals().count(), 2);
+        let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
+        let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
+        assert!(findings.changes.is_empty(), "{:?}", findings.changes);
     }
 }

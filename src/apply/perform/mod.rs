@@ -1,19 +1,27 @@
 //! The executor's provider for real runs: hands each change's operation to the side that performs it.
 
+mod roles;
+mod source;
+mod target;
+
 use super::executor::Provider;
 use super::progress::Progress;
-use crate::observe::Clients;
+use crate::clients::{Clients, Databases};
 use crate::plan::{Change, Operation};
+use std::time::Duration;
 
 /// Dispatches operations to the source and target performers, showing progress.
 pub struct Dispatch<'a> {
     clients: &'a Clients,
+    databases: &'a Databases,
+    /// The pause between two looks at a server that is still busy.
+    poll_interval: Duration,
     progress: Progress,
 }
 
 impl<'a> Dispatch<'a> {
-    pub fn new(clients: &'a Clients) -> Self {
-        Self { clients, progress: Progress::to_stderr() }
+    pub fn new(clients: &'a Clients, databases: &'a Databases, poll_interval: Duration) -> Self {
+        Self { clients, databases, poll_interval, progress: Progress::to_stderr() }
     }
 }
 
@@ -29,9 +37,9 @@ impl Provider for Dispatch<'_> {
 impl Dispatch<'_> {
     async fn perform(&self, change: &Change) -> anyhow::Result<Option<String>> {
         match &change.operation {
-            Some(Operation::Source(op)) => super::source::perform(op, change, self.clients).await,
-            Some(Operation::Target(op)) => super::target::perform(op, change, self.clients).await,
-            Some(Operation::TargetSql(op)) => super::roles::perform(op, change, self.clients).await,
+            Some(Operation::Source(op)) => source::perform(op, self.clients, self.databases).await,
+            Some(Operation::Target(op)) => target::perform(op, change, self.clients, self.poll_interval).await,
+            Some(Operation::TargetSql(op)) => roles::perform(op, self.clients, self.databases).await,
             None => anyhow::bail!("{} has no operation to perform (a plan from a newer migprep?)", change.address),
         }
     }

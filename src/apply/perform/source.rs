@@ -4,14 +4,13 @@
 //! RDS writes wait for the instances to be `available` before the next mutating call (a member that is
 //! `modifying` refuses a reboot with `InvalidDBInstanceState`). SQL identifiers are quoted, values bound.
 
+use crate::clients::postgres::{self, Endpoint};
+use crate::clients::rds::{AwsError, ParameterChange, ParameterSource, Rds};
+use crate::clients::{Clients, Databases};
 use crate::error::UserError;
-use crate::observe::Clients;
-use crate::observe::aws::{ApplyType, AwsError, ParameterChange, ParameterSource, Rds};
-use crate::observe::postgres::{self, Endpoint};
-use crate::plan::Change;
+use crate::model::cluster::ApplyType;
 use crate::plan::operation::SourceOp;
 use crate::plan::source_ops::ParameterValue;
-use crate::rules::source::quote_ident;
 use std::time::Duration;
 
 /// How long a writer reboot may take before migprep gives up waiting (it may still finish; a new
@@ -21,7 +20,7 @@ const REBOOT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long the writer may take to accept connections again after it reports `available`.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub async fn perform(op: &SourceOp, change: &Change, clients: &Clients) -> anyhow::Result<Option<String>> {
+pub async fn perform(op: &SourceOp, clients: &Clients, databases: &Databases) -> anyhow::Result<Option<String>> {
     let rds = &clients.rds;
     match op {
         SourceOp::CreateParameterGroup { name, family, description, carry_over } => {
@@ -30,23 +29,11 @@ pub async fn perform(op: &SourceOp, change: &Change, clients: &Clients) -> anyho
         SourceOp::SetParameters { group, parameters } => set_parameters(rds, group, parameters).await,
         SourceOp::AttachParameterGroup { cluster, group } => attach(rds, cluster, group).await,
         SourceOp::RebootWriter { cluster, instance, verify } => {
-            reboot(rds, writer_endpoint(clients, change)?, clients, cluster, instance, verify).await
+            reboot(rds, &databases.source, clients, cluster, instance, verify).await
         }
-        SourceOp::Grant { role, member } => {
-            membership(writer_endpoint(clients, change)?, clients, role, member, true).await
-        }
-        SourceOp::Revoke { role, member } => {
-            membership(writer_endpoint(clients, change)?, clients, role, member, false).await
-        }
+        SourceOp::Grant { role, member } => membership(op, &databases.source, clients, role, member, true).await,
+        SourceOp::Revoke { role, member } => membership(op, &databases.source, clients, role, member, false).await,
     }
-}
-
-fn writer_endpoint<'a>(clients: &'a Clients, change: &Change) -> anyhow::Result<&'a Endpoint> {
-    clients.source_pg.as_ref().ok_or_else(|| {
-        UserError::new(format!("{}: the source writer's endpoint is not known", change.address))
-            .hint("run `migprep plan` to check that the source database is reachable")
-            .into()
-    })
 }
 
 fn aws(error: AwsError) -> anyhow::Error {
@@ -151,7 +138,7 @@ async fn reboot(
         .hint("run `migprep plan` again")
         .into());
     }
-    let in_sync = writer.parameter_group_status == crate::observe::aws::IN_SYNC;
+    let in_sync = writer.parameter_group_status == crate::model::cluster::IN_SYNC;
     if !(in_sync && mismatches(endpoint, clients, verify, Duration::ZERO).await?.is_empty()) {
         rds.wait_until_available(instance, REBOOT_TIMEOUT).await.map_err(aws)?;
         rds.reboot_instance(instance).await.map_err(aws)?;
@@ -203,6 +190,7 @@ async fn mismatches(
 
 /// `GRANT role TO member` (or `REVOKE role FROM member`) unless it is already so.
 async fn membership(
+    op: &SourceOp,
     endpoint: &Endpoint,
     clients: &Clients,
     role: &str,
@@ -218,11 +206,7 @@ async fn membership(
         .map_err(|e| sql(format!("checking whether {member:?} is a member of {role}"), e))?
         .get(0);
     if is_member != grant {
-        let statement = if grant {
-            format!("GRANT {} TO {}", quote_ident(role), quote_ident(member))
-        } else {
-            format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(member))
-        };
+        let statement = op.statement().expect("grants and revokes are statements");
         client.batch_execute(&statement).await.map_err(|e| sql(format!("{statement} on the source"), e))?;
     }
     Ok(Some(if grant { "member" } else { "not a member" }.to_string()))

@@ -9,33 +9,32 @@
 //! nothing: which parameters to change, and whether a reboot is allowed, belongs to the rules.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
-use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{ApplyMethod, Filter};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
-use crate::error::UserError;
+use crate::model::cluster::{AVAILABLE, ApplyType, Cluster, IN_SYNC, Instance, Member, Parameter, ParameterGroup};
 use crate::secret::Secret;
 use crate::tls::Trust;
+
+mod convert;
+mod error;
+
+use convert::{cluster_from, instance_from, parameter_from};
+pub use error::AwsError;
+use error::{Subject, classify};
 
 /// RDS refuses more than this many parameters in one `ModifyDBClusterParameterGroup` call.
 pub const MAX_PARAMETERS_PER_CALL: usize = 20;
 
 /// The largest page RDS hands out; fewer round trips for groups with hundreds of parameters.
 const PAGE_SIZE: i32 = 100;
-
-/// Member status that means "the running values match the attached group".
-pub const IN_SYNC: &str = "in-sync";
-
-/// Instance status of an idle, usable instance.
-pub const AVAILABLE: &str = "available";
 
 /// Instance states from which no amount of waiting leads to `available` without someone acting.
 const STUCK_INSTANCE_STATES: &[&str] = &[
@@ -98,121 +97,6 @@ impl Default for Retry {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Observed values
-
-/// An Aurora DB cluster as `DescribeDBClusters` and `DescribeDBInstances` show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cluster {
-    pub id: String,
-    pub engine: String,
-    pub engine_version: String,
-    pub status: String,
-    /// The attached DB cluster parameter group.
-    pub parameter_group: String,
-    /// The writer (cluster) endpoint host and port.
-    pub endpoint: Option<String>,
-    pub port: Option<u16>,
-    pub reader_endpoint: Option<String>,
-    pub master_username: Option<String>,
-    pub members: Vec<Member>,
-}
-
-impl Cluster {
-    /// The member that takes writes, if the cluster has one.
-    pub fn writer(&self) -> Option<&Member> {
-        self.members.iter().find(|m| m.is_writer)
-    }
-
-    pub fn member(&self, instance_id: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.instance_id == instance_id)
-    }
-}
-
-/// One DB instance of a cluster. The instance fields are `None` when `DescribeDBInstances` did not
-/// list the instance (it was being created or deleted between the two calls).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Member {
-    pub instance_id: String,
-    pub is_writer: bool,
-    /// `in-sync`, `pending-reboot`, `applying`, …
-    pub parameter_group_status: String,
-    pub instance_class: Option<String>,
-    pub publicly_accessible: Option<bool>,
-    /// `available`, `rebooting`, `modifying`, …
-    pub status: Option<String>,
-}
-
-/// A DB instance as `DescribeDBInstances` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instance {
-    pub id: String,
-    pub cluster: Option<String>,
-    pub instance_class: String,
-    pub publicly_accessible: bool,
-    pub status: String,
-}
-
-/// A DB cluster parameter group.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParameterGroup {
-    pub name: String,
-    pub family: String,
-    pub description: String,
-}
-
-impl ParameterGroup {
-    /// AWS's own `default.<family>` groups cannot be modified.
-    pub fn is_default(&self) -> bool {
-        self.name.starts_with("default.")
-    }
-}
-
-/// One parameter of a DB cluster parameter group.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Parameter {
-    pub name: String,
-    /// Absent for many engine defaults; may be a formula such as `GREATEST(...)`.
-    pub value: Option<String>,
-    /// `engine-default`, `system` or `user`.
-    pub source: Option<String>,
-    pub apply_type: ApplyType,
-    pub data_type: Option<String>,
-    /// `"0,1"`, `"8192-536870912"`, … as RDS writes it.
-    pub allowed_values: Option<String>,
-    pub is_modifiable: bool,
-}
-
-/// When a parameter change takes effect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ApplyType {
-    /// Only after a reboot.
-    Static,
-    /// At once, when applied `immediate`.
-    Dynamic,
-    /// Anything else RDS reports; treated like static because that is always accepted.
-    Other(String),
-}
-
-impl ApplyType {
-    pub fn parse(raw: &str) -> ApplyType {
-        match raw {
-            "static" => ApplyType::Static,
-            "dynamic" => ApplyType::Dynamic,
-            other => ApplyType::Other(other.to_string()),
-        }
-    }
-
-    /// The `ApplyMethod` to send: `immediate` is refused for static parameters
-    /// (`InvalidParameterCombination`), so only a known-dynamic parameter gets it.
-    pub fn apply_method(&self) -> &'static str {
-        match self {
-            ApplyType::Dynamic => "immediate",
-            _ => "pending-reboot",
-        }
-    }
-}
-
 /// Which parameters `DescribeDBClusterParameters` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParameterSource {
@@ -240,192 +124,6 @@ pub struct ParameterChange {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Errors
-
-/// What went wrong talking to RDS. Service codes and messages are kept as data ([`AwsError::code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    #[error("no AWS credentials found{}: {detail}", profile_note(.profile))]
-    NoCredentials { profile: Option<String>, detail: String },
-    #[error("AWS rejected the credentials{} on {operation}: {code}: {message}", profile_note(.profile))]
-    Auth { operation: &'static str, profile: Option<String>, code: String, message: String },
-    #[error("DB cluster {cluster} not found in {region}")]
-    ClusterNotFound { cluster: String, region: String },
-    #[error("DB cluster parameter group {group} not found in {region}")]
-    ParameterGroupNotFound { group: String, region: String },
-    #[error("DB instance {instance} not found in {region}")]
-    InstanceNotFound { instance: String, region: String },
-    #[error("{operation} on {subject} failed: {code}: {message}")]
-    Service {
-        operation: &'static str,
-        subject: String,
-        /// HTTP status of the refusal, when there was a response.
-        status: Option<u16>,
-        code: String,
-        message: String,
-    },
-    #[error("{operation} on {subject} could not reach AWS RDS: {detail}")]
-    Transport { operation: &'static str, subject: String, detail: String },
-    #[error("timed out after {}s waiting for {what}; last seen: {last_seen}", .waited.as_secs())]
-    Timeout { what: String, waited: Duration, last_seen: String },
-    #[error("DB instance {instance} is {status} and will not become available by waiting")]
-    Stuck { instance: String, status: String },
-    #[error("cannot set up the AWS client: {0}")]
-    Setup(String),
-}
-
-fn profile_note(profile: &Option<String>) -> String {
-    match profile {
-        Some(p) => format!(" (profile {p})"),
-        None => String::new(),
-    }
-}
-
-impl AwsError {
-    /// The AWS error code (`Throttling`, `InvalidParameterCombination`, `DBClusterNotFoundFault`, …).
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AwsError::Auth { code, .. } | AwsError::Service { code, .. } => Some(code),
-            AwsError::ClusterNotFound { .. } => Some("DBClusterNotFoundFault"),
-            AwsError::ParameterGroupNotFound { .. } => Some("DBParameterGroupNotFound"),
-            AwsError::InstanceNotFound { .. } => Some("DBInstanceNotFound"),
-            _ => None,
-        }
-    }
-
-    /// The service's message, when the service answered.
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            AwsError::Auth { message, .. } | AwsError::Service { message, .. } => Some(message),
-            _ => None,
-        }
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            AwsError::ClusterNotFound { .. }
-                | AwsError::ParameterGroupNotFound { .. }
-                | AwsError::InstanceNotFound { .. }
-        )
-    }
-
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        let credentials = "give migprep credentials as for the aws CLI: `profile` in the spec or \
-                           AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws sso login`";
-        Some(match self {
-            AwsError::NoCredentials { .. } => credentials.to_string(),
-            AwsError::Auth { code, operation, .. } => match code.as_str() {
-                "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
-                    "the session has expired: refresh it (`aws sso login`, or new temporary keys) \
-                     and run again"
-                        .to_string()
-                }
-                "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
-                    format!("allow rds:{operation} for this identity, or use a profile that has it")
-                }
-                _ => format!("the access key is not valid for this account and partition; {credentials}"),
-            },
-            AwsError::ClusterNotFound { region, .. } => format!(
-                "check `source.cluster` (the DB cluster identifier, not an instance), `source.region` \
-                 (now {region}) and the AWS profile: the cluster must exist in that account and region"
-            ),
-            AwsError::ParameterGroupNotFound { region, .. } => format!(
-                "the group may have been deleted or renamed; check it with \
-                 `aws rds describe-db-cluster-parameter-groups --region {region}`"
-            ),
-            AwsError::InstanceNotFound { .. } => "the cluster's members changed; run `migprep plan` again".to_string(),
-            AwsError::Service { code, .. } if is_throttling(code) => {
-                "AWS kept throttling RDS requests; wait a minute and run again, or raise \
-                 AWS_MAX_ATTEMPTS"
-                    .to_string()
-            }
-            AwsError::Service { .. } => return None,
-            AwsError::Transport { .. } => {
-                "check the network path to the RDS endpoint (proxy, VPN, AWS_ENDPOINT_URL) and, \
-                 behind a TLS-inspecting proxy, `ca_file`"
-                    .to_string()
-            }
-            AwsError::Timeout { .. } => "the change may still finish: check the cluster in the console and run \
-                 `migprep apply` again, which resumes"
-                .to_string(),
-            AwsError::Stuck { status, .. } => format!(
-                "fix the instance's {status} state in the RDS console (for incompatible-parameters: \
-                 correct the group's values and reboot), then run again"
-            ),
-            AwsError::Setup(_) => return None,
-        })
-    }
-
-    /// The error as the user sees it: one line plus a hint.
-    pub fn to_user_error(&self) -> UserError {
-        let error = UserError::new(self.to_string());
-        match self.hint() {
-            Some(hint) => error.hint(hint),
-            None => error,
-        }
-    }
-}
-
-impl From<AwsError> for UserError {
-    fn from(error: AwsError) -> Self {
-        error.to_user_error()
-    }
-}
-
-fn is_throttling(code: &str) -> bool {
-    matches!(
-        code,
-        "Throttling"
-            | "ThrottlingException"
-            | "ThrottledException"
-            | "RequestThrottled"
-            | "RequestThrottledException"
-            | "TooManyRequestsException"
-            | "RequestLimitExceeded"
-    )
-}
-
-const AUTH_CODES: &[&str] = &[
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidSignatureException",
-    "AuthFailure",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-];
-
-/// What a call addressed, so a not-found code can name the right thing.
-#[derive(Clone, Copy, Default)]
-struct Subject<'a> {
-    cluster: Option<&'a str>,
-    group: Option<&'a str>,
-    instance: Option<&'a str>,
-}
-
-impl fmt::Display for Subject<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if let Some(c) = self.cluster {
-            parts.push(format!("DB cluster {c}"));
-        }
-        if let Some(g) = self.group {
-            parts.push(format!("DB cluster parameter group {g}"));
-        }
-        if let Some(i) = self.instance {
-            parts.push(format!("DB instance {i}"));
-        }
-        if parts.is_empty() { f.write_str("the account's DB clusters") } else { f.write_str(&parts.join(", ")) }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The client
 
@@ -809,146 +507,9 @@ fn https_client(trust: &Trust) -> Result<Option<aws_sdk_rds::config::SharedHttpC
     ))
 }
 
-/// Turns an SDK error into an [`AwsError`]: credentials, auth codes, not-found codes (naming what the
-/// call addressed), transport problems, and everything else with its code and message.
-fn classify<E>(
-    operation: &'static str,
-    subject: Subject<'_>,
-    region: &str,
-    profile: &Option<String>,
-    err: SdkError<E, HttpResponse>,
-) -> AwsError
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    if let Some(credentials) = find_source::<CredentialsError>(&err as &(dyn StdError + 'static)) {
-        return AwsError::NoCredentials { profile: profile.clone(), detail: error_chain(credentials) };
-    }
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    if let Some(code) = err.code() {
-        let code = code.to_string();
-        let message = err.message().unwrap_or_default().to_string();
-        if AUTH_CODES.contains(&code.as_str()) {
-            return AwsError::Auth { operation, profile: profile.clone(), code, message };
-        }
-        let region = region.to_string();
-        match code.as_str() {
-            "DBClusterNotFoundFault" if subject.cluster.is_some() => {
-                return AwsError::ClusterNotFound { cluster: subject.cluster.unwrap_or_default().to_string(), region };
-            }
-            "DBParameterGroupNotFound" | "DBClusterParameterGroupNotFound" if subject.group.is_some() => {
-                return AwsError::ParameterGroupNotFound {
-                    group: subject.group.unwrap_or_default().to_string(),
-                    region,
-                };
-            }
-            "DBInstanceNotFound" if subject.instance.is_some() => {
-                return AwsError::InstanceNotFound {
-                    instance: subject.instance.unwrap_or_default().to_string(),
-                    region,
-                };
-            }
-            _ => {}
-        }
-        return AwsError::Service { operation, subject: subject.to_string(), status, code, message };
-    }
-    match &err {
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => AwsError::Service {
-            operation,
-            subject: subject.to_string(),
-            status,
-            code: status.map_or_else(|| "Unknown".to_string(), |s| format!("HTTP{s}")),
-            message: error_chain(&err),
-        },
-        _ => AwsError::Transport { operation, subject: subject.to_string(), detail: error_chain(&err) },
-    }
-}
-
-/// An error and its causes on one line, without the SDK's `Debug` dumps (which include raw
-/// responses). Causes that repeat the previous message are skipped.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
-/// The first error of type `T` in `err`'s source chain.
-fn find_source<'e, T: StdError + 'static>(err: &'e (dyn StdError + 'static)) -> Option<&'e T> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = e.source();
-    }
-    None
-}
-
-fn cluster_from(c: &aws_sdk_rds::types::DbCluster) -> Cluster {
-    Cluster {
-        id: c.db_cluster_identifier().unwrap_or_default().to_string(),
-        engine: c.engine().unwrap_or_default().to_string(),
-        engine_version: c.engine_version().unwrap_or_default().to_string(),
-        status: c.status().unwrap_or_default().to_string(),
-        parameter_group: c.db_cluster_parameter_group().unwrap_or_default().to_string(),
-        endpoint: c.endpoint().map(str::to_string),
-        port: c.port().and_then(|p| u16::try_from(p).ok()),
-        reader_endpoint: c.reader_endpoint().map(str::to_string),
-        master_username: c.master_username().map(str::to_string),
-        members: c
-            .db_cluster_members()
-            .iter()
-            .map(|m| Member {
-                instance_id: m.db_instance_identifier().unwrap_or_default().to_string(),
-                is_writer: m.is_cluster_writer().unwrap_or(false),
-                parameter_group_status: m.db_cluster_parameter_group_status().unwrap_or_default().to_string(),
-                instance_class: None,
-                publicly_accessible: None,
-                status: None,
-            })
-            .collect(),
-    }
-}
-
-fn instance_from(i: &aws_sdk_rds::types::DbInstance) -> Instance {
-    Instance {
-        id: i.db_instance_identifier().unwrap_or_default().to_string(),
-        cluster: i.db_cluster_identifier().map(str::to_string),
-        instance_class: i.db_instance_class().unwrap_or_default().to_string(),
-        publicly_accessible: i.publicly_accessible().unwrap_or(false),
-        status: i.db_instance_status().unwrap_or_default().to_string(),
-    }
-}
-
-fn parameter_from(p: &aws_sdk_rds::types::Parameter) -> Parameter {
-    Parameter {
-        name: p.parameter_name().unwrap_or_default().to_string(),
-        value: p.parameter_value().map(str::to_string),
-        source: p.source().map(str::to_string),
-        apply_type: ApplyType::parse(p.apply_type().unwrap_or_default()),
-        data_type: p.data_type().map(str::to_string),
-        allowed_values: p.allowed_values().map(str::to_string),
-        is_modifiable: p.is_modifiable().unwrap_or(false),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_dynamic_parameters_are_applied_immediately() {
-        assert_eq!(ApplyType::parse("dynamic").apply_method(), "immediate");
-        assert_eq!(ApplyType::parse("static").apply_method(), "pending-reboot");
-        assert_eq!(ApplyType::parse("").apply_method(), "pending-reboot");
-    }
 
     #[test]
     fn static_credentials_never_show_the_secret() {
@@ -957,14 +518,5 @@ mod tests {
             secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG"),
         };
         assert!(!format!("{creds:?}").contains("wJalr"));
-    }
-
-    #[test]
-    fn not_found_names_the_cluster_and_hints_at_region_and_profile() {
-        let error =
-            AwsError::ClusterNotFound { cluster: "orders-prod".into(), region: "eu-west-1".into() }.to_user_error();
-        assert_eq!(error.message, "DB cluster orders-prod not found in eu-west-1");
-        let hint = error.hint.unwrap();
-        assert!(hint.contains("source.region") && hint.contains("profile"), "{hint}");
     }
 }

@@ -4,26 +4,31 @@
 //!
 //! Writes to one server are serialised by the ARM client; ARM's 409/429/5xx are waited out there.
 
-use crate::observe::Clients;
-use crate::observe::azure::{Server, ServerId, Sku};
+use crate::clients::Clients;
+use crate::model::server::{Server, ServerId, Sku};
 use crate::plan::Change;
 use crate::plan::operation::TargetOp;
 use crate::plan::target_ops::Replica;
-use crate::rules::target::describe_high_availability;
+use crate::plan::target_ops::describe_high_availability;
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a server busy with an operation someone else (or a killed run) started.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 
-pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyhow::Result<Option<String>> {
+pub async fn perform(
+    op: &TargetOp,
+    change: &Change,
+    clients: &Clients,
+    poll_interval: Duration,
+) -> anyhow::Result<Option<String>> {
     let arm = &clients.arm;
     let server = &clients.server;
     match op {
         TargetOp::SetConfiguration { name, value } => {
             // An operation a killed run started may be setting this very value: wait for it to end before
             // reading, or the read sees the old value and the change is made twice.
-            settle(clients, server).await?;
+            settle(clients, server, poll_interval).await?;
             let current = arm.configuration(server, name).await?;
             if current.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value)) {
                 return Ok(current.value);
@@ -37,12 +42,12 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
                     && (standby_zone.is_none() || s.high_availability.standby_zone == *standby_zone)
             };
             // A run killed during the PATCH leaves the operation running: wait for it, do not start another.
-            let current = settle(clients, server).await?;
+            let current = settle(clients, server, poll_interval).await?;
             let after = if wanted(&current) {
                 current
             } else {
                 arm.set_high_availability(server, mode, standby_zone.as_deref()).await?;
-                settle(clients, server).await?
+                settle(clients, server, poll_interval).await?
             };
             if !wanted(&after) {
                 bail!(
@@ -65,7 +70,7 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
                 return Ok(None);
             }
             arm.restart(server).await?;
-            settle(clients, server).await?;
+            settle(clients, server, poll_interval).await?;
             let still = pending(clients, parameters).await?;
             if !still.is_empty() {
                 bail!("{server} still waits for a restart for {} after restarting", still.join(", "));
@@ -75,12 +80,12 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
         TargetOp::Resize { sku, tier } => {
             let wanted = |s: &Server| s.sku.name.eq_ignore_ascii_case(sku);
             // A run killed during the resize leaves it running: wait for it rather than asking again.
-            let current = settle(clients, server).await?;
+            let current = settle(clients, server, poll_interval).await?;
             let after = if wanted(&current) {
                 current
             } else {
                 arm.set_sku(server, sku, tier).await?;
-                settle(clients, server).await?
+                settle(clients, server, poll_interval).await?
             };
             if !wanted(&after) {
                 bail!("{server} has compute size {} after the resize, not {sku}", after.sku.name);
@@ -88,13 +93,13 @@ pub async fn perform(op: &TargetOp, change: &Change, clients: &Clients) -> anyho
             Ok(Some(format!("{} ({})", after.sku.name, after.sku.tier)))
         }
         TargetOp::GrowStorage { size_gb } => {
-            let current = settle(clients, server).await?;
+            let current = settle(clients, server, poll_interval).await?;
             // Already as large (or larger, grown by auto-grow meanwhile): storage never shrinks, so done.
             let after = if current.storage_size_gb.is_some_and(|gb| gb >= *size_gb) {
                 current
             } else {
                 arm.set_storage(server, *size_gb).await?;
-                settle(clients, server).await?
+                settle(clients, server, poll_interval).await?
             };
             match after.storage_size_gb {
                 Some(gb) if gb >= *size_gb => Ok(Some(format!("{gb} GB"))),
@@ -163,11 +168,7 @@ async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<Stri
 }
 
 /// Waits until the server is `Ready` with no HA transition under way, and returns it.
-async fn settle(clients: &Clients, id: &ServerId) -> anyhow::Result<Server> {
-    let interval = std::env::var("MIGPREP_POLL_INTERVAL_MS")
-        .ok()
-        .and_then(|ms| ms.parse::<u64>().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis);
+async fn settle(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Server> {
     let started = Instant::now();
     loop {
         let server = clients.arm.server(id).await?;

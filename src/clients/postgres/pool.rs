@@ -8,7 +8,7 @@
 //! A statement that may block (creating a logical slot waits for running transactions) does not belong
 //! here: it would hold up every statement queued behind it. It opens its own connection instead.
 
-use super::postgres::{self, ConnectError, Endpoint};
+use super::{ConnectError, Endpoint};
 use crate::tls::Trust;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
@@ -74,7 +74,7 @@ impl Pool {
 
     /// A connection of its own to the main database, for statements that may block.
     pub async fn dedicated(&self) -> Result<tokio_postgres::Client, ConnectError> {
-        postgres::connect(&self.inner.endpoint, &self.inner.trust, postgres::CONNECT_TIMEOUT).await
+        super::connect(&self.inner.endpoint, &self.inner.trust, super::CONNECT_TIMEOUT).await
     }
 
     fn session(&self, database: &str) -> Session {
@@ -87,9 +87,7 @@ impl Pool {
         let trust = self.inner.trust.clone();
         // Spawned, so the handshake makes progress before anyone awaits it.
         let task =
-            tokio::spawn(
-                async move { postgres::connect(&endpoint, &trust, postgres::CONNECT_TIMEOUT).await.map(Arc::new) },
-            );
+            tokio::spawn(async move { super::connect(&endpoint, &trust, super::CONNECT_TIMEOUT).await.map(Arc::new) });
         self.inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task.abort_handle());
         let address = self.inner.endpoint.address();
         let session = task
@@ -116,7 +114,7 @@ mod tests {
         // A port nothing listens on: bind one, note it, and let it go.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         Endpoint {
-            side: postgres::Side::Source,
+            side: crate::clients::postgres::Side::Source,
             host: "127.0.0.1".into(),
             port,
             user: "migrator".into(),

@@ -3,17 +3,13 @@
 //! is harmless. Statements come from [`TargetSqlOp::statement`] (identifiers quoted), the same text
 //! `plan --roles-sql` writes; lookups bind their values. No role is ever dropped.
 
+use crate::clients::postgres;
+use crate::clients::{Clients, Databases};
 use crate::error::UserError;
-use crate::observe::Clients;
-use crate::observe::postgres;
-use crate::plan::Change;
 use crate::plan::operation::TargetSqlOp;
 
-pub async fn perform(op: &TargetSqlOp, change: &Change, clients: &Clients) -> anyhow::Result<Option<String>> {
-    let endpoint = clients.target_pg.as_ref().ok_or_else(|| {
-        UserError::new(format!("{}: the target server's endpoint is not known", change.address))
-            .hint("run `migprep plan` to check that the target database is reachable")
-    })?;
+pub async fn perform(op: &TargetSqlOp, clients: &Clients, databases: &Databases) -> anyhow::Result<Option<String>> {
+    let endpoint = &databases.target;
     let client = postgres::connect(endpoint, &clients.trust, postgres::CONNECT_TIMEOUT)
         .await
         .map_err(|e| UserError::new(format!("cannot connect to the target server: {e}")).hint(e.hint(endpoint.side)))?;

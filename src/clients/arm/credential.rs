@@ -27,13 +27,28 @@ use super::{AzureError, Backoff};
 use crate::secret::Secret;
 
 /// Which identity to use for ARM.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub enum Credential {
-    /// The chain described in the module docs.
-    #[default]
-    Chain,
+    /// The chain described in the module docs, with what the environment configures for it.
+    Chain(ChainEnvironment),
     /// One service principal, given directly (tests and callers that read it elsewhere).
     ServicePrincipal { tenant_id: String, client_id: String, client_secret: Secret },
+}
+
+impl Default for Credential {
+    fn default() -> Self {
+        Credential::Chain(ChainEnvironment::default())
+    }
+}
+
+/// What the environment says about the chain's first links: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
+/// `AZURE_CLIENT_SECRET` for a service principal; `AZURE_FEDERATED_TOKEN_FILE` for workload identity.
+#[derive(Clone, Debug, Default)]
+pub struct ChainEnvironment {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub federated_token_file: Option<String>,
 }
 
 /// Refresh a cached token this long before it expires, so a request never carries a dying token.
@@ -52,11 +67,11 @@ struct Source {
 pub(super) struct Tokens {
     sources: Vec<Source>,
     scope: String,
-    state: tokio::sync::Mutex<State>,
+    state: tokio::sync::Mutex<Cache>,
 }
 
 #[derive(Default)]
-struct State {
+struct Cache {
     cached: Option<(Secret, OffsetDateTime)>,
     /// The source that worked last, tried first next time.
     chosen: Option<usize>,
@@ -67,10 +82,6 @@ impl std::fmt::Debug for Tokens {
         let names: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
         f.debug_struct("Tokens").field("sources", &names).field("scope", &self.scope).finish_non_exhaustive()
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 impl Tokens {
@@ -130,12 +141,12 @@ impl Tokens {
             Credential::ServicePrincipal { tenant_id, client_id, client_secret } => {
                 sources.push(service_principal(tenant_id, client_id, client_secret, false)?)
             }
-            Credential::Chain => {
+            Credential::Chain(environment) => {
                 if let (Some(tenant), Some(client), Some(secret)) =
-                    (env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET"))
+                    (&environment.tenant_id, &environment.client_id, &environment.client_secret)
                 {
-                    sources.push(service_principal(&tenant, &client, &Secret::new(secret), true)?);
-                } else if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+                    sources.push(service_principal(tenant, client, secret, true)?);
+                } else if environment.federated_token_file.is_some() {
                     let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
                         credential_options: ClientAssertionCredentialOptions {
                             client_options: options(retry(), http.clone()),
@@ -170,7 +181,7 @@ impl Tokens {
                 }
             }
         }
-        Ok(Tokens { sources, scope, state: tokio::sync::Mutex::new(State::default()) })
+        Ok(Tokens { sources, scope, state: tokio::sync::Mutex::new(Cache::default()) })
     }
 
     /// Forgets the cached token (ARM said it expired).

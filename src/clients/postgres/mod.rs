@@ -6,7 +6,10 @@
 //! the extra CA bundle, and the host name. Passwords go to the driver and nowhere else. Failures are
 //! classified (refused, timeout, authentication, TLS) so the plan can say what to do about each.
 
-use super::session::Pool;
+mod pool;
+
+pub use pool::Pool;
+
 use crate::secret::Secret;
 use crate::spec::SslMode;
 use crate::tls::Trust;

@@ -1,0 +1,127 @@
+//! What went wrong talking to ARM, as data: the HTTP status and ARM's `error.code` are kept and branched
+//! on, never parsed from the message. Every error can become a [`UserError`] with a hint.
+
+// Errors
+
+use std::time::Duration;
+
+use crate::error::UserError;
+
+/// What went wrong talking to Entra ID or ARM. ARM's `error.code` and `message` are kept as data.
+#[derive(Debug, thiserror::Error)]
+pub enum AzureError {
+    #[error("no Azure credentials found; tried {}", .tried.join("; "))]
+    NoCredentials { tried: Vec<String> },
+    #[error("Microsoft Entra ID refused a token for {source_name}: {detail}")]
+    Authentication { source_name: String, detail: String, hint: Option<String> },
+    #[error("could not get a token for {source_name} from Microsoft Entra ID: {detail}")]
+    TokenUnreachable { source_name: String, detail: String },
+    #[error("ARM refused access to {resource} (HTTP {status}): {code}: {message}")]
+    Access { resource: String, status: u16, code: String, message: String },
+    #[error("{resource} not found: {code}: {message}")]
+    NotFound { resource: String, code: String, message: String },
+    #[error("{operation} on {resource} failed (HTTP {status}): {code}: {message}")]
+    Arm { operation: String, resource: String, status: u16, code: String, message: String },
+    #[error("{operation} on {resource} ended {status}: {code}: {message}")]
+    OperationFailed { operation: String, resource: String, status: String, code: String, message: String },
+    #[error("{operation} on {resource} did not finish within {}s", .waited.as_secs())]
+    Timeout { operation: String, resource: String, waited: Duration },
+    #[error("{operation} on {resource} could not reach ARM: {detail}")]
+    Transport { operation: String, resource: String, detail: String },
+    #[error("unexpected answer from ARM for {resource}: {detail}")]
+    Decode { resource: String, detail: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl AzureError {
+    /// ARM's `error.code` (or the operation's), when ARM answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AzureError::Access { code, .. }
+            | AzureError::NotFound { code, .. }
+            | AzureError::Arm { code, .. }
+            | AzureError::OperationFailed { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            AzureError::Access { message, .. }
+            | AzureError::NotFound { message, .. }
+            | AzureError::Arm { message, .. }
+            | AzureError::OperationFailed { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of ARM's refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AzureError::Access { status, .. } | AzureError::Arm { status, .. } => Some(*status),
+            AzureError::NotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, AzureError::NotFound { .. })
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            AzureError::NoCredentials { .. } => "sign in with `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and \
+                 AZURE_CLIENT_SECRET for a service principal"
+                .into(),
+            AzureError::Authentication { hint, .. } => hint.clone()?,
+            AzureError::TokenUnreachable { .. } => "check the network path to the authority \
+                 host (`target.authority_host`, AZURE_AUTHORITY_HOST) and, behind a TLS-inspecting \
+                 proxy, `ca_file`"
+                .into(),
+            AzureError::Access { .. } => "the identity needs a role with \
+                 Microsoft.DBforPostgreSQL/flexibleServers read and write permissions (e.g. \
+                 Contributor) on the server; check which identity is used (`az account show`, \
+                 AZURE_CLIENT_ID)"
+                .into(),
+            AzureError::NotFound { code, .. } if code == "ResourceGroupNotFound" => {
+                "check `target.subscription` and `target.resource_group`".into()
+            }
+            AzureError::NotFound { code, .. } if code == "ConfigurationNotExists" => {
+                "this parameter does not exist for the server's PostgreSQL version".into()
+            }
+            AzureError::NotFound { .. } => "check `target.subscription`, \
+                 `target.resource_group` and `target.server` (`az postgres flexible-server list \
+                 -g <resource group>`)"
+                .into(),
+            AzureError::Arm { status: 429, .. } => "ARM kept throttling; wait a few minutes and run again".into(),
+            AzureError::Arm { status: 409, .. } => {
+                "another operation is running on the server; wait until its state is Ready and \
+                 run again"
+                    .into()
+            }
+            AzureError::Timeout { .. } => "the operation may still finish: check the server \
+                 in the portal and run `migprep apply` again, which resumes"
+                .into(),
+            AzureError::Transport { .. } => "check the network path to ARM (proxy, \
+                 MIGPREP_ARM_ENDPOINT) and, behind a TLS-inspecting proxy, `ca_file`"
+                .into(),
+            _ => return None,
+        })
+    }
+
+    /// The error as the user sees it: one line plus a hint.
+    pub fn to_user_error(&self) -> UserError {
+        let error = UserError::new(self.to_string());
+        match self.hint() {
+            Some(hint) => error.hint(hint),
+            None => error,
+        }
+    }
+}
+
+impl From<AzureError> for UserError {
+    fn from(error: AzureError) -> Self {
+        error.to_user_error()
+    }
+}

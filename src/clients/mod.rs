@@ -1,0 +1,27 @@
+//! One client per system, each reading AND writing it: [`rds`] (the RDS API), [`arm`] (Azure Resource
+//! Manager) and [`postgres`] (SQL on either database). Clients translate between the wire and the plain
+//! [`crate::model`]; SDK and wire types never leave their folder, and no client decides anything.
+
+pub mod arm;
+pub mod postgres;
+pub mod rds;
+
+use crate::model::server::ServerId;
+use crate::tls::Trust;
+use postgres::Endpoint;
+
+/// The cloud clients of one run, built once from the spec and the settings.
+pub struct Clients {
+    pub trust: Trust,
+    pub rds: rds::Rds,
+    pub arm: arm::Arm,
+    /// The flexible server the spec names.
+    pub server: ServerId,
+}
+
+/// Where the two databases are, once observation has found their addresses.
+#[derive(Clone, Debug)]
+pub struct Databases {
+    pub source: Endpoint,
+    pub target: Endpoint,
+}

@@ -1,0 +1,89 @@
+//! What the environment configures, read once at the start of a run into one value. Nothing below the
+//! command layer reads an environment variable; it is handed the piece of [`Settings`] it needs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The pause between two polls of a slow operation (a reboot, an ARM operation, a busy server) when
+/// `MIGPREP_POLL_INTERVAL_MS` does not set one: soon enough to notice the end, light on the API rate.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Every environment variable migprep reads (besides the clouds' own credential chains).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `MIGPREP_STATE_DIR`: where state folders live instead of `.migprep/` beside the spec.
+    pub state_dir: Option<PathBuf>,
+    /// `MIGPREP_CA_FILE`: an extra CA bundle when the spec sets no `ca_file`.
+    pub ca_file: Option<PathBuf>,
+    /// `MIGPREP_POLL_INTERVAL_MS`.
+    pub poll_interval: Option<Duration>,
+    /// `MIGPREP_ARM_ENDPOINT`, when the spec sets no `target.arm_endpoint`.
+    pub arm_endpoint: Option<String>,
+    /// `AZURE_AUTHORITY_HOST`, when the spec sets no `target.authority_host`.
+    pub authority_host: Option<String>,
+    /// `MIGPREP_ARM_AUDIENCE`: the token audience, for sovereign or private clouds.
+    pub arm_audience: Option<String>,
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_FEDERATED_TOKEN_FILE`.
+    pub azure_tenant_id: Option<String>,
+    pub azure_client_id: Option<String>,
+    pub azure_client_secret: Option<crate::secret::Secret>,
+    pub azure_federated_token_file: Option<String>,
+    /// `NO_COLOR` (https://no-color.org).
+    pub no_color: bool,
+    /// Who runs migprep, for the lock: `USER` (or `LOGNAME`, `USERNAME`) and `HOSTNAME`.
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `var`; empty values count as unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        Self {
+            state_dir: get("MIGPREP_STATE_DIR").map(PathBuf::from),
+            ca_file: get("MIGPREP_CA_FILE").map(PathBuf::from),
+            poll_interval: get("MIGPREP_POLL_INTERVAL_MS")
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .map(Duration::from_millis),
+            arm_endpoint: get("MIGPREP_ARM_ENDPOINT"),
+            authority_host: get("AZURE_AUTHORITY_HOST"),
+            arm_audience: get("MIGPREP_ARM_AUDIENCE"),
+            azure_tenant_id: get("AZURE_TENANT_ID"),
+            azure_client_id: get("AZURE_CLIENT_ID"),
+            azure_client_secret: get("AZURE_CLIENT_SECRET").map(crate::secret::Secret::new),
+            azure_federated_token_file: get("AZURE_FEDERATED_TOKEN_FILE"),
+            no_color: get("NO_COLOR").is_some(),
+            user: ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| get(name)),
+            hostname: get("HOSTNAME"),
+        }
+    }
+
+    /// The poll interval in force.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_variables_are_unset_and_numbers_parse() {
+        let settings = Settings::from_vars(|name| match name {
+            "MIGPREP_POLL_INTERVAL_MS" => Some("250".into()),
+            "MIGPREP_STATE_DIR" => Some(" ".into()),
+            "LOGNAME" => Some("dba".into()),
+            _ => None,
+        });
+        assert_eq!(settings.poll_interval(), Duration::from_millis(250));
+        assert_eq!(settings.state_dir, None);
+        assert_eq!(settings.user.as_deref(), Some("dba"));
+        assert_eq!(Settings::default().poll_interval(), DEFAULT_POLL_INTERVAL);
+    }
+}
