@@ -5,13 +5,15 @@
 
 use super::json::json_response;
 use crate::arm::Shared;
-use crate::arm::model::{IssuedToken, TOKEN_LIFETIME, now_rfc3339};
+use crate::arm::model::{IssuedToken, TOKEN_LIFETIME};
 use axum::body::{Body, Bytes};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes) -> Response<Body> {
     let is_form = headers
@@ -100,8 +102,7 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
 fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response<Body> {
     let trace_id = uuid::Uuid::new_v4();
     let correlation_id = uuid::Uuid::new_v4();
-    let now = now_rfc3339();
-    let timestamp = format!("{} {}Z", &now[..10], &now[11..19]);
+    let timestamp = aad_timestamp();
     json_response(
         status,
         &json!({
@@ -114,4 +115,21 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> R
             "error_uri": format!("https://login.microsoftonline.com/error?code={code}")
         }),
     )
+}
+
+/// Now the way Entra ID writes the time in its errors: UTC to the second, `2025-01-31 23:59:59Z`.
+fn aad_timestamp() -> String {
+    OffsetDateTime::now_utc()
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z"))
+        .expect("a UTC date-time has every component the format names")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aad_timestamps_are_utc_to_the_second() {
+        let shape = regex_lite::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$").unwrap();
+        let timestamp = super::aad_timestamp();
+        assert!(shape.is_match(&timestamp), "{timestamp}");
+    }
 }
