@@ -1,0 +1,6 @@
+//! Helpers the test files share: `arm` for the fake ARM's tests (`arm_*.rs`). Every test file compiles the
+//! whole module and uses only part of it, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+pub mod arm;
