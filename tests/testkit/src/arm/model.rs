@@ -8,7 +8,9 @@
 use super::catalog::{self, Parameter};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 pub(crate) const PROVIDER: &str = "Microsoft.DBforPostgreSQL";
 pub(crate) const SERVER_TYPE: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
@@ -507,29 +509,17 @@ pub(crate) fn skus() -> Vec<Sku> {
 
 /// Now as an RFC 3339 UTC timestamp with microseconds, the way ARM writes times.
 pub(crate) fn now_rfc3339() -> String {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let (days, time_of_day) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        time_of_day / 3600,
-        time_of_day / 60 % 60,
-        time_of_day % 60,
-        since_epoch.subsec_micros()
-    )
+    OffsetDateTime::now_utc()
+        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"))
+        .expect("a UTC date-time has every component the format names")
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_utc_with_microseconds() {
+        let shape = regex_lite::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$").unwrap();
+        let now = super::now_rfc3339();
+        assert!(shape.is_match(&now), "{now}");
+    }
 }
