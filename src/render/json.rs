@@ -45,34 +45,14 @@
 //! byte-identical. A change with `pending` set is counted as pending, not by its action; `apply` runs
 //! neither pending changes nor blockers.
 
-use crate::plan::{Change, Check, Kind, Plan, Summary};
-use serde::Serialize;
-use std::io::{self, Write};
+mod wire;
 
-/// The document written: the plan's fields with the summary placed before the lists it counts.
-#[derive(Serialize)]
-struct Document<'a> {
-    format_version: u32,
-    kind: Kind,
-    name: &'a str,
-    summary: Summary,
-    changes: &'a [Change],
-    checks: &'a [Check],
-    warnings: &'a [Check],
-}
+use crate::plan::Plan;
+use std::io::{self, Write};
 
 /// Writes the plan as pretty JSON followed by a newline.
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    let document = Document {
-        format_version: plan.format_version,
-        kind: plan.kind,
-        name: &plan.name,
-        summary: plan.summary(),
-        changes: &plan.changes,
-        checks: &plan.checks,
-        warnings: &plan.warnings,
-    };
-    serde_json::to_writer_pretty(&mut *out, &document)?;
+    serde_json::to_writer_pretty(&mut *out, &wire::Document::from(plan))?;
     writeln!(out)
 }
 
@@ -82,7 +62,7 @@ mod tests {
     use crate::plan::operation::{SourceOp, TargetOp, TargetSqlOp};
     use crate::plan::source_ops::ParameterValue;
     use crate::plan::target_ops::Replica;
-    use crate::plan::{Action, Address, Operation};
+    use crate::plan::{Action, Address, Change, Check, Kind, Operation};
     use serde_json::{Value, json};
 
     fn replica() -> Replica {
