@@ -27,8 +27,9 @@
 //!       "pending": "…" | null,           // not included because the spec does not allow it, and why
 //!       "prevents": 603106 | null,       // the Azure premigration error code this change prevents
 //!       "depends_on": ["<address>", …],  // changes that must finish before this one starts
-//!       "operation": {…} | null          // the exact call apply makes: {"source": {"op": …}} or
-//!                                        // {"target": {"op": …}}; null for blockers and reports
+//!       "operation": {…} | null          // the exact call apply makes: {"source": {"op": …}},
+//!                                        // {"target": {"op": …}} or {"target_sql": {"op": …}};
+//!                                        // null for blockers and reports
 //!     }
 //!   ],
 //!   "checks": [                          // prerequisites verified and found to hold
@@ -44,6 +45,9 @@
 //! above, and `changes` and `checks` keep the plan's order, so two renderings of the same plan are
 //! byte-identical. A change with `pending` set is counted as pending, not by its action; `apply` runs
 //! neither pending changes nor blockers.
+//!
+//! The document is built from its own types (`wire`), converted from the plan in one place, so renaming
+//! a field of [`crate::plan`] does not change it; the tests below pin every operation's JSON.
 
 mod wire;
 
