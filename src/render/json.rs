@@ -66,7 +66,7 @@ mod tests {
     use crate::plan::operation::{SourceOp, TargetOp, TargetSqlOp};
     use crate::plan::source_ops::ParameterValue;
     use crate::plan::target_ops::Replica;
-    use crate::plan::{Action, Address, Change, Check, Kind, Operation};
+    use crate::plan::{Action, Address, Change, Check, Kind, Operation, RuleId};
     use serde_json::{Value, json};
 
     fn replica() -> Replica {
@@ -209,11 +209,12 @@ mod tests {
     fn plan_with_every_operation() -> Plan {
         let mut plan = Plan::new(Kind::Apply, "orders");
         for (i, operation) in every_operation().into_iter().enumerate() {
-            let mut change = Change::new(Address::new(format!("target.pg/op/{i}")), Action::Update, "T1", "reason");
+            let mut change =
+                Change::new(Address::new(format!("target.pg/op/{i}")), Action::Update, RuleId::T1, "reason");
             change.operation = Some(operation);
             plan.changes.push(change);
         }
-        plan.changes.push(Change::new(Address::new("source.pg/version"), Action::Blocker, "S1", "too old"));
+        plan.changes.push(Change::new(Address::new("source.pg/version"), Action::Blocker, RuleId::S1, "too old"));
         plan
     }
 
@@ -265,7 +266,7 @@ mod tests {
         let mut change = Change::new(
             Address::new("azure.server/pg-orders/configuration/max_wal_senders"),
             Action::Update,
-            "T5",
+            RuleId::T5,
             "restore the value recorded before the migration",
         );
         change.before = Some("20".into());
@@ -279,15 +280,21 @@ mod tests {
         change.depends_on = vec![Address::new("azure.server/pg-orders/high_availability")];
         change.operation =
             Some(Operation::Target(TargetOp::SetConfiguration { name: "max_wal_senders".into(), value: "10".into() }));
+        // What restore puts back is the state file's business, not the contract's.
+        change.original = Some(crate::plan::Original::Configuration {
+            server: "pg-orders".into(),
+            name: "max_wal_senders".into(),
+            value: "20".into(),
+        });
         plan.changes.push(change);
         plan.checks.push(Check {
             address: Address::new("source.pg/version"),
-            rule: "S1".into(),
+            rule: RuleId::S1,
             summary: "PostgreSQL 15.4".into(),
         });
         plan.warnings.push(Check {
             address: Address::new("azure.server/pg-orders/network"),
-            rule: "N1".into(),
+            rule: RuleId::N1,
             summary: "private writer".into(),
         });
         let value: Value = serde_json::from_str(&rendered(&plan)).unwrap();
