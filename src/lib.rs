@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod cli;
 pub mod clients;
+pub mod digest;
 pub mod error;
 pub mod model;
 pub mod observe;

@@ -72,17 +72,7 @@ pub enum PasswordSource {
     Entra,
 }
 
-/// TLS for a PostgreSQL connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SslMode {
-    /// Plain text; allowed only for loopback hosts.
-    Disable,
-    /// TLS without verifying the server's certificate.
-    Require,
-    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name.
-    VerifyFull,
-}
+pub use crate::tls::SslMode;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
@@ -235,7 +225,7 @@ impl Spec {
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| UserError::new(format!("{}: the spec is not UTF-8 text", path.display())).hint(EXAMPLE))?;
         let mut spec = Self::parse(path, &text)?;
-        spec.digest = crate::plan::file::digest(&bytes);
+        spec.digest = crate::digest::sha256(&bytes);
         Ok(spec)
     }
 

@@ -3,8 +3,21 @@
 //! and the local stand-ins. One [`Trust`] feeds both the PostgreSQL connections and the HTTPS clients.
 
 use crate::error::UserError;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// TLS for a PostgreSQL connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain text; allowed only for loopback hosts.
+    Disable,
+    /// TLS without verifying the server's certificate.
+    Require,
+    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name.
+    VerifyFull,
+}
 
 /// The certificates migprep trusts.
 #[derive(Clone, Debug)]

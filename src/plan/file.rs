@@ -20,7 +20,6 @@
 use super::{Address, FORMAT_VERSION, Plan};
 use crate::error::UserError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -99,9 +98,7 @@ struct Envelope {
 }
 
 /// `sha256:<hex>` of some bytes; used for the spec digest and the integrity digest.
-pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+pub use crate::digest::sha256 as digest;
 
 impl Body {
     /// The digest of the body's compact JSON. Typed structs serialize their fields in declaration order

@@ -11,7 +11,7 @@ mod pool;
 pub use pool::Pool;
 
 use crate::secret::Secret;
-use crate::spec::SslMode;
+use crate::tls::SslMode;
 use crate::tls::Trust;
 use std::net::IpAddr;
 use std::sync::Arc;

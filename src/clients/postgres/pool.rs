@@ -108,7 +108,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::secret::Secret;
-    use crate::spec::SslMode;
+    use crate::tls::SslMode;
 
     fn refused_endpoint() -> Endpoint {
         // A port nothing listens on: bind one, note it, and let it go.
