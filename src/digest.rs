@@ -11,9 +11,6 @@ pub fn sha256(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn digests_name_their_algorithm() {
-        assert_eq!(
-            super::sha256(b""),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(super::sha256(b""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

@@ -1,16 +1,11 @@
 //! `plan` observes both clouds through the stand-ins: the Aurora cluster via the RDS API (moto behind the
 //! fidelity layer) and the flexible server via ARM (the fake, over TLS, with a service principal).
 
+mod common;
+
+use common::{Output, migprep, set, text};
 use migprep_testkit::arm::ServerSeed;
 use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
-use std::path::Path;
-
-async fn migprep(scenario: &Scenario, env: &[(&str, &str)], args: &[&str], spec: &Path) -> (i32, String, String) {
-    let mut args = args.to_vec();
-    args.push(spec.to_str().unwrap());
-    let run = scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, env).await;
-    (run.code, run.stdout, run.stderr)
-}
 
 /// A cluster on its default group with a reader, and a zone-redundant server with a replica: the plan
 /// shows what it found on each cloud, and reaches the source through the writer endpoint the RDS API
@@ -23,7 +18,7 @@ async fn plan_shows_the_cluster_and_the_server() {
     config.server = ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").replica("pg-orders-replica");
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
-    let (code, stdout, stderr) = migprep(&scenario, &[], &["plan"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert_eq!(code, 3, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("! azure.server/pg-orders/replica/pg-orders-replica"), "{stdout}");
     let cluster = stdout.lines().find(|l| l.contains("✓ aws.cluster/orders-prod ")).expect(&stdout);
@@ -43,10 +38,10 @@ async fn plan_shows_the_cluster_and_the_server() {
 async fn cloud_problems_are_reported_together() {
     let scenario = Scenario::start().await.unwrap();
     let mut spec = scenario.spec();
-    spec["source"].as_table_mut().unwrap().insert("cluster".into(), "no-such-cluster".into());
+    set(&mut spec, "source.cluster", "no-such-cluster");
     let path = scenario.write_spec(&spec).unwrap();
-    let (code, stdout, stderr) =
-        migprep(&scenario, &[("AZURE_CLIENT_SECRET", "not-the-secret")], &["plan"], &path).await;
+    let Output { code, stdout, stderr } =
+        migprep(&scenario, &["plan", text(&path)], &[("AZURE_CLIENT_SECRET", "not-the-secret")]).await;
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("no-such-cluster"), "{stderr}");
@@ -61,9 +56,9 @@ async fn cloud_problems_are_reported_together() {
 async fn unknown_server_is_one_clear_error() {
     let scenario = Scenario::start().await.unwrap();
     let mut spec = scenario.spec();
-    spec["target"].as_table_mut().unwrap().insert("server".into(), "pg-nowhere".into());
+    set(&mut spec, "target.server", "pg-nowhere");
     let path = scenario.write_spec(&spec).unwrap();
-    let (code, _, stderr) = migprep(&scenario, &[], &["plan"], &path).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(code, 1, "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");

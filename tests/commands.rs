@@ -1,20 +1,13 @@
 //! The commands around a plan, end to end with the real binary: saving and showing a plan, refusing a
 //! damaged plan file, and the lock that keeps two runs of one spec apart.
 
+mod common;
+
+use common::{Output, migprep, text};
 use migprep::apply::StateDir;
 use migprep::apply::lock::{Holder, Lock};
 use migprep_testkit::scenario::Scenario;
-use std::path::Path;
 use std::time::SystemTime;
-
-async fn migprep(scenario: &Scenario, args: &[&str]) -> (i32, String, String) {
-    let run = scenario.run(env!("CARGO_BIN_EXE_migprep"), args, &[]).await;
-    (run.code, run.stdout, run.stderr)
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// `plan --out` saves what it printed; `show` prints the same plan from the file, in every format; a
 /// file edited after it was written is refused with one error and a hint.
@@ -23,24 +16,26 @@ async fn a_saved_plan_shows_as_planned_and_refuses_edits() {
     let scenario = Scenario::start().await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let saved = scenario.dir().join("orders.plan");
-    let (code, planned, stderr) = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)]).await;
+    let Output { code, stdout: planned, stderr } =
+        migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("saved the plan"), "{stderr}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "plans name servers and users: private to the owner");
 
-    let (code, shown, stderr) = migprep(&scenario, &["show", text(&saved)]).await;
+    let Output { code, stdout: shown, stderr } = migprep(&scenario, &["show", text(&saved)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(shown, planned);
-    let (_, json, _) = migprep(&scenario, &["show", text(&saved), "--format", "json"]).await;
+    let Output { stdout: json, .. } = migprep(&scenario, &["show", text(&saved), "--format", "json"], &[]).await;
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["format_version"], 1);
-    let (_, markdown, _) = migprep(&scenario, &["show", text(&saved), "--format", "markdown"]).await;
+    let Output { stdout: markdown, .. } =
+        migprep(&scenario, &["show", text(&saved), "--format", "markdown"], &[]).await;
     assert!(markdown.starts_with('#'), "{markdown}");
 
     let edited = std::fs::read_to_string(&saved).unwrap().replacen("orders", "billing", 1);
     std::fs::write(&saved, edited).unwrap();
-    let (code, stdout, stderr) = migprep(&scenario, &["show", text(&saved)]).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["show", text(&saved)], &[]).await;
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     let lines: Vec<&str> = stderr.lines().collect();
@@ -62,16 +57,17 @@ async fn a_held_lock_names_its_holder_and_can_be_broken() {
     // The holder "dies" without releasing: the file stays behind.
     std::mem::forget(lock);
 
-    let (code, _, stderr) = migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("alice") && stderr.contains("4242") && stderr.contains("jump-1"), "{stderr}");
     assert!(stderr.contains(&format!("--force-unlock {id}")), "{stderr}");
 
-    let (code, _, stderr) =
-        migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", "wrong"]).await;
+    let Output { code, stderr, .. } =
+        migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", "wrong"], &[]).await;
     assert_eq!(code, 1, "a wrong id breaks nothing: {stderr}");
 
-    let (code, _, stderr) = migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", &id]).await;
+    let Output { code, stderr, .. } =
+        migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", &id], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("broke the lock {id}")), "{stderr}");
     assert!(!dir.lock().exists(), "the apply released its own lock");

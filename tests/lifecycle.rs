@@ -8,25 +8,18 @@
 //! flexible server with temp tablespaces on the local SSD (disable high availability, turn the parameter
 //! off, both temporary).
 
+mod common;
+
+use common::{
+    MIGRATION_GROUP, TEMP, changes, member_of, migprep, parse_plan, runnable, running, server, spawn, state, state_dir,
+    text,
+};
 use futures::stream::{self, StreamExt};
 use migprep_testkit::arm::ServerSeed;
-use migprep_testkit::scenario::{Output, RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
+use migprep_testkit::scenario::{RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const MIGRATION_GROUP: &str = "orders-prod-migration";
-const TEMP: &str = "azure.enable_temp_tablespaces_on_local_ssd";
-const BINARY: &str = env!("CARGO_BIN_EXE_migprep");
-
-async fn migprep(scenario: &Scenario, args: &[&str]) -> Output {
-    scenario.run(BINARY, args, &[]).await
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Starts the two-sided scene and writes its spec (no `[allow]`: the writer reboot stays pending).
 async fn two_sided() -> (Scenario, PathBuf) {
@@ -39,20 +32,13 @@ async fn two_sided() -> (Scenario, PathBuf) {
     (scenario, spec)
 }
 
-/// The addresses of the changes an apply runs (neither pending nor blockers), in plan order.
-fn runnable(plan_json: &str) -> Vec<String> {
-    let plan: Value = serde_json::from_str(plan_json).unwrap_or_else(|e| panic!("{e}: {plan_json}"));
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["pending"].is_null() && c["action"] != "blocker")
-        .map(|c| c["address"].as_str().unwrap().to_string())
-        .collect()
+/// The addresses of the changes an apply of a printed JSON plan runs, in plan order.
+fn runnable_steps(plan_json: &str) -> Vec<String> {
+    runnable(&changes(&parse_plan(plan_json)))
 }
 
 fn journal(scenario: &Scenario) -> PathBuf {
-    scenario.dir().join(".migprep/orders/journal.jsonl")
+    state_dir(scenario).join("journal.jsonl")
 }
 
 /// The journal's complete records (a final line cut off mid-write is not one yet).
@@ -66,7 +52,7 @@ fn records(path: &Path) -> Vec<Value> {
 
 /// The journal and the state file, for a failing assertion's message.
 fn diagnostics(scenario: &Scenario) -> String {
-    let state = std::fs::read_to_string(scenario.dir().join(".migprep/orders/state.json")).unwrap_or_default();
+    let state = std::fs::read_to_string(state_dir(scenario).join("state.json")).unwrap_or_default();
     let journal: Vec<String> = records(&journal(scenario))
         .iter()
         .map(|r| format!("{} {} {} run {}", r["step"], r["phase"], r["address"], &r["run"].as_str().unwrap()[..6]))
@@ -76,14 +62,6 @@ fn diagnostics(scenario: &Scenario) -> String {
 
 fn intents(path: &Path) -> usize {
     records(path).iter().filter(|r| r["phase"] == "intent").count()
-}
-
-fn server(scenario: &Scenario) -> Value {
-    scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, SERVER).unwrap()
-}
-
-fn running(scenario: &Scenario, parameter: &str) -> String {
-    scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, SERVER, parameter).unwrap()
 }
 
 /// Successful RDS requests of one action.
@@ -108,27 +86,15 @@ fn writes(scenario: &Scenario) -> Vec<String> {
     rds.chain(arm).collect()
 }
 
+/// Whether the migration user was granted `rds_replication` on the source.
 async fn is_member(scenario: &Scenario) -> bool {
-    let db = scenario.source.superuser("postgres").await.unwrap();
-    let user = &scenario.source.migration_user().user;
-    db.query_one("SELECT pg_has_role($1, 'rds_replication', 'MEMBER')", &[user]).await.unwrap().get(0)
+    member_of(&scenario.source, &scenario.source.migration_user().user, "rds_replication").await
 }
 
 /// Starts `migprep apply --auto-approve` without a terminal, waits until the journal holds `k` intents,
 /// and kills it with SIGKILL. Returns whether it was still running when killed.
 async fn kill_at_intent(scenario: &Scenario, spec: &Path, k: usize) -> bool {
-    let mut child = tokio::process::Command::new(BINARY)
-        .args(["apply", text(spec), "--auto-approve"])
-        .envs(scenario.env())
-        .env("NO_COLOR", "1")
-        .env_remove("MIGPREP_STATE_DIR")
-        .env_remove("MIGPREP_CA_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn(scenario, &["apply", text(spec), "--auto-approve"]);
     let path = journal(scenario);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -151,13 +117,13 @@ async fn killed_at(k: usize, expected_steps: &[String]) {
     assert!(kill_at_intent(&scenario, &spec, k).await, "k={k}: the apply was killed, not finished");
 
     // The killed run left its lock: the next apply names it, and the user breaks it deliberately.
-    let locked = migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await;
+    let locked = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(locked.code, 1, "k={k}: {}", locked.stderr);
     let id = locked.stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split('`').next());
     let id = id.unwrap_or_else(|| panic!("k={k}: no lock id in {}", locked.stderr));
-    let resumed = migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", id]).await;
+    let resumed = migprep(&scenario, &["apply", text(&spec), "--auto-approve", "--force-unlock", id], &[]).await;
     assert_eq!(resumed.code, 0, "k={k}\nstdout:\n{}\nstderr:\n{}", resumed.stdout, resumed.stderr);
-    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"], &[]).await;
     assert_eq!(plan.code, 0, "k={k}: nothing left\n{}\n{}", plan.stdout, plan.stderr);
 
     // Every step ran exactly once across both applies.
@@ -182,16 +148,15 @@ async fn killed_at(k: usize, expected_steps: &[String]) {
         .map(|r| r["address"].as_str().unwrap().to_string())
         .collect();
     // …and the state, which restore plans from, knows every address the plan changed.
-    let state = std::fs::read_to_string(scenario.dir().join(".migprep/orders/state.json")).unwrap();
-    let state: Value = serde_json::from_str(&state).unwrap();
+    let state = state(&scenario);
     for address in expected_steps {
         assert!(done.contains(address), "k={k}: {address} has no done record: {done:#?}");
         assert!(state["changed"].get(address).is_some(), "k={k}: {address} is not in the state: {state:#}");
     }
 
-    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"]).await;
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(restored.code, 0, "k={k}\n{}", restored.stderr);
-    let ha = &server(&scenario)["properties"]["highAvailability"];
+    let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
     assert_eq!(
         (ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()),
         (Some("ZoneRedundant"), Some("2")),
@@ -200,7 +165,7 @@ async fn killed_at(k: usize, expected_steps: &[String]) {
     );
     assert_eq!(running(&scenario, TEMP), "on", "k={k}\n{}", diagnostics(&scenario));
     assert!(is_member(&scenario).await, "k={k}: the grant is permanent (SPEC §3 S8), restore keeps it");
-    let again = migprep(&scenario, &["restore", text(&spec), "--auto-approve"]).await;
+    let again = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(again.code, 0, "k={k}\n{}", again.stderr);
     assert!(again.stderr.contains("nothing to do"), "k={k}: {}", again.stderr);
 }
@@ -215,9 +180,9 @@ async fn killed_at(k: usize, expected_steps: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_apply_killed_at_any_step_is_resumed_without_repeats_and_restores() {
     let (scenario, spec) = two_sided().await;
-    let plan = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    let plan = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let steps = runnable(&plan.stdout);
+    let steps = runnable_steps(&plan.stdout);
     assert!(steps.len() >= 6, "a multi-step plan on both sides: {steps:#?}");
     assert!(steps.iter().any(|a| a.starts_with("aws.")) && steps.iter().any(|a| a.starts_with("azure.")));
     drop(scenario);
@@ -233,20 +198,20 @@ async fn an_apply_killed_at_any_step_is_resumed_without_repeats_and_restores() {
 async fn a_stale_saved_plan_is_refused_and_changes_nothing() {
     let (scenario, spec) = two_sided().await;
     let saved = scenario.dir().join("orders.plan");
-    let plan = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)]).await;
+    let plan = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)], &[]).await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);
 
     scenario.arm.stage_configuration(SUBSCRIPTION, RESOURCE_GROUP, SERVER, TEMP, "off").unwrap();
     scenario.rds.clear_requests();
     scenario.arm.clear_requests();
-    let apply = migprep(&scenario, &["apply", text(&saved), "--auto-approve"]).await;
+    let apply = migprep(&scenario, &["apply", text(&saved), "--auto-approve"], &[]).await;
     assert_eq!(apply.code, 1, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
     assert!(apply.stderr.contains("is stale"), "{}", apply.stderr);
     let line = apply.stderr.lines().find(|l| l.contains(TEMP)).unwrap_or_else(|| panic!("{}", apply.stderr));
     assert!(line.contains(r#"planned with "on", now "off""#), "planned and current value: {line}");
     assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
     assert!(!is_member(&scenario).await, "the grant was not made");
-    assert_eq!(server(&scenario)["properties"]["highAvailability"]["mode"], "ZoneRedundant");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "ZoneRedundant");
     assert!(!journal(&scenario).exists() || intents(&journal(&scenario)) == 0);
 }
 
@@ -257,7 +222,7 @@ async fn a_stale_saved_plan_is_refused_and_changes_nothing() {
 async fn of_two_concurrent_applies_exactly_one_runs() {
     let (scenario, spec) = two_sided().await;
     let args = ["apply", text(&spec), "--auto-approve"];
-    let (a, b) = tokio::join!(migprep(&scenario, &args), migprep(&scenario, &args));
+    let (a, b) = tokio::join!(migprep(&scenario, &args, &[]), migprep(&scenario, &args, &[]));
     let (winner, loser) = match (a.code, b.code) {
         (0, 1) => (a, b),
         (1, 0) => (b, a),
@@ -273,8 +238,8 @@ async fn of_two_concurrent_applies_exactly_one_runs() {
     assert_eq!(rds_successes(&scenario, "CreateDBClusterParameterGroup"), 1);
     assert_eq!(scenario.arm.count_requests("PATCH", &format!("/flexibleServers/{SERVER}")), 1);
     assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 1);
-    assert!(!scenario.dir().join(".migprep/orders/lock.json").exists(), "the lock was released");
-    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert!(!state_dir(&scenario).join("lock.json").exists(), "the lock was released");
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"], &[]).await;
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
 }
 
@@ -283,20 +248,21 @@ async fn of_two_concurrent_applies_exactly_one_runs() {
 #[tokio::test]
 async fn plans_are_deterministic_and_empty_after_apply() {
     let (scenario, spec) = two_sided().await;
-    let first = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
-    let second = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    let first = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
+    let second = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(first.stdout, second.stdout);
-    let human = [migprep(&scenario, &["plan", text(&spec)]).await, migprep(&scenario, &["plan", text(&spec)]).await];
+    let human =
+        [migprep(&scenario, &["plan", text(&spec)], &[]).await, migprep(&scenario, &["plan", text(&spec)], &[]).await];
     assert_eq!(human[0].stdout, human[1].stdout);
 
-    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await;
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(apply.code, 0, "{}", apply.stderr);
-    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    let plan = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"], &[]).await;
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
-    let json = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
-    assert!(runnable(&json.stdout).is_empty(), "{}", json.stdout);
-    let again = migprep(&scenario, &["plan", text(&spec), "--format", "json"]).await;
+    let json = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
+    assert!(runnable_steps(&json.stdout).is_empty(), "{}", json.stdout);
+    let again = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
     assert_eq!(json.stdout, again.stdout);
 }
 
@@ -307,13 +273,13 @@ async fn plans_are_deterministic_and_empty_after_apply() {
 #[tokio::test]
 async fn exit_codes_follow_the_spec() {
     let (scenario, spec) = two_sided().await;
-    assert_eq!(migprep(&scenario, &["plan", text(&spec)]).await.code, 0);
-    let detailed = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(migprep(&scenario, &["plan", text(&spec)], &[]).await.code, 0);
+    let detailed = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"], &[]).await;
     assert_eq!(detailed.code, 2, "{}", detailed.stderr);
 
     scenario.rds.clear_requests();
     scenario.arm.clear_requests();
-    let refused = migprep(&scenario, &["apply", text(&spec)]).await;
+    let refused = migprep(&scenario, &["apply", text(&spec)], &[]).await;
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(refused.stderr.contains("--auto-approve"), "{}", refused.stderr);
     assert!(refused.stderr.lines().any(|l| l.starts_with("hint: ")), "{}", refused.stderr);
@@ -321,12 +287,12 @@ async fn exit_codes_follow_the_spec() {
     assert!(!is_member(&scenario).await);
 
     let missing = scenario.dir().join("missing.toml");
-    let error = migprep(&scenario, &["plan", text(&missing)]).await;
+    let error = migprep(&scenario, &["plan", text(&missing)], &[]).await;
     assert_eq!(error.code, 1, "{}", error.stderr);
     assert!(error.stdout.is_empty());
 
-    assert_eq!(migprep(&scenario, &["apply", text(&spec), "--auto-approve"]).await.code, 0);
-    let clean = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"]).await;
+    assert_eq!(migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await.code, 0);
+    let clean = migprep(&scenario, &["plan", text(&spec), "--detailed-exitcode"], &[]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
 
     let config =
@@ -334,10 +300,10 @@ async fn exit_codes_follow_the_spec() {
     let blocked = Scenario::start_with(config).await.unwrap();
     let spec = blocked.write_spec(&blocked.spec()).unwrap();
     for args in [&["plan", text(&spec)][..], &["plan", text(&spec), "--detailed-exitcode"]] {
-        let run = migprep(&blocked, args).await;
+        let run = migprep(&blocked, args, &[]).await;
         assert_eq!(run.code, 3, "{args:?}\n{}\n{}", run.stdout, run.stderr);
     }
-    let apply = migprep(&blocked, &["apply", text(&spec), "--auto-approve"]).await;
+    let apply = migprep(&blocked, &["apply", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(apply.code, 3, "{}", apply.stderr);
     assert!(writes(&blocked).is_empty(), "{:#?}", writes(&blocked));
 }

@@ -1,27 +1,13 @@
 //! N1 reachability, end to end: the real binary against real PostgreSQL stand-ins over TLS.
 
+mod common;
+
+use common::{migprep, set, text};
 use migprep::clients::postgres::{self, ConnectError, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;
-use migprep_testkit::scenario::{Output, Scenario};
-use std::path::Path;
-
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
-    let mut args = args.to_vec();
-    args.push(spec.to_str().unwrap());
-    scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
-}
-
-fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
-    let mut keys: Vec<&str> = path.split('.').collect();
-    let last = keys.pop().unwrap();
-    let mut table = spec;
-    for key in keys {
-        table = table.get_mut(key).and_then(toml::Value::as_table_mut).expect("table in spec");
-    }
-    table.insert(last.to_string(), value.into());
-}
+use migprep_testkit::scenario::Scenario;
 
 /// Both stand-ins up, the spec trusts their CA with verify-full: both endpoints are reported reachable
 /// with their version and TLS on, nothing to change, exit 0.
@@ -29,7 +15,7 @@ fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
 async fn both_databases_reachable_over_tls() {
     let scenario = Scenario::start().await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
-    let run = migprep(&scenario, &["plan"], &spec).await;
+    let run = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     for (side, server) in [("source", &scenario.source), ("target", &scenario.target)] {
         let line = run
@@ -56,7 +42,7 @@ async fn every_failure_is_reported_with_its_cause() {
     let mut spec = scenario.spec();
     set(&mut spec, "target.connection.port", i64::from(closed));
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&scenario, &["plan"], &path).await;
+    let run = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains(&format!("password authentication failed for user \"{}\"", scenario.source.admin().user)),
@@ -74,7 +60,7 @@ async fn plain_text_to_a_server_that_requires_tls() {
     let mut spec = scenario.spec();
     set(&mut spec, "source.connection.sslmode", "disable");
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&scenario, &["plan"], &path).await;
+    let run = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("the server refused a plain-text connection (it requires TLS)"), "{}", run.stdout);
     assert!(run.stdout.contains("sslmode = \"require\""), "{}", run.stdout);
@@ -89,7 +75,7 @@ async fn without_the_ca_nothing_is_trusted() {
     let mut spec = scenario.spec();
     spec.remove("ca_file");
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&scenario, &["plan"], &path).await;
+    let run = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("UnknownIssuer"), "{}", run.stderr);
     assert!(run.stderr.lines().last().unwrap().contains("ca_file"), "{}", run.stderr);
@@ -130,7 +116,7 @@ async fn a_bad_spec_is_one_error_with_a_hint() {
     let mut spec = scenario.spec();
     set(&mut spec, "source.databases", toml::Value::Array(vec![]));
     let path = scenario.write_spec(&spec).unwrap();
-    let run = migprep(&scenario, &["plan"], &path).await;
+    let run = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(run.code, 1);
     assert!(run.stdout.is_empty());
     let lines: Vec<&str> = run.stderr.lines().collect();

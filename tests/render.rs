@@ -20,6 +20,34 @@ fn check(address: &str, rule: &str, summary: &str) -> Check {
     Check { address: Address::new(address), rule: rule.parse().unwrap(), summary: summary.into() }
 }
 
+/// T1's change to temporary tablespaces on the local SSD, temporary.
+fn temp_tablespaces(reason: &str, before: &str, after: &str) -> Change {
+    let mut temp = values(
+        change(
+            "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
+            Action::Update,
+            "T1",
+            reason,
+        ),
+        Some(before),
+        Some(after),
+    );
+    temp.temporary = true;
+    temp
+}
+
+/// T2's change to high availability, temporary and disruptive.
+fn high_availability(reason: &str, before: &str, after: &str) -> Change {
+    let mut ha = values(
+        change("azure.server/pg-orders/high_availability", Action::Update, "T2", reason),
+        Some(before),
+        Some(after),
+    );
+    ha.temporary = true;
+    ha.disruptive = true;
+    ha
+}
+
 /// A source and target that already meet every prerequisite.
 fn empty() -> Plan {
     let mut plan = Plan::new(Kind::Apply, "orders");
@@ -130,29 +158,10 @@ fn mixed() -> Plan {
         Some("GRANT \"rds_replication\" TO \"migrator\""),
     );
     grant.prevents = Some(603104);
-    let mut temp = values(
-        change(
-            "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
-            Action::Update,
-            "T1",
-            "temporary tablespaces on the local SSD break the migration's temporary files",
-        ),
-        Some("on"),
-        Some("off"),
-    );
-    temp.temporary = true;
-    let mut ha = values(
-        change(
-            "azure.server/pg-orders/high_availability",
-            Action::Update,
-            "T2",
-            "the migration needs high availability off",
-        ),
-        Some("ZoneRedundant (standby zone 2)"),
-        Some("Disabled"),
-    );
-    ha.temporary = true;
-    ha.disruptive = true;
+    let temp =
+        temp_tablespaces("temporary tablespaces on the local SSD break the migration's temporary files", "on", "off");
+    let ha =
+        high_availability("the migration needs high availability off", "ZoneRedundant (standby zone 2)", "Disabled");
     let mut replica = values(
         change(
             "azure.server/pg-orders/replica/pg-orders-ro",
@@ -202,30 +211,11 @@ fn mixed() -> Plan {
 /// Putting back what the migration changed: temporary settings and high availability.
 fn restore() -> Plan {
     let mut plan = Plan::new(Kind::Restore, "orders");
-    let mut temp = values(
-        change(
-            "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
-            Action::Update,
-            "T1",
-            "restore the value recorded before the migration",
-        ),
-        Some("off"),
-        Some("on"),
-    );
-    temp.temporary = true;
-    let mut ha = values(
-        change(
-            "azure.server/pg-orders/high_availability",
-            Action::Update,
-            "T2",
-            "restore the value recorded before the migration",
-        ),
-        Some("Disabled"),
-        Some("ZoneRedundant (standby zone 2)"),
-    );
-    ha.disruptive = true;
-    ha.temporary = true;
-    plan.changes = vec![temp, ha];
+    let reason = "restore the value recorded before the migration";
+    plan.changes = vec![
+        temp_tablespaces(reason, "off", "on"),
+        high_availability(reason, "Disabled", "ZoneRedundant (standby zone 2)"),
+    ];
     plan
 }
 

@@ -3,19 +3,16 @@
 //! (the stand-in's `rdsadmin`), the way they would have been made over the years; the target is checked
 //! the same way.
 
+mod common;
+
+use common::{change, changes_under, json_plan, member_of, migprep, text};
 use migprep::clients::postgres::{self, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;
-use migprep_testkit::scenario::{Output, Scenario};
+use migprep_testkit::scenario::Scenario;
 use serde_json::Value;
 use std::path::Path;
-
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
-    let mut args = args.to_vec();
-    args.push(spec.to_str().unwrap());
-    scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
-}
 
 /// Five roles, one of them SUPERUSER, memberships nested two deep, one name that needs quoting, and
 /// attributes the flexible server does not give (REPLICATION, BYPASSRLS).
@@ -35,20 +32,7 @@ async fn arrange(scenario: &Scenario) {
 
 /// The T7/T8 changes of a JSON plan.
 async fn role_changes(scenario: &Scenario, spec: &Path) -> Vec<Value> {
-    let output = migprep(scenario, &["plan", "--format", "json"], spec).await;
-    assert!(output.code == 0 || output.code == 3, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
-    let plan: Value = serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["address"].as_str().unwrap().starts_with("target.pg/role/"))
-        .cloned()
-        .collect()
-}
-
-fn change<'a>(changes: &'a [Value], address: &str) -> &'a Value {
-    changes.iter().find(|c| c["address"] == address).unwrap_or_else(|| panic!("no change {address}: {changes:#?}"))
+    changes_under(&json_plan(scenario, spec).await, &["target.pg/role/"])
 }
 
 /// (name, superuser, login, replication, bypassrls, connection limit) of the target's roles.
@@ -105,10 +89,10 @@ async fn source_roles_are_created_on_the_target_without_superuser() {
         "{changes:#?}"
     );
 
-    let human = migprep(&scenario, &["plan"], &path).await;
+    let human = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert!(human.stdout.contains("boss is SUPERUSER"), "{}", human.stdout);
 
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
 
     let s = |v: &str| v.to_string();
@@ -138,7 +122,7 @@ async fn roles_sql_loads_into_an_empty_target() {
     let path = scenario.write_spec(&scenario.spec()).unwrap();
     let file = scenario.dir().join("roles.sql");
 
-    let output = migprep(&scenario, &["plan", "--roles-sql", file.to_str().unwrap()], &path).await;
+    let output = migprep(&scenario, &["plan", "--roles-sql", text(&file), text(&path)], &[]).await;
     assert_eq!(output.code, 0, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
     let sql = std::fs::read_to_string(&file).unwrap();
     assert!(sql.contains(r#"CREATE ROLE "Report Writer" WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE;"#), "{sql}");
@@ -179,14 +163,12 @@ async fn the_target_migration_user_joins_azure_pg_admin_or_is_blocked() {
     let grant = change(&changes, &address);
     assert_eq!((grant["action"].as_str(), grant["prevents"].as_u64()), (Some("create"), Some(603115)), "{grant:#}");
 
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
-    let member: bool =
-        db.query_one("SELECT pg_has_role($1, 'azure_pg_admin', 'MEMBER')", &[&admin]).await.unwrap().get(0);
-    assert!(member);
+    assert!(member_of(&scenario.target, &admin, "azure_pg_admin").await);
 
     db.batch_execute(&format!("ALTER ROLE \"{admin}\" NOCREATEROLE")).await.unwrap();
-    let plan = migprep(&scenario, &["plan"], &path).await;
+    let plan = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(plan.code, 3, "stdout:\n{}\nstderr:\n{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains(&format!("ALTER ROLE \"{admin}\" CREATEROLE;")), "{}", plan.stdout);
     let changes = role_changes(&scenario, &path).await;

@@ -7,27 +7,15 @@
 //! 26 GB of real data to outgrow the smallest offered storage (32 GB) is out of proportion for a test.
 //! Here the seeded storage is already large enough, and nothing is grown.
 
+mod common;
+
+use common::{Output, json_plan, migprep, server, text, with_allow};
 use migprep_testkit::arm::ServerSeed;
 use migprep_testkit::rds::ClusterSeed;
 use migprep_testkit::scenario::{CLUSTER, RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> (i32, String, String) {
-    let mut all: Vec<&str> = args.to_vec();
-    let spec = spec.to_str().unwrap();
-    all.push(spec);
-    let output = scenario.run(env!("CARGO_BIN_EXE_migprep"), &all, &[]).await;
-    (output.code, output.stdout, output.stderr)
-}
-
-/// The JSON plan; blockers (exit 3) would fail the tests that apply, so they are shown.
-async fn json_plan(scenario: &Scenario, spec: &Path) -> Value {
-    let (code, stdout, stderr) = migprep(scenario, &["plan", "--format", "json"], spec).await;
-    assert!(code == 0 || code == 3, "plan failed ({code}):\n{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
+/// The change at `address` of a JSON plan, if it has one.
 fn change<'a>(plan: &'a Value, address: &str) -> Option<&'a Value> {
     plan["changes"].as_array().unwrap().iter().find(|c| c["address"] == address)
 }
@@ -41,14 +29,8 @@ fn check<'a>(plan: &'a Value, address: &str, rule: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {rule} check at {address}: {plan:#}"))
 }
 
-fn with_allow(scenario: &Scenario, allow: &str) -> PathBuf {
-    let mut spec = scenario.spec();
-    spec.insert("allow".into(), toml::Value::Table(allow.parse().unwrap()));
-    scenario.write_spec(&spec).unwrap()
-}
-
 fn sku(scenario: &Scenario) -> (String, String) {
-    let server = scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, SERVER).unwrap();
+    let server = server(scenario, SERVER);
     (server["sku"]["name"].as_str().unwrap().into(), server["sku"]["tier"].as_str().unwrap().into())
 }
 
@@ -79,19 +61,19 @@ async fn an_undersized_target_is_reported_and_resized_only_when_allowed() {
     assert_eq!(resize["disruptive"], true);
     assert!(resize["pending"].as_str().unwrap().contains("resize_target"), "{resize:#}");
     assert!(resize["reason"].as_str().unwrap().contains("db.r6g.4xlarge (16 vCPU, 128 GiB)"), "{resize:#}");
-    let (code, stdout, _) = migprep(&scenario, &["plan"], &spec).await;
+    let Output { code, stdout, .. } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains(&format!("~ {address}  [T9]  (pending, not included)")), "{stdout}");
 
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(sku(&scenario).0, "Standard_D2ds_v5");
     assert_eq!(server_patches(&scenario), 0);
 
-    let spec = with_allow(&scenario, "resize_target = true");
+    let spec = with_allow(&scenario, &[("resize_target", true.into())]);
     let plan = json_plan(&scenario, &spec).await;
     assert!(change(&plan, &address).unwrap()["pending"].is_null(), "{plan:#}");
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("done {address}")), "{stderr}");
     assert_eq!(sku(&scenario), ("Standard_D32ds_v5".to_string(), "GeneralPurpose".to_string()));
@@ -175,7 +157,7 @@ async fn the_network_scenario_is_reported() {
         assert_eq!(warned, summary.contains("603000"), "unsupported rows are warnings:\n{plan:#}");
         assert_eq!(summary.contains("603000"), !public || expected.contains("VNet"), "{summary}");
         assert!(change(&plan, &format!("azure.server/{SERVER}/network")).is_none(), "{plan:#}");
-        let (_, human, _) = migprep(&scenario, &["plan"], &spec).await;
+        let Output { stdout: human, .. } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
         assert!(human.contains(&format!("azure.server/{SERVER}/network — {expected}")), "{human}");
     }
 }

@@ -5,50 +5,22 @@
 //! Every test first lets the migration user read the selected databases (S10 would otherwise block) and
 //! gives the master user the replication right Aurora's `rds_superuser` has (so the S9 slot check runs).
 
-use migprep::clients::rds::{ParameterChange, Rds, Settings, StaticCredentials};
+mod common;
+
+use common::{
+    MIGRATION_GROUP, WRITER, attach_and_reboot, change, changes_under, json_plan, member_of, migprep, parse_plan, rds,
+    set, state, text,
+};
+use migprep::clients::rds::ParameterChange;
 use migprep::model::cluster::ApplyType;
-use migprep::secret::Secret;
-use migprep::tls::Trust;
 use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed};
-use migprep_testkit::scenario::{CLUSTER, Output, REGION, Scenario};
+use migprep_testkit::scenario::{CLUSTER, REGION, Scenario};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-const WRITER: &str = "orders-prod-instance-1";
-const MIGRATION_GROUP: &str = "orders-prod-migration";
-
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> Output {
-    let mut args = args.to_vec();
-    args.push(spec.to_str().unwrap());
-    scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[]).await
-}
-
-fn set(spec: &mut toml::Table, path: &str, value: impl Into<toml::Value>) {
-    let mut keys: Vec<&str> = path.split('.').collect();
-    let last = keys.pop().unwrap();
-    let mut table = spec;
-    for key in keys {
-        table = table.entry(key).or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut().unwrap();
-    }
-    table.insert(last.to_string(), value.into());
-}
-
-/// An independent RDS client (the library's provider with fixed test credentials) for arranging and
-/// checking the stand-in.
-async fn rds(scenario: &Scenario) -> Rds {
-    let settings = Settings {
-        region: REGION.into(),
-        endpoint_url: Some(scenario.rds.endpoint()),
-        static_credentials: Some(StaticCredentials {
-            access_key_id: "testing".into(),
-            secret_access_key: Secret::new("testing"),
-        }),
-        poll_interval: Some(Duration::from_millis(100)),
-        ..Settings::default()
-    };
-    Rds::connect(&settings, &Trust::load(None).unwrap()).await.unwrap()
-}
+/// The addresses of the source side: the Aurora cluster and its writer's SQL.
+const SOURCE: &[&str] = &["aws.", "source."];
 
 /// Lets `user` read every selected database and gives the master user the replication right.
 async fn prepare(scenario: &Scenario, user: &str) {
@@ -67,34 +39,14 @@ async fn setting(scenario: &Scenario, name: &str) -> String {
     db.query_one("SELECT setting FROM pg_settings WHERE name = $1", &[&name]).await.unwrap().get(0)
 }
 
-/// The source side of a JSON plan (addresses on the Aurora cluster and its writer's SQL).
-fn source_changes(stdout: &str) -> Vec<Value> {
-    let plan: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| {
-            let address = c["address"].as_str().unwrap();
-            address.starts_with("aws.") || address.starts_with("source.")
-        })
-        .cloned()
-        .collect()
-}
-
-fn change<'a>(changes: &'a [Value], address: &str) -> &'a Value {
-    changes.iter().find(|c| c["address"] == address).unwrap_or_else(|| panic!("no {address} in {changes:#?}"))
-}
-
-async fn json_plan(scenario: &Scenario, spec: &Path) -> Vec<Value> {
-    let run = migprep(scenario, &["plan", "--format", "json"], spec).await;
-    assert!(run.code == 0 || run.code == 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    source_changes(&run.stdout)
+/// The source side of the spec's JSON plan.
+async fn source_plan(scenario: &Scenario, spec: &Path) -> Vec<Value> {
+    changes_under(&json_plan(scenario, spec).await, SOURCE)
 }
 
 /// No source change left to make (the target side may still have its own).
 async fn assert_nothing_left(scenario: &Scenario, spec: &Path) {
-    let changes = json_plan(scenario, spec).await;
+    let changes = source_plan(scenario, spec).await;
     assert!(changes.is_empty(), "{changes:#?}");
 }
 
@@ -110,14 +62,14 @@ async fn default_group_is_replaced_attached_and_the_writer_rebooted() {
     let mut spec = scenario.spec();
     let path = scenario.write_spec(&spec).unwrap();
 
-    let human = migprep(&scenario, &["plan"], &path).await;
+    let human = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(human.code, 0, "stdout:\n{}\nstderr:\n{}", human.stdout, human.stderr);
     assert!(
         human.stdout.contains("aws rds reboot-db-instance --db-instance-identifier orders-prod-instance-1"),
         "{}",
         human.stdout
     );
-    let changes = json_plan(&scenario, &path).await;
+    let changes = source_plan(&scenario, &path).await;
     let create = change(&changes, &format!("aws.parameter_group/{MIGRATION_GROUP}"));
     assert_eq!(create["action"], "create");
     for (name, after) in [("rds.logical_replication", "1"), ("max_wal_senders", "20"), ("wal_sender_timeout", "0")] {
@@ -144,7 +96,7 @@ async fn default_group_is_replaced_attached_and_the_writer_rebooted() {
 
     set(&mut spec, "allow.reboot_source_writer", true);
     let path = scenario.write_spec(&spec).unwrap();
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
 
     assert_eq!(setting(&scenario, "wal_level").await, "logical");
@@ -164,13 +116,10 @@ async fn default_group_is_replaced_attached_and_the_writer_rebooted() {
             .filter(|r| r.action == "ModifyDBClusterParameterGroup")
             .all(|r| r.param("DBClusterParameterGroupName") == Some(MIGRATION_GROUP))
     );
-    let db = scenario.source.superuser("postgres").await.unwrap();
-    let member: bool =
-        db.query_one("SELECT pg_has_role('migrator', 'rds_replication', 'MEMBER')", &[]).await.unwrap().get(0);
-    assert!(member);
+    assert!(member_of(&scenario.source, "migrator", "rds_replication").await);
 
     assert_nothing_left(&scenario, &path).await;
-    let again = migprep(&scenario, &["plan", "--format", "json"], &path).await;
+    let again = migprep(&scenario, &["plan", "--format", "json", text(&path)], &[]).await;
     assert!(again.stdout.contains("a temporary test_decoding slot was created, read and dropped"), "{}", again.stdout);
 }
 
@@ -186,18 +135,16 @@ async fn a_quoted_migration_user_gets_rds_replication() {
     let mut spec = scenario.spec();
     set(&mut spec, "source.migration_user", user);
     let path = scenario.write_spec(&spec).unwrap();
-    let changes = json_plan(&scenario, &path).await;
+    let changes = source_plan(&scenario, &path).await;
     let grant = change(&changes, "source.pg/role/Mig \"rator\"/grant/rds_replication");
     assert_eq!(grant["action"], "create");
 
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
-    let member: bool =
-        db.query_one("SELECT pg_has_role($1, 'rds_replication', 'MEMBER')", &[&user]).await.unwrap().get(0);
-    assert!(member);
+    assert!(member_of(&scenario.source, user, "rds_replication").await);
     // The writer was not rebooted: the reboot is still the one thing left, pending.
     assert!(scenario.rds.requests_for("RebootDBInstance").is_empty());
-    let changes = json_plan(&scenario, &path).await;
+    let changes = source_plan(&scenario, &path).await;
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert!(changes[0]["pending"].is_string(), "{changes:#?}");
 }
@@ -270,20 +217,18 @@ async fn a_shared_group_is_copied_with_every_user_setting() {
     client.modify_parameters("shared-pg", &values).await.unwrap();
     let other = ClusterSeed { parameter_group: Some("shared-pg".into()), ..ClusterSeed::new("reporting", "15.4") };
     scenario.rds.seed_cluster(other).await.unwrap();
-    client.attach_parameter_group(CLUSTER, "shared-pg").await.unwrap();
-    client.reboot_instance(WRITER).await.unwrap();
-    client.wait_until_in_sync(CLUSTER, &[WRITER], Duration::from_secs(60)).await.unwrap();
+    attach_and_reboot(&client, "shared-pg").await;
     scenario.rds.clear_requests();
 
     let mut spec = scenario.spec();
     set(&mut spec, "allow.reboot_source_writer", true);
     let path = scenario.write_spec(&spec).unwrap();
-    let changes = json_plan(&scenario, &path).await;
+    let changes = source_plan(&scenario, &path).await;
     let create = change(&changes, &format!("aws.parameter_group/{MIGRATION_GROUP}"));
     assert_eq!(create["operation"]["source"]["carry_over"].as_array().unwrap().len(), 45, "{create:#}");
     assert!(create["reason"].as_str().unwrap().contains("reporting"), "{create:#}");
 
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
 
     let output = tokio::process::Command::new("aws")
@@ -335,10 +280,7 @@ async fn a_dedicated_group_is_modified_in_place_with_room_for_existing_slots() {
         .rds
         .seed_parameter_group(GroupSeed::new("orders-pg", "aurora-postgresql15").value("work_mem", "8192"))
         .unwrap();
-    let client = rds(&scenario).await;
-    client.attach_parameter_group(CLUSTER, "orders-pg").await.unwrap();
-    client.reboot_instance(WRITER).await.unwrap();
-    client.wait_until_in_sync(CLUSTER, &[WRITER], Duration::from_secs(60)).await.unwrap();
+    attach_and_reboot(&rds(&scenario).await, "orders-pg").await;
     scenario.rds.clear_requests();
     let db = scenario.source.superuser("postgres").await.unwrap();
     db.batch_execute("SELECT pg_create_physical_replication_slot('standby_' || i) FROM generate_series(1, 18) i")
@@ -348,7 +290,7 @@ async fn a_dedicated_group_is_modified_in_place_with_room_for_existing_slots() {
     let mut spec = scenario.spec();
     set(&mut spec, "allow.reboot_source_writer", true);
     let path = scenario.write_spec(&spec).unwrap();
-    let changes = json_plan(&scenario, &path).await;
+    let changes = source_plan(&scenario, &path).await;
     assert!(changes.iter().all(|c| c["address"] != format!("aws.parameter_group/{MIGRATION_GROUP}")));
     let slots = change(&changes, &format!("aws.cluster/{CLUSTER}/parameter/max_replication_slots"));
     assert_eq!((slots["before"].as_str(), slots["after"].as_str()), (Some("20"), Some("21")));
@@ -356,7 +298,7 @@ async fn a_dedicated_group_is_modified_in_place_with_room_for_existing_slots() {
     assert_eq!((senders["before"].as_str(), senders["after"].as_str()), (Some("10"), Some("21")));
     assert_eq!(senders["operation"]["source"]["group"], "orders-pg");
 
-    let apply = migprep(&scenario, &["apply", "--auto-approve"], &path).await;
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
     assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
     assert!(scenario.rds.requests_for("CreateDBClusterParameterGroup").is_empty());
     assert!(scenario.rds.requests_for("ModifyDBCluster").len() <= 1);
@@ -366,10 +308,9 @@ async fn a_dedicated_group_is_modified_in_place_with_room_for_existing_slots() {
     assert_eq!(setting(&scenario, "max_replication_slots").await, "21");
     assert_eq!(setting(&scenario, "wal_level").await, "logical");
 
-    let state = std::fs::read_to_string(scenario.dir().join(".migprep/orders/state.json")).unwrap();
-    let state: Value = serde_json::from_str(&state).unwrap();
+    let state = state(&scenario);
     let recorded = &state["changed"][format!("aws.cluster/{CLUSTER}/parameter/max_wal_senders")];
-    assert_eq!((recorded["original"].as_str(), recorded["new"].is_string()), (Some("10"), true), "{state:#}");
+    assert_eq!((recorded["before"].as_str(), recorded["after"].is_string()), (Some("10"), true), "{state:#}");
     assert_nothing_left(&scenario, &path).await;
 }
 
@@ -395,8 +336,8 @@ async fn apply_converges_under_throttling() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    let args = ["apply", "--auto-approve", path.to_str().unwrap()];
-    let run = scenario.run(env!("CARGO_BIN_EXE_migprep"), &args, &[("AWS_MAX_ATTEMPTS", "10")]);
+    let args = ["apply", "--auto-approve", text(&path)];
+    let run = migprep(&scenario, &args, &[("AWS_MAX_ATTEMPTS", "10")]);
     let apply = tokio::select! {
         apply = run => apply,
         () = injector => unreachable!("the injector runs until apply ends"),
@@ -431,9 +372,9 @@ async fn missing_read_privileges_are_blockers_with_the_grant_to_run() {
         .await
         .unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
-    let run = migprep(&scenario, &["plan", "--format", "json"], &spec).await;
+    let run = migprep(&scenario, &["plan", "--format", "json", text(&spec)], &[]).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
-    let changes = source_changes(&run.stdout);
+    let changes = changes_under(&parse_plan(&run.stdout), SOURCE);
     for database in ["orders", "billing"] {
         let blocker = change(&changes, &format!("source.pg/database/{database}/privileges"));
         assert_eq!(blocker["action"], "blocker", "{blocker:#}");

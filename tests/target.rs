@@ -3,64 +3,18 @@
 //! each applied and restored; assertions look at the `azure.server/…` part of the plan and at the fake's
 //! state and request log, not at the source side (its own tests cover it).
 
+mod common;
+
+use common::{Output, TEMP, changes_under, json_plan, migprep, runnable, running, server, spawn, text, with_allow};
 use migprep_testkit::arm::{FakeArm, FakeArmConfig, ServerSeed};
 use migprep_testkit::scenario::{RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const TEMP: &str = "azure.enable_temp_tablespaces_on_local_ssd";
-
-async fn migprep(scenario: &Scenario, args: &[&str], spec: &Path) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
-        .args(args)
-        .arg(spec)
-        .envs(scenario.env())
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .expect("running migprep");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// The plan's changes on the flexible server, from `plan --format json`.
 async fn azure_changes(scenario: &Scenario, spec: &Path) -> Vec<Value> {
-    let (code, stdout, stderr) = migprep(scenario, &["plan", "--format", "json"], spec).await;
-    assert!(code == 0 || code == 3, "plan failed:\n{stderr}");
-    let plan: Value = serde_json::from_str(&stdout).expect(&stdout);
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["address"].as_str().unwrap().starts_with("azure.server/"))
-        .cloned()
-        .collect()
-}
-
-fn runnable(changes: &[Value]) -> Vec<&Value> {
-    changes.iter().filter(|c| c["pending"].is_null() && c["action"] != "blocker").collect()
-}
-
-fn server(scenario: &Scenario, name: &str) -> Value {
-    scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, name).unwrap_or_else(|| panic!("no server {name}"))
-}
-
-fn running(scenario: &Scenario, parameter: &str) -> String {
-    scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, SERVER, parameter).unwrap()
-}
-
-fn with_allow(scenario: &Scenario, allow: &[(&str, toml::Value)]) -> std::path::PathBuf {
-    let mut spec = scenario.spec();
-    let mut table = toml::Table::new();
-    for (key, value) in allow {
-        table.insert((*key).into(), value.clone());
-    }
-    spec.insert("allow".into(), toml::Value::Table(table));
-    scenario.write_spec(&spec).unwrap()
+    changes_under(&json_plan(scenario, spec).await, &["azure.server/"])
 }
 
 /// A zone-redundant server (standby in zone 2) with temp tablespaces on the local SSD: the plan shows
@@ -84,7 +38,7 @@ async fn high_availability_and_temp_tablespaces_round_trip() {
     assert_eq!(ha["before"], "ZoneRedundant (standby zone 2)");
     assert_eq!(ha["after"], "Disabled");
 
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
     assert_eq!(server(&scenario, SERVER)["properties"]["state"], "Ready");
@@ -92,7 +46,7 @@ async fn high_availability_and_temp_tablespaces_round_trip() {
     let again = azure_changes(&scenario, &spec).await;
     assert!(runnable(&again).is_empty(), "{again:#?}");
 
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("done azure.server/{SERVER}/high_availability")), "{stderr}");
     let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
@@ -100,7 +54,7 @@ async fn high_availability_and_temp_tablespaces_round_trip() {
     assert_eq!(running(&scenario, TEMP), "on");
 
     let writes = scenario.arm.count_requests("PATCH", SERVER) + scenario.arm.count_requests("PATCH", TEMP);
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("done azure.server"), "{stderr}");
     assert_eq!(scenario.arm.count_requests("PATCH", SERVER) + scenario.arm.count_requests("PATCH", TEMP), writes);
@@ -117,7 +71,7 @@ async fn already_off_is_left_alone() {
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(running(&scenario, TEMP), "off");
     assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 0);
@@ -134,7 +88,7 @@ async fn replicas_block_until_promoted() {
     };
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
-    let (code, stdout, stderr) = migprep(&scenario, &["plan"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     for replica in ["pg-orders-r1", "pg-orders-r2"] {
         let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
@@ -143,7 +97,7 @@ async fn replicas_block_until_promoted() {
     assert!(stdout.contains("remove_replicas = \"promote\"") && stdout.contains("\"delete\""), "{stdout}");
 
     let spec = with_allow(&scenario, &[("remove_replicas", "promote".into())]);
-    let (code, stdout, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for replica in ["pg-orders-r1", "pg-orders-r2"] {
         let promoted = server(&scenario, replica);
@@ -152,7 +106,7 @@ async fn replicas_block_until_promoted() {
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 
     let out = scenario.dir().join("restore.json");
-    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--out", out.to_str().unwrap()], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["restore", "--out", text(&out), text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for replica in ["pg-orders-r1", "pg-orders-r2"] {
         let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
@@ -178,7 +132,7 @@ async fn static_parameters_share_one_restart() {
     assert!(restart["remedy"].as_str().unwrap().contains("restart_target"));
 
     let spec = with_allow(&scenario, &[("restart_target", true.into())]);
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(scenario.arm.count_requests("POST", "/restart"), 1);
     assert_eq!(running(&scenario, "max_replication_slots"), "21");
@@ -198,12 +152,12 @@ async fn throttling_is_waited_out_and_a_failed_operation_resumes() {
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     scenario.arm.fail_next_operation("InternalServerError", "The standby could not be removed.");
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("InternalServerError") && stderr.contains("The standby could not be removed."), "{stderr}");
 
     scenario.arm.inject_throttling(1, 1);
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
     assert_eq!(running(&scenario, TEMP), "off");
@@ -224,7 +178,7 @@ async fn a_busy_server_and_throttling_are_waited_out() {
     scenario.arm.clear_requests();
     scenario.arm.inject_throttling(1, 1);
     scenario.arm.inject_busy(2);
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
 
     let log = scenario.arm.requests();
@@ -260,16 +214,7 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let server_path = format!("/flexibleServers/{SERVER}");
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_migprep"))
-        .args(["apply", "--auto-approve"])
-        .arg(&spec)
-        .envs(scenario.env())
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting migprep");
+    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
     let started = Instant::now();
     while scenario.arm.count_requests("PATCH", &server_path) == 0 {
         assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the HA PATCH");
@@ -283,12 +228,13 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     assert_eq!(during["highAvailability"]["state"], "RemovingStandby", "the operation outlives its client");
 
     // The killed run still holds the state lock; a user breaks it with the id the refusal quotes.
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_ne!(code, 0, "{stderr}");
     let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
     let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
     assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "a refused run writes nothing");
-    let (code, _, stderr) = migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id], &spec).await;
+    let Output { code, stderr, .. } =
+        migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id, text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("done azure.server/{SERVER}/high_availability")), "{stderr}");
     let after = &server(&scenario, SERVER)["properties"];
@@ -300,7 +246,7 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 
     scenario.arm.set_operation_duration(Some(Duration::from_millis(100)));
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
     assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
@@ -338,14 +284,14 @@ async fn replicas_deleted_and_re_created() {
             (Some("Standard_D8ds_v5"), Some(256))
         );
     }
-    let (code, stdout, stderr) = migprep(&scenario, &["plan"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for replica in replicas {
         let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
         assert!(line.trim_start().starts_with('-'), "{line}");
     }
 
-    let (code, stdout, stderr) = migprep(&scenario, &["apply", "--auto-approve"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for replica in replicas {
         assert!(scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, replica).is_none(), "{replica} still exists");
@@ -354,14 +300,14 @@ async fn replicas_deleted_and_re_created() {
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 
     let out = scenario.dir().join("restore.json");
-    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--out", out.to_str().unwrap()], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["restore", "--out", text(&out), text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for replica in replicas {
         let line = stdout.lines().find(|l| l.contains(&format!("replica/{replica}"))).expect(&stdout);
         assert!(line.contains('+'), "{line}");
     }
     assert!(stdout.contains("recreate_replicas"), "{stdout}");
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for replica in replicas {
         assert!(scenario.arm.server_json(SUBSCRIPTION, RESOURCE_GROUP, replica).is_none(), "opt-in: not re-created");
@@ -369,7 +315,7 @@ async fn replicas_deleted_and_re_created() {
     assert_eq!(scenario.arm.count_requests("PUT", ""), 0);
 
     let spec = with_allow(&scenario, &[("remove_replicas", "delete".into()), ("recreate_replicas", true.into())]);
-    let (code, stdout, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stdout, stderr } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let primary_id = FakeArm::server_resource_id(SUBSCRIPTION, RESOURCE_GROUP, SERVER);
     for replica in replicas {
@@ -382,7 +328,7 @@ async fn replicas_deleted_and_re_created() {
         assert_eq!(properties["storage"]["storageSizeGB"], 256);
         assert_eq!(scenario.arm.count_requests("PUT", &format!("/flexibleServers/{replica}")), 1);
     }
-    let (code, _, stderr) = migprep(&scenario, &["restore", "--auto-approve"], &spec).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for replica in replicas {
         assert_eq!(scenario.arm.count_requests("PUT", &format!("/flexibleServers/{replica}")), 1);
