@@ -14,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod poll;
 pub mod render;
 pub mod rules;
 pub mod run;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migprep::clients::arm::{Arm, AzureError, Backoff, Credential, Settings};
-use migprep::model::server::ServerId;
+use migprep::model::server::{HaState, ReplicationRole, ServerId, ServerState};
 use migprep::secret::Secret;
 use migprep::tls::Trust;
 use migprep_testkit::arm::{FakeArm, FakeArmConfig, ServerSeed};
@@ -100,13 +100,13 @@ async fn reads_server_replicas_and_all_configuration_pages() {
     let server = arm.server(&h.server()).await.unwrap();
     assert_eq!(server.name, SERVER);
     assert_eq!(server.location, "eastus");
-    assert_eq!(server.state, "Ready");
+    assert_eq!(server.state, ServerState::Ready);
     assert_eq!(server.version, "16");
     assert_eq!(server.sku.name, "Standard_D4ds_v5");
     assert_eq!(server.sku.tier, "GeneralPurpose");
     assert_eq!(server.storage_size_gb, Some(128));
     assert_eq!(server.high_availability.mode, "ZoneRedundant");
-    assert_eq!(server.high_availability.state.as_deref(), Some("Healthy"));
+    assert_eq!(server.high_availability.state, Some(HaState::Healthy));
     assert_eq!(server.high_availability.standby_zone.as_deref(), Some("2"));
     assert!(server.high_availability.is_enabled());
     assert_eq!(server.network.public_network_access.as_deref(), Some("Enabled"));
@@ -116,7 +116,7 @@ async fn reads_server_replicas_and_all_configuration_pages() {
     let replicas = arm.replicas(&h.server()).await.unwrap();
     assert_eq!(replicas.len(), 1);
     assert_eq!(replicas[0].name, "pg-orders-r1");
-    assert_eq!(replicas[0].role, "AsyncReplica");
+    assert_eq!(replicas[0].role, ReplicationRole::AsyncReplica);
     assert_eq!(replicas[0].resource_group.as_deref(), Some(RESOURCE_GROUP));
     assert_eq!(arm.replica_id(&h.server(), &replicas[0]), ServerId::new(SUBSCRIPTION, RESOURCE_GROUP, "pg-orders-r1"));
 
@@ -166,13 +166,13 @@ async fn follows_long_running_writes_to_the_end() {
     );
 
     let server = arm.restart(&h.server()).await.unwrap();
-    assert_eq!(server.state, "Ready");
+    assert_eq!(server.state, ServerState::Ready);
     let preload = arm.configuration(&h.server(), "shared_preload_libraries").await.unwrap();
     assert!(!preload.is_pending_restart);
 
     let server = arm.set_high_availability(&h.server(), "Disabled", None).await.unwrap();
     assert_eq!(server.high_availability.mode, "Disabled");
-    assert_eq!(server.high_availability.state.as_deref(), Some("NotEnabled"));
+    assert_eq!(server.high_availability.state, Some(HaState::NotEnabled));
     assert!(!h.statuses().contains(&409));
 }
 

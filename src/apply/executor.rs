@@ -142,7 +142,7 @@ pub async fn execute<P: Provider + Sync>(
     let resume = history.resume(&digest, &runnable);
     let retried: BTreeSet<&Address> = resume.unfinished.iter().map(|record| &record.address).collect();
 
-    let run = Run { id: random_id((options.clock)()), plan: digest, kind: plan.kind, clock: options.clock };
+    let run = Run { id: random_id(), plan: digest, kind: plan.kind, clock: options.clock };
     let bookkeeping = Bookkeeping {
         run,
         journal: Mutex::new(Journal::open(&dir.journal())?),
@@ -231,7 +231,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
     if settled.is_empty() {
         return Ok(Vec::new());
     }
-    let (run, digest) = (random_id(clock()), plan.digest());
+    let (run, digest) = (random_id(), plan.digest());
     let mut journal = Journal::open(&dir.journal())?;
     let mut recorded = state::load(&dir.state())?;
     for intent in &settled {

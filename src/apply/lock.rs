@@ -10,7 +10,7 @@ use super::{StateDir, random_id, timestamp};
 use crate::error::UserError;
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::SystemTime;
@@ -68,30 +68,27 @@ impl Lock {
     pub fn acquire(dir: &StateDir, holder: &Holder, operation: &str, now: SystemTime) -> Result<Self, UserError> {
         let path = dir.lock();
         let info = LockInfo {
-            id: random_id(now),
+            id: random_id(),
             holder: holder.user.clone(),
             pid: holder.pid,
             host: holder.host.clone(),
             operation: operation.to_string(),
             started: timestamp(now),
         };
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut file) => {
-                let bytes = serde_json::to_vec_pretty(&info).expect("lock info always serializes");
-                let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-                if let Err(e) = written {
-                    let _ = fs::remove_file(&path);
-                    return Err(UserError::new(format!("cannot write the lock file {}: {e}", path.display())));
-                }
-                Ok(Self { dir: dir.clone(), info })
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(held(&path, dir)),
-            Err(e) => Err(UserError::new(format!("cannot create the lock file {}: {e}", path.display()))
-                .hint("set MIGPREP_STATE_DIR to a writable folder")),
+        let cannot = |e: io::Error| {
+            UserError::new(format!("cannot create the lock file {}: {e}", path.display()))
+                .hint("set MIGPREP_STATE_DIR to a writable folder")
+        };
+        // Written in full beside the lock, then linked into place only if no lock is there: a racing run
+        // sees either no lock or a complete one, never a half-written file.
+        let mut file =
+            tempfile::Builder::new().prefix(".lock.").suffix(".tmp").tempfile_in(dir.path()).map_err(cannot)?;
+        let bytes = serde_json::to_vec_pretty(&info).expect("lock info always serializes");
+        file.write_all(&bytes).and_then(|()| file.as_file().sync_all()).map_err(cannot)?;
+        match file.persist_noclobber(&path) {
+            Ok(_) => Ok(Self { dir: dir.clone(), info }),
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Err(held(&path, dir)),
+            Err(e) => Err(cannot(e.error)),
         }
     }
 

@@ -15,7 +15,7 @@ pub mod state;
 use crate::error::UserError;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Where the current time comes from: `SystemTime::now` in the binary, a fixed instant in tests.
 pub type Clock = fn() -> SystemTime;
@@ -68,52 +68,19 @@ impl StateDir {
 
 /// An instant as RFC 3339 in UTC to the second, e.g. `2025-03-01T12:00:00Z`.
 pub fn timestamp(at: SystemTime) -> String {
-    let seconds = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from(at).format(&format).expect("a UTC instant always formats")
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// A random identifier (32 hex digits) for a lock or a run. The standard library's `RandomState` is
-/// seeded from the operating system's randomness, which is all a nonce needs; mixing in the time and
-/// the process id keeps two identifiers made in the same instant apart.
-pub fn random_id(now: SystemTime) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let nanos = now.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (0..2u8)
-        .map(|half| {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u8(half);
-            hasher.write_u128(nanos);
-            hasher.write_u32(std::process::id());
-            format!("{:016x}", hasher.finish())
-        })
-        .collect()
+/// A random identifier (32 hex digits) for a lock or a run.
+pub fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
@@ -124,8 +91,7 @@ mod tests {
 
     #[test]
     fn random_ids_differ() {
-        let now = SystemTime::now();
-        let (a, b) = (random_id(now), random_id(now));
+        let (a, b) = (random_id(), random_id());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
     }

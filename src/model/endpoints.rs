@@ -1,10 +1,25 @@
 //! What connecting to each database showed (N1). Plain data, no I/O.
 
+/// Which database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
 /// What connecting to one endpoint showed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointObservation {
-    /// `source` or `target`.
-    pub side: &'static str,
+    pub side: Side,
     /// `host:port`.
     pub address: String,
     pub user: String,

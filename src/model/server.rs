@@ -33,15 +33,79 @@ impl std::fmt::Display for ServerId {
     }
 }
 
-/// A flexible server as `Servers_Get` shows it. Enum-like fields stay strings: ARM's enums are
-/// extensible.
+/// An enum of ARM's, which the service may extend: the known values, and `Other` for the rest (kept as
+/// sent). Read case-insensitively; shown as the official spelling.
+macro_rules! extensible {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version of migprep does not know.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn parse(raw: &str) -> Self {
+                $(if raw.eq_ignore_ascii_case(stringify!($variant)) {
+                    return Self::$variant;
+                })+
+                Self::Other(raw.to_string())
+            }
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)+
+                    Self::Other(raw) => raw,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+extensible! {
+    /// `ServerState` of the official spec.
+    ServerState { Ready, Dropping, Disabled, Starting, Stopping, Stopped, Updating, Restarting, Inaccessible, Provisioning }
+}
+
+extensible! {
+    /// `HighAvailabilityState` of the official spec.
+    HaState { NotEnabled, CreatingStandby, ReplicatingData, FailingOver, Healthy, RemovingStandby }
+}
+
+extensible! {
+    /// `ReplicationRole` of the official spec.
+    ReplicationRole { None, Primary, AsyncReplica, GeoAsyncReplica }
+}
+
+impl HaState {
+    /// A standby is being created, removed or failed over to: the server takes no other change meanwhile.
+    pub fn is_transition(&self) -> bool {
+        matches!(self, HaState::CreatingStandby | HaState::RemovingStandby | HaState::FailingOver)
+    }
+}
+
+impl ReplicationRole {
+    /// A read replica of another server.
+    pub fn is_replica(&self) -> bool {
+        matches!(self, ReplicationRole::AsyncReplica | ReplicationRole::GeoAsyncReplica)
+            || matches!(self, ReplicationRole::Other(raw) if raw.to_ascii_lowercase().contains("replica"))
+    }
+}
+
+/// A flexible server as `Servers_Get` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Server {
     pub id: String,
     pub name: String,
     pub location: String,
-    /// `Ready`, `Updating`, `Restarting`, …
-    pub state: String,
+    pub state: ServerState,
     /// Major version, e.g. `"16"`.
     pub version: String,
     pub minor_version: Option<String>,
@@ -52,8 +116,7 @@ pub struct Server {
     pub network: Network,
     pub fqdn: Option<String>,
     pub availability_zone: Option<String>,
-    /// `Primary`, `AsyncReplica`, `None`, …
-    pub replication_role: Option<String>,
+    pub replication_role: Option<ReplicationRole>,
     pub administrator_login: Option<String>,
 }
 
@@ -68,8 +131,7 @@ pub struct Sku {
 pub struct HighAvailability {
     /// `Disabled`, `ZoneRedundant`, `SameZone`.
     pub mode: String,
-    /// `NotEnabled`, `Healthy`, `RemovingStandby`, …
-    pub state: Option<String>,
+    pub state: Option<HaState>,
     pub standby_zone: Option<String>,
 }
 
@@ -97,9 +159,8 @@ pub struct Replica {
     pub location: String,
     pub sku: Sku,
     pub storage_size_gb: Option<i32>,
-    /// `AsyncReplica`, `GeoAsyncReplica`, …
-    pub role: String,
-    pub state: String,
+    pub role: ReplicationRole,
+    pub state: ServerState,
 }
 
 /// A server parameter. All values are strings, lists comma-separated, as ARM sends them.
@@ -143,5 +204,21 @@ impl Configurations {
     /// Parameters whose new value waits for a restart, by name.
     pub fn pending_restart(&self) -> impl Iterator<Item = &Configuration> {
         self.by_name.values().filter(|c| c.is_pending_restart)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_enums_read_any_case_and_keep_values_they_do_not_know() {
+        assert_eq!(ServerState::parse("ready"), ServerState::Ready);
+        assert_eq!(ServerState::parse("Migrating"), ServerState::Other("Migrating".into()));
+        assert_eq!(ServerState::parse("Migrating").to_string(), "Migrating");
+        assert!(HaState::parse("RemovingStandby").is_transition() && !HaState::parse("Healthy").is_transition());
+        assert!(ReplicationRole::parse("GeoAsyncReplica").is_replica());
+        assert!(ReplicationRole::parse("FutureReplica").is_replica());
+        assert!(!ReplicationRole::parse("Primary").is_replica() && !ReplicationRole::parse("None").is_replica());
     }
 }

@@ -145,7 +145,7 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
     let endpoints = [(source_pool.endpoint(), source_probe), (target_pool.endpoint(), target_probe)]
         .into_iter()
         .map(|(endpoint, probe)| EndpointObservation {
-            side: endpoint.side.name(),
+            side: endpoint.side,
             address: endpoint.address(),
             user: endpoint.user.clone(),
             outcome: match probe {

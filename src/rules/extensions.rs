@@ -67,8 +67,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
     // Extension → the databases that use it, both sorted.
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for database in &observed.extensions.databases {
-        let address =
-            Address::new(format!("aws.cluster/{}/database/{}/extensions", spec.source.cluster, database.name));
+        let address = Address::cluster(&spec.source.cluster).named("database", &database.name).child("extensions");
         if let Some(problem) = &database.problem {
             findings.observations.push(Observation::new(address.clone(), format!("unreadable: {problem}")));
             let mut change = Change::new(
@@ -145,7 +144,7 @@ fn allowlist(
             continue;
         }
         let mut change = Change::new(
-            Address::new(format!("azure.server/{server}/extension/{extension}")),
+            Address::server(server).named("extension", extension),
             Action::Blocker,
             RuleId::T4,
             format!(
@@ -226,7 +225,7 @@ fn preload_libraries(
             all
         };
         let mut change = Change::new(
-            Address::new(format!("azure.server/{server}/preload/{library}")),
+            Address::server(server).named("preload", library),
             Action::Blocker,
             RuleId::T5,
             format!(

@@ -4,7 +4,7 @@
 //! Pure: takes what the providers observed and turns it into checks (what holds) and blockers (what the
 //! user must fix). No I/O here.
 
-use crate::model::endpoints::EndpointObservation;
+use crate::model::endpoints::{EndpointObservation, Side};
 use crate::model::server::Network;
 use crate::plan::{Action, Address, Change, Check, RuleId};
 
@@ -13,7 +13,11 @@ pub fn reachability(endpoints: &[EndpointObservation]) -> (Vec<Check>, Vec<Chang
     let mut checks = Vec::new();
     let mut blockers = Vec::new();
     for endpoint in endpoints {
-        let address = Address::new(format!("{}.pg/connection", endpoint.side));
+        let database = match endpoint.side {
+            Side::Source => Address::source_database(),
+            Side::Target => Address::target_database(),
+        };
+        let address = database.child("connection");
         match &endpoint.outcome {
             Ok(reached) => {
                 let tls = match &reached.tls {
@@ -34,7 +38,7 @@ pub fn reachability(endpoints: &[EndpointObservation]) -> (Vec<Check>, Vec<Chang
                     address,
                     Action::Blocker,
                     RuleId::N1,
-                    format!("the {} database is not reachable: {}", endpoint.side, unreachable.problem),
+                    format!("the {} database is not reachable: {}", endpoint.side.name(), unreachable.problem),
                 );
                 change.remedy = Some(unreachable.hint.clone());
                 blockers.push(change);
@@ -80,7 +84,7 @@ fn target_network(network: &Network) -> TargetNetwork {
 /// on a server with public access), so the summary says plainly that the row as observed is not
 /// supported, what would make it so, and that Azure's validation fails with 603000 otherwise.
 pub fn scenario(server: &str, writer_public: Option<bool>, network: &Network) -> NetworkScenario {
-    let address = Address::new(format!("azure.server/{server}/network"));
+    let address = Address::server(server).child("network");
     let target = target_network(network);
     let (summary, supported) = match (writer_public, target) {
         (None, _) => (
@@ -148,14 +152,14 @@ mod tests {
     use super::*;
     use crate::model::endpoints::{Reached, Unreachable};
 
-    fn observed(side: &'static str, outcome: Result<Reached, Unreachable>) -> EndpointObservation {
+    fn observed(side: Side, outcome: Result<Reached, Unreachable>) -> EndpointObservation {
         EndpointObservation { side, address: "127.0.0.1:5432".into(), user: "postgres".into(), outcome }
     }
 
     #[test]
     fn reachable_endpoints_are_checks_with_version_and_tls() {
         let (checks, blockers) = reachability(&[observed(
-            "source",
+            Side::Source,
             Ok(Reached { server_version: "15.4".into(), tls: Some("TLSv1.3".into()) }),
         )]);
         assert!(blockers.is_empty());
@@ -199,7 +203,7 @@ mod tests {
     #[test]
     fn every_unreachable_endpoint_is_a_blocker() {
         let down = || Err(Unreachable { problem: "connection refused".into(), hint: "start it".into() });
-        let (checks, blockers) = reachability(&[observed("source", down()), observed("target", down())]);
+        let (checks, blockers) = reachability(&[observed(Side::Source, down()), observed(Side::Target, down())]);
         assert!(checks.is_empty());
         let addresses: Vec<&str> = blockers.iter().map(|b| b.address.as_str()).collect();
         assert_eq!(addresses, ["source.pg/connection", "target.pg/connection"]);

@@ -102,7 +102,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
         let Some((value, unit)) = source_value(parameter, setting) else {
             continue;
         };
-        let source_address = Address::new(format!("aws.cluster/{}/setting/{}", spec.source.cluster, parameter.name));
+        let source_address = Address::cluster(&spec.source.cluster).named("setting", &parameter.name);
         findings.observations.push(Observation::new(source_address, value.clone()));
         let Some(configuration) = target_configuration(observed, &parameter.name) else {
             findings.changes.push(unmatched(
@@ -160,7 +160,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
     }
     if !matched.is_empty() {
         findings.checks.push(Check {
-            address: Address::new(format!("azure.server/{server}/parameters")),
+            address: Address::server(server).child("parameters"),
             rule: RuleId::T6,
             summary: format!("match the source: {}", matched.join(", ")),
         });

@@ -28,16 +28,16 @@ const TARGET_RESERVED: [&str; 2] = [ADMIN_ROLE, "azuresu"];
 
 /// `target.pg/role/<name>`
 pub fn role_address(name: &str) -> Address {
-    Address::new(format!("target.pg/role/{name}"))
+    Address::target_database().named("role", name)
 }
 
 /// `target.pg/role/<member>/member_of/<role>`
 pub fn membership_address(member: &str, role: &str) -> Address {
-    Address::new(format!("target.pg/role/{member}/member_of/{role}"))
+    Address::target_database().named("role", member).named("member_of", role)
 }
 
 fn createrole_address(user: &str) -> Address {
-    Address::new(format!("target.pg/role/{user}/createrole"))
+    Address::target_database().named("role", user).child("createrole")
 }
 
 pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
@@ -190,7 +190,7 @@ fn copy_roles(
         let address = role_address(&role.name);
         findings
             .observations
-            .push(Observation::new(Address::new(format!("source.pg/role/{}", role.name)), attributes(role)));
+            .push(Observation::new(Address::source_database().named("role", &role.name), attributes(role)));
         let exists = target.roles.role(&role.name).is_some();
         findings.observations.push(Observation::new(address.clone(), if exists { "present" } else { "absent" }));
         if exists {

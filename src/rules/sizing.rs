@@ -49,7 +49,7 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
 }
 
 fn address(server: &str, what: &str) -> Address {
-    Address::new(format!("azure.server/{server}/{what}"))
+    Address::server(server).child(what)
 }
 
 fn describe_sku(sku: &SkuCapability) -> String {
@@ -268,7 +268,7 @@ mod tests {
                 .into(),
             name: "pg-orders".into(),
             location: "eastus".into(),
-            state: "Ready".into(),
+            state: crate::model::server::ServerState::Ready,
             version: "16".into(),
             minor_version: None,
             sku: Sku { name: sku.into(), tier: tier.into() },
@@ -282,7 +282,7 @@ mod tests {
             },
             fqdn: None,
             availability_zone: Some("1".into()),
-            replication_role: Some("Primary".into()),
+            replication_role: Some(crate::model::server::ReplicationRole::Primary),
             administrator_login: None,
         }
     }

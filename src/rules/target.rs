@@ -22,7 +22,7 @@ const PROMOTED: &str = "promoted to a standalone server";
 const DELETED: &str = "deleted";
 
 fn server_address(server: &str, rest: &str) -> Address {
-    Address::new(format!("azure.server/{server}/{rest}"))
+    Address::server(server).child(rest)
 }
 
 pub fn configuration_address(server: &str, name: &str) -> Address {
@@ -385,7 +385,7 @@ mod tests {
                 .into(),
             name: "pg-orders".into(),
             location: "eastus".into(),
-            state: "Ready".into(),
+            state: crate::model::server::ServerState::Ready,
             version: "16".into(),
             minor_version: None,
             sku: Sku { name: "Standard_D4ds_v5".into(), tier: "GeneralPurpose".into() },
@@ -395,7 +395,7 @@ mod tests {
             network: Network { public_network_access: None, delegated_subnet: None, private_dns_zone: None },
             fqdn: None,
             availability_zone: Some("1".into()),
-            replication_role: Some("Primary".into()),
+            replication_role: Some(crate::model::server::ReplicationRole::Primary),
             administrator_login: None,
         }
     }
@@ -429,8 +429,8 @@ mod tests {
             location: "eastus".into(),
             sku: Sku { name: "Standard_D2ds_v5".into(), tier: "GeneralPurpose".into() },
             storage_size_gb: Some(128),
-            role: "AsyncReplica".into(),
-            state: "Ready".into(),
+            role: crate::model::server::ReplicationRole::AsyncReplica,
+            state: crate::model::server::ServerState::Ready,
         }
     }
 

@@ -11,11 +11,15 @@ use crate::error::UserError;
 use crate::model::cluster::ApplyType;
 use crate::plan::operation::SourceOp;
 use crate::plan::source_ops::ParameterValue;
+use crate::poll::{Probe, Wait};
 use std::time::Duration;
 
 /// How long a writer reboot may take before migprep gives up waiting (it may still finish; a new
 /// `apply` resumes and finds it done).
 const REBOOT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How often to try connecting while the writer comes back.
+const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long the writer may take to accept connections again after it reports `available`.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -161,20 +165,29 @@ async fn mismatches(
     verify: &[(String, String)],
     patience: Duration,
 ) -> anyhow::Result<Vec<String>> {
-    let started = std::time::Instant::now();
-    let client = loop {
-        match postgres::connect(endpoint, &clients.trust, postgres::CONNECT_TIMEOUT).await {
-            Ok(client) => break client,
-            Err(e) if started.elapsed() < patience => {
-                tracing::debug!(error = %e, "the writer does not accept connections yet");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+    // Right after a reboot the writer refuses connections for a while: that is waited out, not reported.
+    let wait = Wait::new("the source writer to accept connections", RECONNECT_INTERVAL, patience);
+    let last_error = std::sync::Mutex::new(None);
+    let connected = wait
+        .until(|| async {
+            match postgres::connect(endpoint, &clients.trust, postgres::CONNECT_TIMEOUT).await {
+                Ok(client) => Ok::<_, ()>(Probe::Done(client)),
+                Err(e) => {
+                    let seen = e.to_string();
+                    *last_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(e);
+                    Ok(Probe::pending(seen))
+                }
             }
-            Err(e) => {
-                return Err(UserError::new(format!("cannot connect to the source writer to verify: {e}"))
-                    .hint(e.hint(endpoint.side))
-                    .into());
-            }
+        })
+        .await;
+    let client = match (connected, last_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+        (Ok(client), _) => client,
+        (Err(_), Some(e)) => {
+            return Err(UserError::new(format!("cannot connect to the source writer to verify: {e}"))
+                .hint(e.hint(endpoint.side))
+                .into());
         }
+        (Err(_), None) => unreachable!("a wait ends early only after a failed attempt"),
     };
     let names: Vec<&str> = verify.iter().map(|(k, _)| k.as_str()).collect();
     let rows = client.query("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &[&names]).await?;

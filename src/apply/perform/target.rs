@@ -5,13 +5,15 @@
 //! Writes to one server are serialised by the ARM client; ARM's 409/429/5xx are waited out there.
 
 use crate::clients::Clients;
-use crate::model::server::{Server, ServerId, Sku};
+use crate::clients::arm::AzureError;
+use crate::model::server::{HaState, ReplicationRole, Server, ServerId, ServerState, Sku};
 use crate::plan::Change;
 use crate::plan::operation::TargetOp;
 use crate::plan::target_ops::Replica;
 use crate::plan::target_ops::describe_high_availability;
+use crate::poll::{Ended, Probe, Wait};
 use anyhow::{Context, bail};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long to wait for a server busy with an operation someone else (or a killed run) started.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
@@ -153,7 +155,7 @@ fn replica_id(clients: &Clients, replica: &Replica) -> ServerId {
 }
 
 fn is_replica(server: &Server) -> bool {
-    server.replication_role.as_deref().is_some_and(|role| role.to_ascii_lowercase().contains("replica"))
+    server.replication_role.as_ref().is_some_and(ReplicationRole::is_replica)
 }
 
 /// The parameters of `names` that still wait for a restart (all of them when the restart was planned
@@ -169,24 +171,25 @@ async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<Stri
 
 /// Waits until the server is `Ready` with no HA transition under way, and returns it.
 async fn settle(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Server> {
-    let started = Instant::now();
-    loop {
-        let server = clients.arm.server(id).await?;
-        let ha_moving = server.high_availability.state.as_deref().is_some_and(|s| {
-            ["CreatingStandby", "RemovingStandby", "FailingOver"].iter().any(|t| s.eq_ignore_ascii_case(t))
-        });
-        if server.state.eq_ignore_ascii_case("Ready") && !ha_moving {
-            return Ok(server);
-        }
-        if started.elapsed() > SETTLE_TIMEOUT {
-            bail!(
-                "{id} is still {} (high availability {}) after {} minutes",
+    let wait = Wait::new(format!("{id} to be ready"), interval, SETTLE_TIMEOUT);
+    let settled = wait
+        .until(|| async {
+            let server = clients.arm.server(id).await?;
+            let ha_moving = server.high_availability.state.as_ref().is_some_and(HaState::is_transition);
+            if server.state == ServerState::Ready && !ha_moving {
+                return Ok(Probe::Done(server));
+            }
+            let seen = format!(
+                "{} (high availability {})",
                 server.state,
-                server.high_availability.state.as_deref().unwrap_or("unknown"),
-                SETTLE_TIMEOUT.as_secs() / 60
+                server.high_availability.state.as_ref().map_or("unknown", HaState::as_str)
             );
-        }
-        tracing::info!(state = %server.state, "waiting for {id} to be ready");
-        tokio::time::sleep(interval).await;
+            Ok::<_, AzureError>(Probe::pending(seen))
+        })
+        .await;
+    match settled {
+        Ok(server) => Ok(server),
+        Err(Ended::Failed(error)) => Err(error.into()),
+        Err(Ended::TimedOut(timed_out)) => Err(timed_out.into()),
     }
 }

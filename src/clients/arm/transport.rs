@@ -3,6 +3,7 @@
 
 use super::wire::{ArmError, OperationStatus, Page};
 use super::*;
+use crate::poll::{Ended, Probe, Wait};
 
 /// One HTTP answer.
 pub(super) struct Answer {
@@ -141,55 +142,61 @@ impl Arm {
         body: Option<&Value>,
         call: &Call<'_>,
     ) -> Result<(), AzureError> {
-        let started = Instant::now();
         let answer = self.send(method, url, body, call).await?;
         let header = |name: &str| {
             answer.headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_string)
         };
         // Azure-AsyncOperation is preferred; Location only when it is absent (ARM's async guide).
-        let (mut poll_url, via_location) = match (header("azure-asyncoperation"), header("location")) {
+        let (first_url, via_location) = match (header("azure-asyncoperation"), header("location")) {
             (Some(url), _) => (url, false),
             (None, Some(url)) => (url, true),
             // A synchronous answer (200/201/204): done already.
             (None, None) => return Ok(()),
         };
-        let mut wait = retry_after(&answer.headers);
-        loop {
-            if started.elapsed() > self.operation_timeout {
-                return Err(AzureError::Timeout {
-                    operation: call.operation.into(),
-                    resource: call.resource.into(),
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(wait.unwrap_or(DEFAULT_POLL).min(self.backoff.max_delay)).await;
-            let url = self.followed_url(&poll_url, call.resource)?;
-            let answer = self.send(Method::GET, url, None, call).await?;
-            wait = retry_after(&answer.headers);
-            if via_location {
-                if answer.status == StatusCode::ACCEPTED {
-                    if let Some(next) = answer.headers.get("location").and_then(|v| v.to_str().ok()) {
-                        poll_url = next.to_string();
+        let pause = |after: Option<Duration>| after.unwrap_or(DEFAULT_POLL).min(self.backoff.max_delay);
+        tokio::time::sleep(pause(retry_after(&answer.headers))).await;
+        let poll_url = std::sync::Mutex::new(first_url);
+        let wait = Wait::new(format!("{} of {}", call.operation, call.resource), pause(None), self.operation_timeout);
+        let ended = wait
+            .until(|| async {
+                let current = poll_url.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+                let url = self.followed_url(&current, call.resource)?;
+                let answer = self.send(Method::GET, url, None, call).await?;
+                let retry = Some(pause(retry_after(&answer.headers)));
+                if via_location {
+                    if answer.status != StatusCode::ACCEPTED {
+                        return Ok(Probe::Done(()));
                     }
-                    continue;
+                    if let Some(next) = answer.headers.get("location").and_then(|v| v.to_str().ok()) {
+                        *poll_url.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = next.to_string();
+                    }
+                    return Ok(Probe::Pending { seen: "202 Accepted".into(), retry_after: retry });
                 }
-                return Ok(());
-            }
-            let status: OperationStatus = decode(&answer.body, call.resource)?;
-            match status.status.to_ascii_lowercase().as_str() {
-                "succeeded" => return Ok(()),
-                "failed" | "canceled" | "cancelled" => {
-                    let error = status.error.unwrap_or_default();
-                    return Err(AzureError::OperationFailed {
-                        operation: call.operation.into(),
-                        resource: call.resource.into(),
-                        status: status.status,
-                        code: error.code,
-                        message: error.message,
-                    });
+                let status: OperationStatus = decode(&answer.body, call.resource)?;
+                match status.status.to_ascii_lowercase().as_str() {
+                    "succeeded" => Ok(Probe::Done(())),
+                    "failed" | "canceled" | "cancelled" => {
+                        let error = status.error.unwrap_or_default();
+                        Err(AzureError::OperationFailed {
+                            operation: call.operation.into(),
+                            resource: call.resource.into(),
+                            status: status.status,
+                            code: error.code,
+                            message: error.message,
+                        })
+                    }
+                    _ => Ok(Probe::Pending { seen: status.status, retry_after: retry }),
                 }
-                _ => continue,
-            }
+            })
+            .await;
+        match ended {
+            Ok(()) => Ok(()),
+            Err(Ended::Failed(error)) => Err(error),
+            Err(Ended::TimedOut(timed_out)) => Err(AzureError::Timeout {
+                operation: call.operation.into(),
+                resource: call.resource.into(),
+                waited: timed_out.waited,
+            }),
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
-use crate::model::server::{Configuration, HighAvailability, Network, Replica, Server, Sku};
+use crate::model::server::{
+    Configuration, HaState, HighAvailability, Network, Replica, ReplicationRole, Server, ServerState, Sku,
+};
 
 #[derive(Deserialize, Default)]
 pub(super) struct ArmError {
@@ -119,7 +121,7 @@ impl RawServer {
             id: self.id,
             name: self.name,
             location: self.location,
-            state: p.state,
+            state: ServerState::parse(&p.state),
             version: p.version,
             minor_version: p.minor_version,
             sku: Sku { name: self.sku.name, tier: self.sku.tier },
@@ -128,7 +130,7 @@ impl RawServer {
             high_availability: HighAvailability {
                 // ARM's default when the block is absent.
                 mode: p.high_availability.mode.unwrap_or_else(|| "Disabled".into()),
-                state: p.high_availability.state,
+                state: p.high_availability.state.as_deref().map(HaState::parse),
                 standby_zone: non_empty(p.high_availability.standby_availability_zone),
             },
             network: Network {
@@ -138,7 +140,7 @@ impl RawServer {
             },
             fqdn: p.fully_qualified_domain_name,
             availability_zone: non_empty(p.availability_zone),
-            replication_role: p.replication_role,
+            replication_role: p.replication_role.as_deref().map(ReplicationRole::parse),
             administrator_login: p.administrator_login,
         }
     }
@@ -153,8 +155,10 @@ impl RawServer {
             location: self.location,
             sku: Sku { name: self.sku.name, tier: self.sku.tier },
             storage_size_gb: p.storage.storage_size_gb,
-            role: p.replication_role.or_else(|| p.replica.and_then(|r| r.role)).unwrap_or_default(),
-            state: p.state,
+            role: ReplicationRole::parse(
+                &p.replication_role.or_else(|| p.replica.and_then(|r| r.role)).unwrap_or_default(),
+            ),
+            state: ServerState::parse(&p.state),
         }
     }
 }

@@ -18,21 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
-/// Which database an endpoint is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    Source,
-    Target,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Source => "source",
-            Side::Target => "target",
-        }
-    }
-}
+pub use crate::model::endpoints::Side;
 
 /// Everything needed to open one connection.
 #[derive(Clone, Debug)]

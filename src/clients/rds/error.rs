@@ -5,13 +5,13 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::Duration;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::UserError;
+use crate::poll::{Ended, TimedOut};
 
 /// What went wrong talking to RDS. Service codes and messages are kept as data ([`AwsError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +37,21 @@ pub enum AwsError {
     },
     #[error("{operation} on {subject} could not reach AWS RDS: {detail}")]
     Transport { operation: &'static str, subject: String, detail: String },
-    #[error("timed out after {}s waiting for {what}; last seen: {last_seen}", .waited.as_secs())]
-    Timeout { what: String, waited: Duration, last_seen: String },
+    #[error(transparent)]
+    Timeout(#[from] TimedOut),
     #[error("DB instance {instance} is {status} and will not become available by waiting")]
     Stuck { instance: String, status: String },
     #[error("cannot set up the AWS client: {0}")]
     Setup(String),
+}
+
+impl From<Ended<AwsError>> for AwsError {
+    fn from(ended: Ended<AwsError>) -> Self {
+        match ended {
+            Ended::TimedOut(timed_out) => AwsError::Timeout(timed_out),
+            Ended::Failed(error) => error,
+        }
+    }
 }
 
 fn profile_note(profile: &Option<String>) -> String {

@@ -9,7 +9,7 @@
 //! nothing: which parameters to change, and whether a reboot is allowed, belongs to the rules.
 
 use std::error::Error as StdError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
@@ -20,6 +20,7 @@ use aws_sdk_rds::types::{ApplyMethod, Filter};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 use crate::model::cluster::{AVAILABLE, ApplyType, Cluster, IN_SYNC, Instance, Member, Parameter, ParameterGroup};
+use crate::poll::{Probe, Wait};
 use crate::secret::Secret;
 use crate::tls::Trust;
 
@@ -392,20 +393,19 @@ impl Rds {
     /// Polls until the instance is `available`, every poll interval, for at most `timeout`. A state
     /// that waiting cannot fix (e.g. `incompatible-parameters`) ends the wait at once.
     pub async fn wait_until_available(&self, instance: &str, timeout: Duration) -> Result<Instance, AwsError> {
-        let started = Instant::now();
-        loop {
+        let wait = Wait::new(format!("DB instance {instance} to be available"), self.poll_interval, timeout);
+        wait.until(|| async {
             let current = self.instance(instance).await?;
             if current.status == AVAILABLE {
-                return Ok(current);
+                return Ok(Probe::Done(current));
             }
             if STUCK_INSTANCE_STATES.contains(&current.status.as_str()) {
                 return Err(AwsError::Stuck { instance: instance.to_string(), status: current.status });
             }
-            self.pause_or_time_out(started, timeout, || {
-                (format!("DB instance {instance} to be available"), current.status.clone())
-            })
-            .await?;
-        }
+            Ok(Probe::pending(current.status))
+        })
+        .await
+        .map_err(AwsError::from)
     }
 
     /// Polls until every member named in `members` (the writer when empty) is `available` and its
@@ -417,37 +417,37 @@ impl Rds {
         members: &[&str],
         timeout: Duration,
     ) -> Result<Cluster, AwsError> {
-        let started = Instant::now();
-        loop {
-            let current = self.cluster(cluster).await?;
-            let watched: Vec<&Member> = if members.is_empty() {
-                current.writer().into_iter().collect()
-            } else {
-                current.members.iter().filter(|m| members.contains(&m.instance_id.as_str())).collect()
-            };
-            if let Some(missing) = members.iter().find(|id| current.member(id).is_none()) {
-                return Err(AwsError::InstanceNotFound {
-                    instance: (*missing).to_string(),
-                    region: self.region.clone(),
-                });
-            }
-            if let Some(stuck) =
-                watched.iter().find(|m| m.status.as_deref().is_some_and(|s| STUCK_INSTANCE_STATES.contains(&s)))
-            {
-                return Err(AwsError::Stuck {
-                    instance: stuck.instance_id.clone(),
-                    status: stuck.status.clone().unwrap_or_default(),
-                });
-            }
-            let done = !watched.is_empty()
-                && watched
-                    .iter()
-                    .all(|m| m.status.as_deref() == Some(AVAILABLE) && m.parameter_group_status == IN_SYNC);
-            if done {
-                return Ok(current);
-            }
-            self.pause_or_time_out(started, timeout, || {
-                let seen = watched
+        let what = format!("the members of DB cluster {cluster} to be available and in-sync");
+        Wait::new(what, self.poll_interval, timeout)
+            .until(|| async {
+                let current = self.cluster(cluster).await?;
+                if let Some(missing) = members.iter().find(|id| current.member(id).is_none()) {
+                    return Err(AwsError::InstanceNotFound {
+                        instance: (*missing).to_string(),
+                        region: self.region.clone(),
+                    });
+                }
+                let watched: Vec<&Member> = if members.is_empty() {
+                    current.writer().into_iter().collect()
+                } else {
+                    current.members.iter().filter(|m| members.contains(&m.instance_id.as_str())).collect()
+                };
+                if let Some(stuck) =
+                    watched.iter().find(|m| m.status.as_deref().is_some_and(|s| STUCK_INSTANCE_STATES.contains(&s)))
+                {
+                    return Err(AwsError::Stuck {
+                        instance: stuck.instance_id.clone(),
+                        status: stuck.status.clone().unwrap_or_default(),
+                    });
+                }
+                let done = !watched.is_empty()
+                    && watched
+                        .iter()
+                        .all(|m| m.status.as_deref() == Some(AVAILABLE) && m.parameter_group_status == IN_SYNC);
+                if done {
+                    return Ok(Probe::Done(current));
+                }
+                let seen: Vec<String> = watched
                     .iter()
                     .map(|m| {
                         format!(
@@ -457,31 +457,11 @@ impl Rds {
                             m.parameter_group_status
                         )
                     })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (
-                    format!("the members of DB cluster {cluster} to be available and in-sync"),
-                    if seen.is_empty() { "no writer".to_string() } else { seen },
-                )
+                    .collect();
+                Ok(Probe::pending(if seen.is_empty() { "no writer".to_string() } else { seen.join(", ") }))
             })
-            .await?;
-        }
-    }
-
-    /// Sleeps one poll interval, or fails with [`AwsError::Timeout`] if that would pass the deadline.
-    async fn pause_or_time_out(
-        &self,
-        started: Instant,
-        timeout: Duration,
-        describe: impl FnOnce() -> (String, String),
-    ) -> Result<(), AwsError> {
-        let waited = started.elapsed();
-        if waited + self.poll_interval > timeout {
-            let (what, last_seen) = describe();
-            return Err(AwsError::Timeout { what, waited, last_seen });
-        }
-        tokio::time::sleep(self.poll_interval).await;
-        Ok(())
+            .await
+            .map_err(AwsError::from)
     }
 }
 
