@@ -11,12 +11,16 @@
 //! The rules recognise their own finished work: once the group is attached, the writer in sync and the
 //! running values equal to the group's, the next plan has nothing to do.
 
+mod access;
+mod decoding;
+mod membership;
+mod version;
+
 use super::Findings;
 use crate::model::cluster::{ApplyType, Cluster, IN_SYNC, Parameter};
-use crate::model::source::{Database, Decoding, GroupState, Source};
+use crate::model::source::{Database, GroupState, Source};
 use crate::plan::file::Observation;
 use crate::plan::source_ops::ParameterValue;
-use crate::plan::sql::quote_ident;
 use crate::plan::{Action, Address, Change, Check, Operation, Original, Recorded, RuleId, operation::SourceOp};
 use crate::spec::Spec;
 
@@ -115,7 +119,7 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &Source) -> Findings {
     let current = &state.current;
     let db = state.database.as_ref().ok();
 
-    version(&mut findings, cluster, db);
+    version::check(&mut findings, cluster, db);
     findings.observations.push(Observation::new(addresses.group.clone(), current.group.name.clone()));
     findings.observations.push(Observation::new(
         addresses.migration_group.clone(),
@@ -472,40 +476,6 @@ fn desired_values<'a>(
     out
 }
 
-/// S1 from SQL, else from the cluster's engine version.
-fn version(findings: &mut Findings, cluster: &Cluster, db: Option<&Database>) {
-    let address = Address::new("source.pg/version");
-    let (num, shown) = match db {
-        Some(db) => (db.version_num, db.version.clone()),
-        None => {
-            let mut parts = cluster.engine_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-            let num = if major >= 10 { major * 10000 + minor } else { major * 10000 + minor * 100 };
-            (num, cluster.engine_version.clone())
-        }
-    };
-    findings.observations.push(Observation::new(address.clone(), num.to_string()));
-    if num < MIN_VERSION_NUM {
-        let mut blocker = Change::new(
-            address,
-            Action::Blocker,
-            RuleId::S1,
-            format!("PostgreSQL {shown} is older than 9.5, the oldest version an online migration supports"),
-        );
-        blocker.before = Some(shown);
-        blocker.after = Some("9.5 or later".into());
-        blocker.prevents = Some(603400);
-        blocker.remedy = Some(format!(
-            "upgrade the cluster first (out of migprep's scope), e.g. aws rds modify-db-cluster \
-             --db-cluster-identifier {} --engine-version <version> --allow-major-version-upgrade --apply-immediately",
-            cluster.id
-        ));
-        findings.changes.push(blocker);
-    } else {
-        findings.checks.push(Check { address, rule: RuleId::S1, summary: format!("PostgreSQL {shown} (≥ 9.5)") });
-    }
-}
-
 /// S7–S10, after the group work.
 fn finish(
     mut findings: Findings,
@@ -521,10 +491,10 @@ fn finish(
     }
     readers(&mut findings, spec, cluster);
     if let Some(db) = db {
-        membership(&mut findings, spec, db);
+        membership::check(&mut findings, spec, db);
         let reboot_planned = findings.changes.iter().any(|c| c.address == addresses.writer);
-        decoding(&mut findings, db, reboot_planned);
-        access(&mut findings, spec, db);
+        decoding::check(&mut findings, db, reboot_planned);
+        access::check(&mut findings, spec, db);
     }
     findings
 }
@@ -624,170 +594,6 @@ fn readers(findings: &mut Findings, spec: &Spec, cluster: &Cluster) {
                 reader.instance_id, reader.parameter_group_status, reader.instance_id, spec.source.region
             ),
         });
-    }
-}
-
-/// S8: the migration user is a member of `rds_replication`.
-fn membership(findings: &mut Findings, spec: &Spec, db: &Database) {
-    let user = &spec.source.migration_user;
-    let role_address = Address::new(format!("source.pg/role/{user}"));
-    let address = Address::new(format!("source.pg/role/{user}/grant/{REPLICATION_ROLE}"));
-    findings.observations.push(Observation::new(
-        address.clone(),
-        format!("exists={} member={}", db.migration_user_exists, db.migration_user_is_member),
-    ));
-    if !db.rds_replication_exists {
-        let mut blocker = Change::new(
-            address,
-            Action::Blocker,
-            RuleId::S8,
-            format!("the role {REPLICATION_ROLE} does not exist on the writer: is this an RDS/Aurora database?"),
-        );
-        blocker.prevents = Some(603104);
-        blocker.remedy = Some("point source.cluster and source.connection at the Aurora PostgreSQL writer".into());
-        findings.changes.push(blocker);
-        return;
-    }
-    if !db.migration_user_exists {
-        let mut blocker = Change::new(
-            role_address,
-            Action::Blocker,
-            RuleId::S8,
-            format!("the migration user {user:?} does not exist on the source"),
-        );
-        blocker.prevents = Some(603104);
-        blocker.remedy = Some(format!(
-            "create it (as the master user): CREATE ROLE {} LOGIN PASSWORD '…'; or fix source.migration_user",
-            quote_ident(user)
-        ));
-        findings.changes.push(blocker);
-        return;
-    }
-    if db.migration_user_is_member {
-        findings.checks.push(Check {
-            address,
-            rule: RuleId::S8,
-            summary: format!("{user} is a member of {REPLICATION_ROLE}"),
-        });
-        return;
-    }
-    let mut change = Change::new(
-        address,
-        Action::Create,
-        RuleId::S8,
-        format!("the migration user must be a member of {REPLICATION_ROLE} to use logical replication"),
-    );
-    change.before = Some("not a member".into());
-    change.after = Some("member".into());
-    change.prevents = Some(603104);
-    change.operation = Some(Operation::Source(SourceOp::Grant { role: REPLICATION_ROLE.into(), member: user.clone() }));
-    findings.changes.push(change);
-}
-
-/// S9: logical decoding with `test_decoding` works (a check; it runs once `wal_level` is logical).
-fn decoding(findings: &mut Findings, db: &Database, reboot_planned: bool) {
-    let address = Address::new("source.pg/logical_decoding");
-    let summary = match &db.decoding {
-        Decoding::Works => "a temporary test_decoding slot was created, read and dropped".to_string(),
-        Decoding::NotTried if reboot_planned => {
-            "not tried yet: wal_level is not logical until the writer is rebooted".to_string()
-        }
-        Decoding::NotTried => format!(
-            "not tried: wal_level is {} (S3 and S7 make it logical)",
-            db.setting("wal_level").unwrap_or("unknown")
-        ),
-        Decoding::NoPrivilege(message) => format!(
-            "not verified: the connection user may not create replication slots ({message}); the migration \
-             user's rds_replication membership (S8) is what the migration needs"
-        ),
-        Decoding::Failed(message) => {
-            let mut blocker = Change::new(
-                address,
-                Action::Blocker,
-                RuleId::S9,
-                format!("logical decoding with test_decoding does not work on the writer: {message}"),
-            );
-            blocker.prevents = Some(603107);
-            blocker.remedy = Some(
-                "check that rds.logical_replication = 1 took effect (SHOW wal_level; must be logical), that \
-                 max_replication_slots has room, and that no long transaction blocks slot creation"
-                    .into(),
-            );
-            findings.changes.push(blocker);
-            return;
-        }
-    };
-    findings.checks.push(Check { address, rule: RuleId::S9, summary });
-}
-
-/// S10: the migration user can read every selected database.
-fn access(findings: &mut Findings, spec: &Spec, db: &Database) {
-    if !db.migration_user_exists {
-        return;
-    }
-    let user = quote_ident(&spec.source.migration_user);
-    for database in &db.access {
-        let address = Address::new(format!("source.pg/database/{}/privileges", database.name));
-        if !database.exists {
-            let mut blocker = Change::new(
-                Address::new(format!("source.pg/database/{}", database.name)),
-                Action::Blocker,
-                RuleId::S10,
-                format!("database {:?} does not exist on the source", database.name),
-            );
-            blocker.remedy = Some("fix source.databases in the spec".into());
-            findings.changes.push(blocker);
-            continue;
-        }
-        if let Some(problem) = &database.problem {
-            let mut blocker = Change::new(
-                address,
-                Action::Blocker,
-                RuleId::S10,
-                format!("cannot check the migration user's privileges in {}: {problem}", database.name),
-            );
-            blocker.remedy = Some("let the connection user connect to every selected database".into());
-            findings.changes.push(blocker);
-            continue;
-        }
-        let mut grants = Vec::new();
-        if !database.connect {
-            grants.push(format!("GRANT CONNECT ON DATABASE {} TO {user};", quote_ident(&database.name)));
-        }
-        for (schema, usage, tables) in &database.unreadable {
-            if !usage {
-                grants.push(format!("GRANT USAGE ON SCHEMA {} TO {user};", quote_ident(schema)));
-            }
-            if *tables > 0 {
-                grants.push(format!("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {user};", quote_ident(schema)));
-            }
-        }
-        if grants.is_empty() {
-            findings.checks.push(Check {
-                address,
-                rule: RuleId::S10,
-                summary: format!("{} can read every table of {}", spec.source.migration_user, database.name),
-            });
-            continue;
-        }
-        let tables: u32 = database.unreadable.iter().map(|(_, _, n)| n).sum();
-        let mut blocker = Change::new(
-            address,
-            Action::Blocker,
-            RuleId::S10,
-            format!(
-                "the migration user cannot read database {} ({tables} table(s) without SELECT{})",
-                database.name,
-                if database.connect { "" } else { ", no CONNECT" }
-            ),
-        );
-        blocker.prevents = Some(603110);
-        blocker.remedy = Some(format!(
-            "connected to database {} as the owner or the master user, run: {}",
-            database.name,
-            grants.join(" ")
-        ));
-        findings.changes.push(blocker);
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::model::cluster::{Member, ParameterGroup};
-use crate::model::source::DatabaseAccess;
+use crate::model::source::{DatabaseAccess, Decoding};
+use crate::plan::sql::quote_ident;
 use std::path::Path;
 
 fn spec(extra: &str) -> Spec {
@@ -86,11 +87,7 @@ fn group(name: &str, users: &[&str], user: &[(&str, &str)]) -> GroupState {
         })
         .collect();
     GroupState {
-        group: ParameterGroup {
-            name: name.into(),
-            family: "aurora-postgresql15".into(),
-            description: "custom".into(),
-        },
+        group: ParameterGroup { name: name.into(), family: "aurora-postgresql15".into(), description: "custom".into() },
         users: users.iter().map(|s| s.to_string()).collect(),
         user_parameters: user.iter().map(|(n, v)| parameter(n, Some(v), "user")).collect(),
         managed,
