@@ -1,10 +1,14 @@
 //! Scenarios across S1–S10: each builds a cluster, its groups and the writer's SQL view, runs `plan`, and
 //! looks at the findings of the rules it is about.
 
-use super::*;
-use crate::model::cluster::{Member, ParameterGroup};
-use crate::model::source::{DatabaseAccess, Decoding};
+use super::{allowed, group_description, plan};
+use crate::model::cluster::{ApplyType, Cluster, IN_SYNC, Member, Parameter, ParameterGroup};
+use crate::model::source::{Database, DatabaseAccess, Decoding, GroupState, Source};
+use crate::plan::operation::SourceOp;
 use crate::plan::sql::quote_ident;
+use crate::plan::{Action, Change, Operation};
+use crate::rules::Findings;
+use crate::spec::Spec;
 use std::path::Path;
 
 fn spec(extra: &str) -> Spec {
