@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Output, TEMP, changes_under, json_plan, migprep, runnable, running, server, spawn, text, with_allow};
+use common::{
+    Output, TEMP, changes_under, json_plan, migprep, runnable, running, server, spawn, state_dir, text, with_allow,
+};
 use migprep_testkit::arm::{FakeArm, FakeArmConfig, ServerSeed};
 use migprep_testkit::scenario::{RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario, ScenarioConfig};
 use serde_json::Value;
@@ -250,6 +252,39 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     assert_eq!(code, 0, "{stderr}");
     let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
     assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
+}
+
+/// Restore reads what apply recorded as data, never the text shown to people: after an apply that turned
+/// off temp tablespaces and zone-redundant HA (standby in zone 2), every `before`/`after` of the state
+/// file is reworded; restore still turns the parameter back on and re-enables HA in zone 2.
+#[tokio::test]
+async fn restore_reads_the_recorded_originals_not_their_wording() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "on"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    assert_eq!(running(&scenario, TEMP), "off");
+
+    let path = state_dir(&scenario).join("state.json");
+    let mut recorded: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let entries = recorded["changed"].as_object_mut().unwrap();
+    assert!(entries.len() >= 2, "{entries:#?}");
+    for entry in entries.values_mut() {
+        entry["before"] = "worded some other way".into();
+        entry["after"] = "reworded".into();
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&recorded).unwrap()).unwrap();
+
+    let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
+    assert_eq!(running(&scenario, TEMP), "on");
 }
 
 /// Two read replicas and `remove_replicas = "delete"`: the plan shows each as a destructive `-` with its

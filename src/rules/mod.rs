@@ -2,6 +2,9 @@
 //! and the observations the changes depend on (the saved plan's fingerprint).
 //! No I/O, no clock, no async: same inputs, same plan, in the same order.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+
 pub mod extensions;
 pub mod inventory;
 pub mod network;
@@ -74,32 +77,4 @@ pub fn restore(spec: &Spec, observed: &Observed, recorded: &Recorded) -> (Plan, 
     findings.extend(source::restore(spec, &observed.source, recorded));
     findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.configurations, recorded));
     findings.into_plan(Kind::Restore, &spec.name)
-}
-
-/// A spec for rule tests: one database, the given `[allow]` lines.
-#[cfg(test)]
-pub(crate) fn test_spec(allow: &str) -> Spec {
-    let text = format!(
-        r#"
-name = "orders"
-[source]
-cluster = "orders-prod"
-region = "us-east-1"
-databases = ["orders"]
-migration_user = "migrator"
-[source.connection]
-user = "postgres"
-password = {{ env = "X" }}
-[target]
-subscription = "00000000-0000-0000-0000-000000000000"
-resource_group = "rg"
-server = "pg-orders"
-[target.connection]
-user = "admin"
-password = {{ env = "Y" }}
-[allow]
-{allow}
-"#
-    );
-    Spec::parse(std::path::Path::new("migprep.toml"), &text).expect("the test spec is valid")
 }

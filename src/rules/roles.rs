@@ -335,26 +335,7 @@ mod tests {
     }
 
     fn spec() -> Spec {
-        let text = r#"
-name = "orders"
-[source]
-cluster = "orders-prod"
-region = "us-east-1"
-databases = ["orders"]
-migration_user = "migrator"
-[source.connection]
-user = "postgres"
-password = { env = "PGPASSWORD" }
-[target]
-subscription = "6f1d3c1e-2b5a-4c7e-9f3d-1a2b3c4d5e6f"
-resource_group = "rg"
-server = "pg-orders"
-[target.connection]
-host = "pg.example.com"
-user = "azureadmin"
-password = { env = "PGPASSWORD" }
-"#;
-        Spec::parse(std::path::Path::new("migprep.toml"), text).unwrap()
+        crate::rules::fixtures::spec("")
     }
 
     fn target(roles: Vec<Role>, memberships: Vec<Membership>) -> TargetRoles {

@@ -258,32 +258,17 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::server::{HighAvailability, Network, Sku};
+    use crate::model::server::{Network, Sku};
 
-    use crate::rules::test_spec as spec;
+    use crate::rules::fixtures::{self, spec};
 
     fn server(sku: &str, tier: &str, storage: i32) -> Server {
+        let network = Network { public_network_access: Some("Enabled".into()), ..fixtures::server().network };
         Server {
-            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-orders"
-                .into(),
-            name: "pg-orders".into(),
-            location: "eastus".into(),
-            state: crate::model::server::ServerState::Ready,
-            version: "16".into(),
-            minor_version: None,
             sku: Sku { name: sku.into(), tier: tier.into() },
             storage_size_gb: Some(storage),
-            storage_auto_grow: None,
-            high_availability: HighAvailability { mode: "Disabled".into(), state: None, standby_zone: None },
-            network: Network {
-                public_network_access: Some("Enabled".into()),
-                delegated_subnet: None,
-                private_dns_zone: None,
-            },
-            fqdn: None,
-            availability_zone: Some("1".into()),
-            replication_role: Some(crate::model::server::ReplicationRole::Primary),
-            administrator_login: None,
+            network,
+            ..fixtures::server()
         }
     }
 

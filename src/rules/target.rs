@@ -373,50 +373,19 @@ fn restore_replica(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::server::{Configuration, Network, Sku};
+    use crate::model::server::{Configuration, Sku};
     use crate::plan::Kind;
     use crate::plan::recorded::Step;
 
-    use crate::rules::test_spec as spec;
+    use crate::rules::fixtures::{self, configuration, spec};
 
     fn server(mode: &str, zone: Option<&str>) -> Server {
-        Server {
-            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-orders"
-                .into(),
-            name: "pg-orders".into(),
-            location: "eastus".into(),
-            state: crate::model::server::ServerState::Ready,
-            version: "16".into(),
-            minor_version: None,
-            sku: Sku { name: "Standard_D4ds_v5".into(), tier: "GeneralPurpose".into() },
-            storage_size_gb: Some(128),
-            storage_auto_grow: None,
-            high_availability: HighAvailability { mode: mode.into(), state: None, standby_zone: zone.map(Into::into) },
-            network: Network { public_network_access: None, delegated_subnet: None, private_dns_zone: None },
-            fqdn: None,
-            availability_zone: Some("1".into()),
-            replication_role: Some(crate::model::server::ReplicationRole::Primary),
-            administrator_login: None,
-        }
+        let high_availability = HighAvailability { mode: mode.into(), state: None, standby_zone: zone.map(Into::into) };
+        Server { high_availability, ..fixtures::server() }
     }
 
-    fn configuration(name: &str, value: &str, dynamic: bool, pending: bool) -> Configuration {
-        Configuration {
-            name: name.into(),
-            value: Some(value.into()),
-            default_value: None,
-            data_type: None,
-            allowed_values: None,
-            is_dynamic: dynamic,
-            is_read_only: false,
-            is_pending_restart: pending,
-            source: None,
-            unit: None,
-        }
-    }
-
-    fn state(configurations: &[Configuration]) -> Configurations {
-        Configurations { by_name: configurations.iter().map(|c| (c.name.clone(), c.clone())).collect() }
+    fn state(list: &[Configuration]) -> Configurations {
+        fixtures::configurations(list)
     }
 
     fn replica(name: &str) -> server::Replica {

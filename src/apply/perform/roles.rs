@@ -53,11 +53,7 @@ pub async fn perform(op: &TargetSqlOp, clients: &Clients, databases: &Databases)
 }
 
 fn sql(what: String, error: tokio_postgres::Error) -> anyhow::Error {
-    let detail = match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => error.to_string(),
-    };
-    UserError::new(format!("{what} failed: {detail}"))
+    UserError::new(postgres::sql_error(&format!("{what} failed"), error))
         .hint("the target connection user must have CREATEROLE and be a member of azure_pg_admin (T8)")
         .into()
 }

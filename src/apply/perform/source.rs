@@ -226,11 +226,7 @@ async fn membership(
 }
 
 fn sql(what: String, error: tokio_postgres::Error) -> anyhow::Error {
-    let detail = match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => error.to_string(),
-    };
-    UserError::new(format!("{what} failed: {detail}"))
+    UserError::new(postgres::sql_error(&format!("{what} failed"), error))
         .hint("the source connection user must be the master user (a member of rds_superuser)")
         .into()
 }

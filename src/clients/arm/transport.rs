@@ -1,5 +1,14 @@
 //! How one request travels: the bearer token, retries while ARM says to wait (409, 429, 5xx, dropped
 //! connections), paging through `nextLink`, and long-running operations followed to their end.
+//!
+//! Why not azure_core's pipeline, `Pager` and `Poller` (1.1, evaluated): its retry policy counts attempts
+//! and by default retries 408, 429, 500, 502, 503 and 504 — not 409, which ARM answers for as long as
+//! another operation holds the server (an HA change takes 10–30 minutes), so that wait must be by time.
+//! `Pager` and `Poller` follow the URLs the service hands out; migprep must check each one against the
+//! ARM endpoint's origin before a bearer token goes with it, and both types would need that callback
+//! written here anyway. There is no generated management client for flexible servers in azure_core 1.x
+//! to take them from. What is taken: azure_identity's credentials (see `credential`), and the same
+//! `Retry-After` reading rules (`retry-after-ms`, `x-ms-retry-after-ms`, `Retry-After`).
 
 use super::wire::{ArmError, OperationStatus, Page};
 use super::*;

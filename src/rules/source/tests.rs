@@ -7,33 +7,11 @@ use crate::model::source::{Database, DatabaseAccess, Decoding, GroupState, Sourc
 use crate::plan::operation::SourceOp;
 use crate::plan::sql::quote_ident;
 use crate::plan::{Action, Change, Operation};
-use crate::rules::Findings;
+use crate::rules::{Findings, fixtures};
 use crate::spec::Spec;
-use std::path::Path;
 
 fn spec(extra: &str) -> Spec {
-    let text = format!(
-        r#"
-name = "orders"
-[source]
-cluster = "orders-prod"
-region = "us-east-1"
-databases = ["orders", "billing"]
-migration_user = "migrator"
-[source.connection]
-user = "postgres"
-password = {{ env = "SOURCE_PGPASSWORD" }}
-[target]
-subscription = "00000000-0000-0000-0000-000000000000"
-resource_group = "rg-orders"
-server = "pg-orders"
-[target.connection]
-user = "azureadmin"
-password = {{ env = "TARGET_PGPASSWORD" }}
-{extra}
-"#
-    );
-    Spec::parse(Path::new("migprep.toml"), &text).unwrap()
+    fixtures::spec_with(&["orders", "billing"], extra)
 }
 
 fn cluster(group: &str, status: &str) -> Cluster {
