@@ -1,0 +1,145 @@
+//! The benchmark of `migprep plan` and `apply` against the local stand-ins, with injected latency, and
+//! of the same reads done the manual way (`aws rds …`, `psql`, `curl`) as the anchor. `scripts/bench`
+//! builds and runs it; the README's "Benchmark" section explains the model and shows the latest table.
+//!
+//! Usage: `MIGPREP_BIN=target/release/migprep migprep-bench [OUT.md]` — writes the markdown report to
+//! stdout and to OUT.md (default `target/bench/results.md`); progress goes to stderr.
+//!
+//! Latency: every RDS request and every ARM request (token requests too) is answered `latency` late by
+//! the stand-ins; PostgreSQL connections go through a [`DelayProxy`](migprep_testkit::delay::DelayProxy)
+//! on each side, where one round trip costs `latency` (see `delay.rs`). The source is reached the way
+//! migprep reaches it: the cluster's writer endpoint, as the RDS API reports it, leads to the proxy.
+//!
+//! Measurements: wall time around each child; its CPU time (user + system) and peak RSS from `wait4`,
+//! which reports them for that one child — `getrusage(RUSAGE_CHILDREN)` deltas would do for CPU, but its
+//! `ru_maxrss` is the largest of all children ever waited for, and the stand-ins' own children
+//! (`pg_ctl`, moto) would mix in. Request counts are deltas of the stand-ins' logs and the proxies'
+//! connection counters. Timings are reported, never asserted: the machine is shared.
+//!
+//! `bench` holds the stand-ins and runs migprep, `manual` the same reads the manual way, `measure` what
+//! a child costs, `large_group` the seeding of the "large group" run, `bounds` the critical paths the
+//! timings are held against, and `report` the markdown.
+
+mod bench;
+mod bounds;
+mod large_group;
+mod manual;
+mod measure;
+mod report;
+
+use anyhow::{Context, Result, bail};
+use bench::Bench;
+use bounds::apply_chains;
+use large_group::seed_large_group;
+use measure::median;
+use migprep_testkit::scenario::{CLUSTER, REGION};
+use report::render;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LATENCIES_MS: [u64; 3] = [0, 20, 100];
+/// Runs per plan measurement; the median is reported.
+const RUNS: usize = 3;
+const FAMILY: &str = "aurora-postgresql15";
+const ARM_API_VERSION: &str = "2025-08-01";
+/// The custom group of the "large group" run; dedicated to the cluster, so S2 changes it in place.
+const LARGE_GROUP: &str = "orders-prod-large";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let binary = PathBuf::from(std::env::var("MIGPREP_BIN").unwrap_or_else(|_| "target/release/migprep".into()));
+    let binary = std::fs::canonicalize(&binary).with_context(|| format!("MIGPREP_BIN {}", binary.display()))?;
+    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/bench/results.md".into()));
+    let logs = tempfile::Builder::new().prefix("migprep-bench-").tempdir()?;
+    let started = Instant::now();
+
+    // 1–3: plan at each latency, with the manual way interleaved so both see the same noise.
+    progress("starting the stand-ins (demo's before state)");
+    let mut bench = Bench::start(&binary, logs.path()).await?;
+    let mut plans = BTreeMap::new();
+    let mut manuals = BTreeMap::new();
+    for latency in LATENCIES_MS {
+        bench.set_latency(Duration::from_millis(latency));
+        let (mut plan_runs, mut manual_runs) = (Vec::new(), Vec::new());
+        for i in 0..RUNS {
+            progress(&format!("plan and the manual way at {latency} ms ({}/{RUNS})", i + 1));
+            plan_runs.push(bench.plan().await?);
+            manual_runs.push(bench.manual().await?);
+        }
+        plans.insert(latency, median(plan_runs));
+        manuals.insert(latency, median(manual_runs));
+    }
+
+    // 4: growth with the work, on the same stand-ins.
+    let mut growth = Vec::new();
+    progress("creating 48 more databases on the source");
+    {
+        let db = bench.scenario.source.superuser("postgres").await?;
+        for i in 1..=48 {
+            db.batch_execute(&format!("CREATE DATABASE bench_{i:02}")).await?;
+        }
+        // Aurora on a db.r6g.large allows well over a thousand connections; the stand-in's 50 would
+        // turn the 50-database plan into "too many clients" errors rather than a measurement.
+        let settings = BTreeMap::from([("max_connections".to_string(), "400".to_string())]);
+        bench.scenario.source.restart_with(&settings).await?;
+    }
+    let mut all: Vec<String> = bench.scenario.source.databases().to_vec();
+    all.extend((1..=48).map(|i| format!("bench_{i:02}")));
+    for n in [1, 10, 50] {
+        bench.set_databases(&all[..n])?;
+        for latency in [0, 100] {
+            bench.set_latency(Duration::from_millis(latency));
+            progress(&format!("plan with {n} database(s) at {latency} ms"));
+            growth.push((format!("{n} database(s)"), latency, bench.plan_median().await?, 0));
+        }
+    }
+    bench.set_databases(&all[..2])?;
+    bench.set_latency(Duration::ZERO);
+    let seeded = seed_large_group(&bench.scenario)?;
+    progress(&format!("attaching {LARGE_GROUP} ({seeded} user-set values)"));
+    let attach = Command::new("aws")
+        .args(["rds", "--endpoint-url", &bench.scenario.rds.endpoint(), "--region", REGION, "modify-db-cluster"])
+        .args(["--db-cluster-identifier", CLUSTER, "--db-cluster-parameter-group-name", LARGE_GROUP])
+        .arg("--apply-immediately")
+        .envs(bench.scenario.env())
+        .stdout(Stdio::null())
+        .status()?;
+    if !attach.success() {
+        bail!("attaching {LARGE_GROUP} failed");
+    }
+    for latency in [0, 100] {
+        bench.set_latency(Duration::from_millis(latency));
+        progress(&format!("plan with a {seeded}-value group at {latency} ms"));
+        growth.push((format!("group with {seeded} user values"), latency, bench.plan_median().await?, seeded));
+    }
+    drop(bench);
+
+    // apply: one run per latency, each on fresh stand-ins.
+    let mut applies = BTreeMap::new();
+    let mut apply_plan = serde_json::Value::Null;
+    for latency in LATENCIES_MS {
+        progress(&format!("apply at {latency} ms: starting fresh stand-ins"));
+        let bench = Bench::start(&binary, logs.path()).await?;
+        if apply_plan.is_null() {
+            apply_plan = bench.plan_json()?;
+        }
+        bench.set_latency(Duration::from_millis(latency));
+        let spec = bench.spec_path.to_string_lossy().into_owned();
+        applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+    }
+
+    let report = render(&plans, &manuals, &applies, &apply_chains(&apply_plan), &growth, started.elapsed());
+    print!("{report}");
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, &report).with_context(|| format!("writing {}", out.display()))?;
+    progress(&format!("done in {:.0} s; written to {}", started.elapsed().as_secs_f64(), out.display()));
+    Ok(())
+}
+
+fn progress(message: &str) {
+    eprintln!("bench: {message}");
+}
