@@ -101,7 +101,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         Command::Restore { spec, out, auto_approve } => {
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
-            let recorded = state::load(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let recorded =
+                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (plan, observations) = rules::restore(&spec, &observed, &recorded);
@@ -132,6 +133,7 @@ impl<'s> Session<'s> {
             region: spec.source.region.clone(),
             profile: spec.source.profile.clone(),
             poll_interval: Some(poll_interval),
+            request_timeout: settings.request_timeout,
             ..rds::Settings::default()
         };
         let mut arm_settings = arm::Settings {
@@ -144,6 +146,7 @@ impl<'s> Session<'s> {
                 client_secret: settings.azure_client_secret.clone(),
                 federated_token_file: settings.azure_federated_token_file.clone(),
             }),
+            request_timeout: settings.request_timeout,
             ..arm::Settings::default()
         };
         // The same knob bounds ARM's waits: Retry-After and operation polls.
@@ -198,7 +201,8 @@ async fn apply_saved(
     let fresh = match saved.plan.kind {
         Kind::Apply => rules::plan(&spec, &observed).1,
         Kind::Restore => {
-            let recorded = state::load(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let recorded =
+                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             rules::restore(&spec, &observed, &recorded).1
         }
     };

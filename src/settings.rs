@@ -17,6 +17,8 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// `MIGPREP_POLL_INTERVAL_MS`.
     pub poll_interval: Option<Duration>,
+    /// `MIGPREP_REQUEST_TIMEOUT_SECS`: how long one request to AWS or Azure may take.
+    pub request_timeout: Option<Duration>,
     /// `MIGPREP_ARM_ENDPOINT`, when the spec sets no `target.arm_endpoint`.
     pub arm_endpoint: Option<String>,
     /// `AZURE_AUTHORITY_HOST`, when the spec sets no `target.authority_host`.
@@ -50,6 +52,10 @@ impl Settings {
             poll_interval: get("MIGPREP_POLL_INTERVAL_MS")
                 .and_then(|ms| ms.trim().parse::<u64>().ok())
                 .map(Duration::from_millis),
+            request_timeout: get("MIGPREP_REQUEST_TIMEOUT_SECS")
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
             arm_endpoint: get("MIGPREP_ARM_ENDPOINT"),
             authority_host: get("AZURE_AUTHORITY_HOST"),
             arm_audience: get("MIGPREP_ARM_AUDIENCE"),

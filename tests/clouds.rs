@@ -65,3 +65,29 @@ async fn unknown_server_is_one_clear_error() {
     assert!(lines[0].starts_with("error: ") && lines[0].contains("pg-nowhere"), "{stderr}");
     assert!(lines[1].starts_with("hint: "), "{stderr}");
 }
+
+/// An RDS endpoint that accepts connections and never answers (a black hole behind a proxy): `plan`
+/// gives up after the configured request timeout with an error naming the call and the cluster, exit 1,
+/// instead of hanging. The guard around the run only keeps a regression from hanging the suite.
+#[tokio::test]
+async fn an_rds_endpoint_that_never_answers_times_out() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let env = [("AWS_ENDPOINT_URL", endpoint.as_str()), ("MIGPREP_REQUEST_TIMEOUT_SECS", "2")];
+    let args = ["plan", text(&spec)];
+    let run = migprep(&scenario, &args, &env);
+    let Output { code, stderr, .. } =
+        tokio::time::timeout(std::time::Duration::from_secs(120), run).await.expect("plan hung on a silent endpoint");
+    held.abort();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("DescribeDBClusters") && stderr.contains("orders-prod"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("timeout") || stderr.contains("timed out"), "{stderr}");
+}

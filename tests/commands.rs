@@ -72,3 +72,17 @@ async fn a_held_lock_names_its_holder_and_can_be_broken() {
     assert!(stderr.contains(&format!("broke the lock {id}")), "{stderr}");
     assert!(!dir.lock().exists(), "the apply released its own lock");
 }
+
+/// `restore` on a machine that never ran `apply` (a fresh CI runner, a wrong folder) has no record of
+/// what to put back: it refuses with exit 1, naming the state file it looked for and what to do, instead
+/// of reporting that everything is back as it was.
+#[tokio::test]
+async fn restore_without_a_record_refuses() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let Output { code, stdout, stderr } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("no record of what migprep changed") && stderr.contains("state.json"), "{stderr}");
+    assert!(stderr.contains("hint: restore needs the state folder"), "{stderr}");
+    assert!(!stdout.contains("back as it was"), "{stdout}");
+}

@@ -189,6 +189,39 @@ fn stale_lists_every_drift() {
 
 // ---------------------------------------------------------------- lock
 
+/// Two runs racing for one lock, 50 times over: exactly one wins each race, and the other is always told
+/// who holds it (or that it was just released) — never that the lock file cannot be read, which a lock
+/// created empty and written afterwards showed to a run that read it in between.
+#[test]
+fn a_racing_run_never_sees_a_half_written_lock() {
+    let root = tempfile::tempdir().unwrap();
+    for race in 0..50 {
+        let dir = StateDir::open(root.path(), &format!("race-{race}")).unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let outcomes: Vec<Result<Lock, migprep::error::UserError>> = std::thread::scope(|scope| {
+            let runs: Vec<_> = ["alice", "bob"]
+                .into_iter()
+                .map(|user| {
+                    let (dir, barrier) = (&dir, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        Lock::acquire(dir, &holder(user, 1), "apply", at())
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|run| run.join().unwrap()).collect()
+        });
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "race {race}: one run takes the lock");
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(
+                refused.message.contains("is locked by") || refused.message.contains("was locked a moment ago"),
+                "race {race}: {}",
+                refused.message
+            );
+        }
+    }
+}
+
 /// A second run on the same spec fails at once, saying who holds the lock and how to break it; only the
 /// right id breaks it, and dropping a lock releases it.
 #[test]

@@ -10,6 +10,7 @@ use migprep::clients::postgres::{self, Endpoint, Side};
 use migprep::secret::Secret;
 use migprep::spec::SslMode;
 use migprep::tls::Trust;
+use migprep_testkit::postgres::{find_bindir, ident};
 use migprep_testkit::scenario::Scenario;
 use serde_json::Value;
 use std::path::Path;
@@ -174,4 +175,49 @@ async fn the_target_migration_user_joins_azure_pg_admin_or_is_blocked() {
     let changes = role_changes(&scenario, &path).await;
     let blocker = change(&changes, &format!("target.pg/role/{admin}/createrole"));
     assert_eq!((blocker["action"].as_str(), blocker["prevents"].as_u64()), (Some("blocker"), Some(603116)));
+}
+
+/// A source role whose name holds a line break followed by SQL (`x` newline `DROP ROLE sentinel; --`):
+/// `--roles-sql` writes it so that no control character reaches the file, and the file, run with psql by
+/// the target's admin, creates the role under its exact name and leaves the target's `sentinel` alone.
+#[tokio::test]
+async fn roles_sql_with_a_hostile_role_name_is_inert_under_psql() {
+    let scenario = Scenario::start().await.unwrap();
+    let hostile = "x\nDROP ROLE sentinel; --";
+    let source = scenario.source.superuser("postgres").await.unwrap();
+    source.batch_execute(&format!("CREATE ROLE {} LOGIN", ident(hostile))).await.unwrap();
+    let target = scenario.target.superuser("postgres").await.unwrap();
+    target.batch_execute("CREATE ROLE sentinel NOLOGIN").await.unwrap();
+    let path = scenario.write_spec(&scenario.spec()).unwrap();
+    let file = scenario.dir().join("roles.sql");
+
+    let output = migprep(&scenario, &["plan", "--roles-sql", text(&file), text(&path)], &[]).await;
+    assert_eq!(output.code, 0, "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    // The plan names the role too: escaped, so it forges no line of its own.
+    assert!(output.stdout.contains(r"target.pg/role/x\u{a}DROP ROLE sentinel; --"), "{}", output.stdout);
+    assert!(!output.stdout.lines().any(|line| line.trim_start().starts_with("DROP")), "{}", output.stdout);
+    let sql = std::fs::read_to_string(&file).unwrap();
+    assert!(!sql.lines().any(|line| line.trim_start().starts_with("DROP")), "{sql}");
+    assert!(sql.contains(r#"CREATE ROLE U&"x\000aDROP ROLE sentinel; --" WITH LOGIN"#), "{sql}");
+
+    let admin = scenario.target.admin();
+    let psql = find_bindir().map(|dir| dir.join("psql")).unwrap_or_else(|_| "psql".into());
+    let run = tokio::process::Command::new(psql)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", text(&file)])
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", scenario.target.port().to_string())
+        .env("PGUSER", &admin.user)
+        .env("PGPASSWORD", &admin.password)
+        .env("PGDATABASE", "postgres")
+        .env("PGSSLMODE", "require")
+        .output()
+        .await
+        .expect("running psql");
+    assert!(run.status.success(), "psql: {}\n{sql}", String::from_utf8_lossy(&run.stderr));
+    let exists = |name: &'static str| {
+        let target = &target;
+        async move { target.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name]).await.unwrap().is_some() }
+    };
+    assert!(exists("sentinel").await, "the sentinel role was dropped:\n{sql}");
+    assert!(exists("x\nDROP ROLE sentinel; --").await, "the role was not created under its exact name:\n{sql}");
 }

@@ -28,6 +28,8 @@ pub enum StateError {
     Version { path: PathBuf, found: u32 },
     #[error("cannot write the state file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    #[error("there is no record of what migprep changed: {path} does not exist")]
+    Missing { path: PathBuf },
 }
 
 impl StateError {
@@ -44,6 +46,11 @@ impl StateError {
                  and re-apply"
             }
             StateError::Read { .. } | StateError::Write { .. } => "check the state folder's permissions",
+            StateError::Missing { .. } => {
+                "restore needs the state folder of the apply it undoes: run it where that apply ran, copy the \
+                 folder here, or point MIGPREP_STATE_DIR at it; if nothing was applied, there is nothing to \
+                 restore"
+            }
         }
     }
 }
@@ -66,6 +73,15 @@ pub fn load(path: &Path) -> Result<Recorded, StateError> {
         return Err(StateError::Version { path: path.to_path_buf(), found: format_version });
     }
     serde_json::from_slice(&bytes).map_err(damaged)
+}
+
+/// Reads the state file for `restore`, which must not mistake a missing record (another machine, a fresh
+/// CI runner, a wrong folder) for "nothing to put back".
+pub fn load_existing(path: &Path) -> Result<Recorded, StateError> {
+    if !path.exists() {
+        return Err(StateError::Missing { path: path.to_path_buf() });
+    }
+    load(path)
 }
 
 /// Writes the state file atomically (mode 0600).

@@ -2,7 +2,7 @@
 //! it from the plan into the journal and the state file; restore reads it and never the display text
 //! (`before`/`after`), so rewording a rendering cannot break a restore.
 
-use super::target_ops::Replica;
+use super::target_ops::ReplicaDefinition;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,7 +13,7 @@ pub enum Original {
     /// The high-availability mode and standby zone of `server` before migprep disabled it (T2).
     HighAvailability { server: String, mode: String, standby_zone: Option<String> },
     /// A read replica of `server` that migprep removed, its definition, and how it was removed (T3).
-    Replica { server: String, replica: Replica, removed: Removal },
+    Replica { server: String, replica: ReplicaDefinition, removed: Removal },
     /// A role membership migprep granted on the Aurora writer (S8): restore revokes it.
     Membership { role: String, member: String },
 }

@@ -11,11 +11,11 @@ pub enum TargetOp {
     /// Sets the high-availability mode; `standby_zone` only when enabling it.
     SetHighAvailability { mode: String, standby_zone: Option<String> },
     /// Promotes a read replica to a standalone server (`promoteMode: Standalone`); it keeps its data and name.
-    PromoteReplica { replica: Replica },
+    PromoteReplica { replica: ReplicaDefinition },
     /// Deletes a read replica.
-    DeleteReplica { replica: Replica },
+    DeleteReplica { replica: ReplicaDefinition },
     /// Creates a read replica of the server from a recorded definition (restore).
-    CreateReplica { replica: Replica },
+    CreateReplica { replica: ReplicaDefinition },
     /// One restart (no failover) for every static parameter waiting for it.
     Restart { parameters: Vec<String> },
     /// Moves the server to another compute size (T9); the server restarts to do so.
@@ -35,7 +35,7 @@ pub fn describe_high_availability(mode: &str, standby_zone: Option<&str>) -> Str
 
 /// A read replica's definition: what `restore` needs to create it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Replica {
+pub struct ReplicaDefinition {
     pub name: String,
     pub resource_group: String,
     pub location: String,

@@ -4,7 +4,7 @@
 //! Pure: it writes to the given `io::Write` and never looks at the terminal or the environment; ANSI
 //! colour is added only when [`Style::colour`] says so.
 
-use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, legend_entry, shown};
+use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, inert, legend_entry, shown};
 use crate::plan::{Action, Change, Kind, Plan};
 use std::io::{self, Write};
 
@@ -43,7 +43,8 @@ pub fn render(plan: &Plan, out: &mut dyn Write, style: Style) -> io::Result<()> 
         writeln!(out)?;
         for warning in &plan.warnings {
             let rule = paint.dim(&format!("[{}]", warning.rule));
-            writeln!(out, "  {} {} — {}  {rule}", paint.yellow("⚠"), warning.address, warning.summary)?;
+            let (address, summary) = (inert(warning.address.as_str(), false), inert(&warning.summary, false));
+            writeln!(out, "  {} {address} — {summary}  {rule}", paint.yellow("⚠"))?;
         }
     }
 
@@ -54,7 +55,8 @@ pub fn render(plan: &Plan, out: &mut dyn Write, style: Style) -> io::Result<()> 
         writeln!(out)?;
         for check in checks {
             let rule = paint.dim(&format!("[{}]", check.rule));
-            writeln!(out, "  {} {} — {}  {rule}", paint.green("✓"), check.address, check.summary)?;
+            let (address, summary) = (inert(check.address.as_str(), false), inert(&check.summary, false));
+            writeln!(out, "  {} {address} — {summary}  {rule}", paint.green("✓"))?;
         }
     }
 
@@ -67,22 +69,24 @@ fn change_block(out: &mut dyn Write, change: &Change, kind: Kind, paint: Paint) 
     let pending =
         if change.pending.is_some() { format!("  {}", paint.yellow("(pending, not included)")) } else { String::new() };
     let rule = paint.dim(&format!("[{}]", change.rule));
-    writeln!(out, "  {} {}  {rule}{pending}", paint.symbol(change.action), paint.bold(change.address.as_str()))?;
+    let address = inert(change.address.as_str(), false);
+    writeln!(out, "  {} {}  {rule}{pending}", paint.symbol(change.action), paint.bold(&address))?;
 
     if change.action == Action::Blocker {
         if let Some(before) = &change.before {
-            field(out, "found", "found", before)?;
+            field(out, "found", "found", &inert(before, false))?;
         }
         if let Some(after) = &change.after {
-            field(out, "needs", "needs", after)?;
+            field(out, "needs", "needs", &inert(after, false))?;
         }
     } else if change.before.is_some() || change.after.is_some() {
-        let values = format!("{} → {}", shown(change.before.as_deref()), shown(change.after.as_deref()));
+        let (before, after) = (shown(change.before.as_deref()), shown(change.after.as_deref()));
+        let values = format!("{} → {}", inert(before, false), inert(after, false));
         indented(out, &values)?;
     }
-    indented(out, &change.reason)?;
+    indented(out, &inert(&change.reason, false))?;
     if let Some(pending) = &change.pending {
-        field(out, "pending", &paint.yellow("pending"), pending)?;
+        field(out, "pending", &paint.yellow("pending"), &inert(pending, false))?;
     }
     for (flag, meaning) in flags(change, kind) {
         field(out, flag, &paint.flag(flag), meaning)?;
@@ -91,7 +95,8 @@ fn change_block(out: &mut dyn Write, change: &Change, kind: Kind, paint: Paint) 
         field(out, "prevents", "prevents", &format!("Azure premigration error {code}"))?;
     }
     if let Some(remedy) = &change.remedy {
-        field(out, "hint", &paint.cyan("hint"), remedy)?;
+        // A remedy may hold several statements, one a line; names in them are quoted identifiers.
+        field(out, "hint", &paint.cyan("hint"), &inert(remedy, true))?;
     }
     Ok(())
 }
@@ -99,7 +104,7 @@ fn change_block(out: &mut dyn Write, change: &Change, kind: Kind, paint: Paint) 
 /// The indentation of a change's details, under the address.
 const DETAIL: &str = "      ";
 
-/// Writes text under the change, keeping every line of a multi-line text (a SQL remedy) indented.
+/// Writes text (already made [`inert`]) under the change, every line indented.
 fn indented(out: &mut dyn Write, text: &str) -> io::Result<()> {
     for line in text.lines() {
         writeln!(out, "{DETAIL}{line}")?;

@@ -65,12 +65,12 @@ mod tests {
     use super::*;
     use crate::plan::operation::{SourceOp, TargetOp, TargetSqlOp};
     use crate::plan::source_ops::ParameterValue;
-    use crate::plan::target_ops::Replica;
+    use crate::plan::target_ops::ReplicaDefinition;
     use crate::plan::{Action, Address, Change, Check, Kind, Operation, RuleId};
     use serde_json::{Value, json};
 
-    fn replica() -> Replica {
-        Replica {
+    fn replica() -> ReplicaDefinition {
+        ReplicaDefinition {
             name: "pg-orders-ro".into(),
             resource_group: "rg-orders".into(),
             location: "westeurope".into(),
@@ -115,7 +115,9 @@ mod tests {
                 standby_zone: Some("2".into()),
             }),
             Operation::Target(TargetOp::PromoteReplica { replica: replica() }),
-            Operation::Target(TargetOp::DeleteReplica { replica: Replica { storage_size_gb: None, ..replica() } }),
+            Operation::Target(TargetOp::DeleteReplica {
+                replica: ReplicaDefinition { storage_size_gb: None, ..replica() },
+            }),
             Operation::Target(TargetOp::CreateReplica { replica: replica() }),
             Operation::Target(TargetOp::Restart { parameters: vec!["max_wal_senders".into()] }),
             Operation::Target(TargetOp::Resize { sku: "Standard_D4ds_v5".into(), tier: "GeneralPurpose".into() }),

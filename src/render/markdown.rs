@@ -5,7 +5,7 @@
 //! Pure: it writes to the given `io::Write` and nothing else. Values and addresses are code spans so that
 //! names such as `max_wal_senders` are neither reformatted nor mistaken for markup.
 
-use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, legend_entry, shown};
+use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, inert, legend_entry, shown};
 use crate::plan::{Action, Change, Kind, Plan};
 use std::io::{self, Write};
 
@@ -96,7 +96,7 @@ fn details(change: &Change, kind: Kind) -> String {
         lines.push(format!("prevents Azure premigration error {code}"));
     }
     if let Some(remedy) = &change.remedy {
-        lines.push(format!("**hint:** {}", text(remedy)));
+        lines.push(format!("**hint:** {}", statements(remedy)));
     }
     lines.push(format!("rule {}", change.rule));
     lines.join("<br>")
@@ -104,13 +104,22 @@ fn details(change: &Change, kind: Kind) -> String {
 
 /// Plain text for a table cell: one line, no raw HTML, no column breaks.
 fn text(value: &str) -> String {
+    cell(&inert(value, false))
+}
+
+/// A remedy: several statements may stand on lines of their own (names in them are quoted identifiers).
+fn statements(value: &str) -> String {
+    cell(&inert(value, true))
+}
+
+fn cell(value: &str) -> String {
     value.replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace('\n', "<br>")
 }
 
 /// A code span for a table cell. A backtick inside needs a longer fence; a pipe needs escaping even in
 /// code (GitHub splits cells first); a line break cannot live in a code span, so lines are split.
 fn code(value: &str) -> String {
-    value
+    inert(value, false)
         .lines()
         .map(|line| {
             let line = line.replace('|', "\\|");

@@ -11,6 +11,21 @@ pub mod markdown;
 pub mod roles_sql;
 
 use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
+use std::borrow::Cow;
+
+/// Text from outside migprep (names, values, service messages) made inert for a terminal or a document:
+/// every control character is shown as an escape such as `\u{1b}`, so no escape sequence reaches the
+/// terminal and no carriage return or forged line hides what a line says. A line break is kept only
+/// where the text may span lines (`multiline`).
+pub fn inert(text: &str, multiline: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(multiline && c == '\n');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect(),
+    )
+}
 
 /// The systems in the order the renderings show them (the enum's order).
 const SYSTEMS: [System; 4] = [System::Aws, System::Source, System::Azure, System::Target];
@@ -58,9 +73,10 @@ fn summary_line(summary: Summary) -> String {
 /// What the plan is for, as a heading.
 fn heading(plan: &Plan) -> String {
     match plan.kind {
-        Kind::Apply => format!("migprep plan for \"{}\": prepare the migration", plan.name),
+        Kind::Apply => format!("migprep plan for \"{}\": prepare the migration", inert(&plan.name, false)),
         Kind::Restore => {
-            format!("migprep restore plan for \"{}\": put back what was changed for the migration", plan.name)
+            let name = inert(&plan.name, false);
+            format!("migprep restore plan for \"{name}\": put back what was changed for the migration")
         }
     }
 }
@@ -120,5 +136,49 @@ fn shown(value: Option<&str>) -> &str {
         None => "(none)",
         Some("") => "\"\"",
         Some(value) => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Address, RuleId};
+
+    #[test]
+    fn text_from_outside_reaches_no_terminal_raw() {
+        assert_eq!(inert("plain text", false), "plain text");
+        assert_eq!(inert("a\u{1b}[2Jb\rc", false), "a\\u{1b}[2Jb\\u{d}c");
+        assert_eq!(inert("one\ntwo", true), "one\ntwo");
+        assert_eq!(inert("one\ntwo", false), "one\\u{a}two");
+    }
+
+    #[test]
+    fn no_rendering_lets_a_hostile_name_forge_a_line_or_an_escape() {
+        let mut plan = Plan::new(Kind::Apply, "orders");
+        let name = "x\n  + target.pg/role/fake\u{1b}[8m";
+        let mut change = Change::new(Address::target_database().named("role", name), Action::Create, RuleId::T7, name);
+        change.after = Some(name.into());
+        change.pending = Some(name.into());
+        plan.changes.push(change);
+        plan.checks.push(Check { address: Address::target_database(), rule: RuleId::N1, summary: name.into() });
+        for rendering in [human_text(&plan), markdown_text(&plan)] {
+            assert!(!rendering.contains('\u{1b}'), "{rendering}");
+            assert!(
+                !rendering.lines().any(|line| line.trim_start().starts_with("+ target.pg/role/fake")),
+                "{rendering}"
+            );
+        }
+    }
+
+    fn human_text(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        human::render(plan, &mut out, human::Style { colour: false }).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn markdown_text(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        markdown::render(plan, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 }

@@ -10,7 +10,7 @@ use super::Findings;
 use crate::model::server::{self, Configurations, HighAvailability, Server};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
-use crate::plan::target_ops::{Replica, describe_high_availability};
+use crate::plan::target_ops::{ReplicaDefinition, describe_high_availability};
 use crate::plan::{Action, Address, Change, Check, Operation, Original, Recorded, Removal, RuleId};
 use crate::spec::{RemoveReplicas, Spec};
 use std::collections::BTreeSet;
@@ -124,8 +124,8 @@ fn high_availability(server: &Server, findings: &mut Findings) {
     findings.changes.push(change);
 }
 
-fn definition(spec: &Spec, replica: &server::Replica) -> Replica {
-    Replica {
+fn definition(spec: &Spec, replica: &server::Replica) -> ReplicaDefinition {
+    ReplicaDefinition {
         name: replica.name.clone(),
         resource_group: replica.resource_group.clone().unwrap_or_else(|| spec.target.resource_group.clone()),
         location: replica.location.clone(),
@@ -135,7 +135,7 @@ fn definition(spec: &Spec, replica: &server::Replica) -> Replica {
     }
 }
 
-fn summary(replica: &Replica) -> String {
+fn summary(replica: &ReplicaDefinition) -> String {
     let storage = replica.storage_size_gb.map(|gb| format!(", {gb} GB")).unwrap_or_default();
     format!(
         "{} ({}, {}{storage}, resource group {})",
@@ -342,7 +342,7 @@ fn restore_high_availability(
 fn restore_replica(
     spec: &Spec,
     address: &Address,
-    replica: &Replica,
+    replica: &ReplicaDefinition,
     removed: Removal,
     server: &Server,
     replicas: &[server::Replica],

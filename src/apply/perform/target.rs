@@ -9,7 +9,7 @@ use crate::clients::arm::AzureError;
 use crate::model::server::{HaState, ReplicationRole, Server, ServerId, ServerState, Sku};
 use crate::plan::Change;
 use crate::plan::operation::TargetOp;
-use crate::plan::target_ops::Replica;
+use crate::plan::target_ops::ReplicaDefinition;
 use crate::plan::target_ops::describe_high_availability;
 use crate::poll::{Ended, Probe, Wait};
 use anyhow::{Context, bail};
@@ -150,7 +150,7 @@ pub async fn perform(
     }
 }
 
-fn replica_id(clients: &Clients, replica: &Replica) -> ServerId {
+fn replica_id(clients: &Clients, replica: &ReplicaDefinition) -> ServerId {
     ServerId::new(&clients.server.subscription, &replica.resource_group, &replica.name)
 }
 

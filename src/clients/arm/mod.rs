@@ -68,6 +68,8 @@ pub struct Settings {
     /// How long to keep retrying while ARM answers 409 (the server is busy with another
     /// operation); `None` is 30 minutes.
     pub busy_timeout: Option<Duration>,
+    /// How long one request may take, connecting included (token requests too); `None` is two minutes.
+    pub request_timeout: Option<Duration>,
 }
 
 /// Retrying 429, 5xx and connection failures: at most `max_attempts` tries per request, with
@@ -133,7 +135,9 @@ impl Arm {
         let build = |b: reqwest::ClientBuilder| {
             b.build().map_err(|e| AzureError::Setup(format!("cannot build the HTTPS client: {e}")))
         };
-        let http = build(builder()?.connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(120)))?;
+        let request_timeout = settings.request_timeout.unwrap_or(Duration::from_secs(120));
+        let connect_timeout = request_timeout.min(Duration::from_secs(10));
+        let http = build(builder()?.connect_timeout(connect_timeout).timeout(request_timeout))?;
         let imds_http = build(builder()?.connect_timeout(Duration::from_secs(1)).timeout(Duration::from_secs(10)))?;
         let tokens = Tokens::new(
             &settings.credential,

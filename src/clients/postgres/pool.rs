@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::AbortHandle;
 
 type Client = Arc<tokio_postgres::Client>;
-type Session = Shared<BoxFuture<'static, Result<Client, ConnectError>>>;
+type Connecting = Shared<BoxFuture<'static, Result<Client, ConnectError>>>;
 
 /// Shared connections to the databases of one server. Cloning shares them; dropping the last clone
 /// abandons connections still being opened.
@@ -28,7 +28,7 @@ pub struct Pool {
 struct Inner {
     endpoint: Endpoint,
     trust: Trust,
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Mutex<HashMap<String, Connecting>>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -77,7 +77,7 @@ impl Pool {
         super::connect(&self.inner.endpoint, &self.inner.trust, super::CONNECT_TIMEOUT).await
     }
 
-    fn session(&self, database: &str) -> Session {
+    fn session(&self, database: &str) -> Connecting {
         let mut sessions = self.inner.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(session) = sessions.get(database) {
             return session.clone();

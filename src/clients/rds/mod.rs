@@ -15,6 +15,7 @@ use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::config::retry::RetryConfig;
+use aws_sdk_rds::config::timeout::TimeoutConfig;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{ApplyMethod, Filter};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
@@ -70,7 +71,15 @@ pub struct Settings {
     pub retry: Option<Retry>,
     /// Pause between two polls in the wait helpers; `None` is [`DEFAULT_POLL_INTERVAL`].
     pub poll_interval: Option<Duration>,
+    /// How long one request may take (each attempt, connecting included); `None` is
+    /// [`DEFAULT_REQUEST_TIMEOUT`]. An endpoint that accepts and never answers fails after it instead of
+    /// hanging the run.
+    pub request_timeout: Option<Duration>,
 }
+
+/// The request timeout when none is configured: RDS answers reads in well under a second and writes in
+/// a few; a minute means it is not coming.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The pause between polls when none is configured: short enough to notice a finished reboot soon,
 /// long enough not to eat into the account's API rate.
@@ -157,6 +166,15 @@ impl Rds {
                 "migprep-static",
             ));
         }
+        let attempt = settings.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        loader = loader.timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(attempt.min(Duration::from_secs(10)))
+                .read_timeout(attempt)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(attempt * 4)
+                .build(),
+        );
         if let Some(retry) = settings.retry {
             loader = loader.retry_config(
                 RetryConfig::standard()

@@ -288,9 +288,9 @@ impl From<&target_ops::TargetOp> for TargetOp {
     }
 }
 
-impl From<&target_ops::Replica> for Replica {
-    fn from(replica: &target_ops::Replica) -> Self {
-        let target_ops::Replica { name, resource_group, location, sku, tier, storage_size_gb } = replica;
+impl From<&target_ops::ReplicaDefinition> for Replica {
+    fn from(replica: &target_ops::ReplicaDefinition) -> Self {
+        let target_ops::ReplicaDefinition { name, resource_group, location, sku, tier, storage_size_gb } = replica;
         Self {
             name: name.clone(),
             resource_group: resource_group.clone(),
