@@ -198,26 +198,34 @@ async fn apply_saved(
     let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
     let session = Session::open(&spec, settings).await?;
     let (observed, databases) = session.observe(&spec).await?;
-    let fresh = match saved.plan.kind {
-        Kind::Apply => rules::plan(&spec, &observed).1,
+    let (fresh, fresh_observations) = match saved.plan.kind {
+        Kind::Apply => rules::plan(&spec, &observed),
         Kind::Restore => {
             let recorded =
                 state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
-            rules::restore(&spec, &observed, &recorded).1
+            rules::restore(&spec, &observed, &recorded)
         }
     };
-    let drift = relevant_drift(&saved.plan, &saved.observations, &fresh, &dir);
+    let done = changed_by_earlier_attempts(&saved.plan, &dir);
+    let drift: Vec<file::Drift> = file::stale(&saved.observations, &fresh_observations)
+        .into_iter()
+        .filter(|drift| !done.contains(&drift.address))
+        .collect();
     if !drift.is_empty() {
         return Err(file::stale_error(path, &drift).into());
+    }
+    let differences = file::unreviewed(&saved.plan, &fresh, &done);
+    if !differences.is_empty() {
+        return Err(file::unreviewed_error(path, &differences).into());
     }
     print(&saved.plan, Format::Human, settings)?;
     execute(&saved.plan, &session, &databases, &lock, auto_approve).await
 }
 
-/// Differences between what the plan saw and what is there now, leaving out the addresses an earlier,
-/// interrupted attempt at this very plan already changed (those differ because of us).
-fn relevant_drift(plan: &Plan, planned: &[Observation], fresh: &[Observation], dir: &StateDir) -> Vec<file::Drift> {
-    let ours: std::collections::BTreeSet<_> = History::read(&dir.journal())
+/// The addresses an earlier, interrupted attempt at this very plan already changed: they differ from
+/// what the plan saw because of us, and the fresh plan no longer has them.
+fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections::BTreeSet<crate::plan::Address> {
+    History::read(&dir.journal())
         .map(|history| {
             let digest = plan.digest();
             history
@@ -227,8 +235,7 @@ fn relevant_drift(plan: &Plan, planned: &[Observation], fresh: &[Observation], d
                 .map(|record| record.address.clone())
                 .collect()
         })
-        .unwrap_or_default();
-    file::stale(planned, fresh).into_iter().filter(|drift| !ours.contains(&drift.address)).collect()
+        .unwrap_or_default()
 }
 
 /// Confirms, runs the plan's changes under the lock, and reports.

@@ -3,9 +3,12 @@
 
 mod common;
 
-use common::{Output, migprep, text};
+use common::{Output, member_of, migprep, text};
 use migprep::apply::StateDir;
 use migprep::apply::lock::{Holder, Lock};
+use migprep::plan::Operation;
+use migprep::plan::file;
+use migprep::plan::operation::SourceOp;
 use migprep_testkit::scenario::Scenario;
 use std::time::SystemTime;
 
@@ -85,4 +88,40 @@ async fn restore_without_a_record_refuses() {
     assert!(stderr.contains("no record of what migprep changed") && stderr.contains("state.json"), "{stderr}");
     assert!(stderr.contains("hint: restore needs the state folder"), "{stderr}");
     assert!(!stdout.contains("back as it was"), "{stdout}");
+}
+
+/// A saved plan is edited by someone who can write the file: the S8 grant's role becomes `rds_superuser`
+/// and the file is saved again with a matching integrity digest (the digest is no secret). `apply FILE`
+/// derives the plan afresh, finds that the file would run something migprep would not, and refuses,
+/// naming the change; the source is untouched (the migration user is a member of neither role).
+#[tokio::test]
+async fn a_forged_saved_plan_is_refused_and_changes_nothing() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let saved = scenario.dir().join("orders.plan");
+    let Output { code, stderr, .. } = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let mut forged = file::load(&saved, None).unwrap();
+    let grant = forged
+        .plan
+        .changes
+        .iter_mut()
+        .find_map(|c| match &mut c.operation {
+            Some(Operation::Source(SourceOp::Grant { role, .. })) => Some(role),
+            _ => None,
+        })
+        .expect("the plan grants rds_replication to the migration user");
+    *grant = "rds_superuser".into();
+    file::save(&saved, &forged.plan, &forged.spec_file, &forged.spec_digest, &forged.observations).unwrap();
+    let Output { code, stdout, .. } = migprep(&scenario, &["show", text(&saved)], &[]).await;
+    assert_eq!(code, 0, "the forged file is consistent: only a fresh derivation tells it apart\n{stdout}");
+
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&saved)], &[]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("does not run what migprep would run now"), "{stderr}");
+    assert!(stderr.contains("grant/rds_replication") && stderr.contains("rds_superuser"), "{stderr}");
+    let user = &scenario.source.migration_user().user;
+    assert!(!member_of(&scenario.source, user, "rds_superuser").await);
+    assert!(!member_of(&scenario.source, user, "rds_replication").await, "nothing of the plan ran");
 }

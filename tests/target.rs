@@ -63,7 +63,8 @@ async fn high_availability_and_temp_tablespaces_round_trip() {
 }
 
 /// Temp tablespaces already off, HA disabled and the source's extensions already allowlisted: nothing
-/// to change, nothing recorded, so restore leaves the parameter alone.
+/// to change and nothing recorded, so restore has no record to work from: it refuses (exit 1) and leaves
+/// the parameter alone.
 #[tokio::test]
 async fn already_off_is_left_alone() {
     let server = ServerSeed::new(SERVER)
@@ -74,7 +75,8 @@ async fn already_off_is_left_alone() {
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
     let Output { code, stderr, .. } = migprep(&scenario, &["restore", "--auto-approve", text(&spec)], &[]).await;
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no record of what migprep changed"), "{stderr}");
     assert_eq!(running(&scenario, TEMP), "off");
     assert_eq!(scenario.arm.count_requests("PATCH", TEMP), 0);
 }

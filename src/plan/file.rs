@@ -17,9 +17,10 @@
 //! }
 //! ```
 
-use super::{Address, FORMAT_VERSION, Plan};
+use super::{Action, Address, Change, FORMAT_VERSION, Plan};
 use crate::error::UserError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -220,6 +221,56 @@ pub fn stale(saved: &[Observation], fresh: &[Observation]) -> Vec<Drift> {
             })
         })
         .collect()
+}
+
+/// The changes of a saved plan that would not run as migprep would run them now: a change whose
+/// operation, temporary flag or recorded original differs from the fresh plan's change at the same
+/// address, or that the fresh plan does not have at all. The file's integrity digest is not a secret, so
+/// anyone who can write the file can make it consistent; what runs must therefore be what migprep itself
+/// derives from a fresh observation. `done` are addresses an earlier attempt at this very plan already
+/// changed (the fresh plan no longer has them). Pending changes and blockers never run and are skipped.
+pub fn unreviewed(saved: &Plan, fresh: &Plan, done: &BTreeSet<Address>) -> Vec<String> {
+    let runs = |c: &&Change| c.operation.is_some() && c.pending.is_none() && c.action != Action::Blocker;
+    saved
+        .changes
+        .iter()
+        .filter(runs)
+        .filter(|c| !done.contains(&c.address))
+        .filter_map(|c| {
+            let now = fresh.changes.iter().filter(runs).find(|f| f.address == c.address);
+            match now {
+                None => Some(format!("{}: migprep would not change it now", c.address)),
+                Some(f) if f.operation != c.operation => Some(format!(
+                    "{}: the file would run {}, migprep would run {}",
+                    c.address,
+                    operation_json(c.operation.as_ref()),
+                    operation_json(f.operation.as_ref())
+                )),
+                Some(f) if f.original != c.original || f.temporary != c.temporary => {
+                    Some(format!("{}: the file records a different original to restore", c.address))
+                }
+                Some(_) => None,
+            }
+        })
+        .collect()
+}
+
+fn operation_json(operation: Option<&crate::plan::Operation>) -> String {
+    let text = serde_json::to_string(&operation).expect("an operation always serializes");
+    // Whatever the file says is shown, but never at any length.
+    if text.chars().count() > 300 { format!("{}…", text.chars().take(300).collect::<String>()) } else { text }
+}
+
+/// The error for a saved plan whose operations are not the ones migprep would run.
+pub fn unreviewed_error(path: &Path, differences: &[String]) -> UserError {
+    let lines: Vec<String> = differences.iter().map(|d| format!("  {d}")).collect();
+    UserError::new(format!(
+        "the saved plan {} does not run what migprep would run now ({} change(s) differ); nothing was changed\n{}",
+        path.display(),
+        differences.len(),
+        lines.join("\n")
+    ))
+    .hint(format!("review a fresh plan: `migprep plan --out {}`", path.display()))
 }
 
 /// The error for a stale plan: every drift on its own line, and what to do.
