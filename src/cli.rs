@@ -8,7 +8,8 @@ Exit codes:
   0  success, nothing to change
   1  error (bad input, unreachable API, failed step)
   2  success with changes present (plan with --detailed-exitcode only)
-  3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5)";
+  3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5)
+  130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again";
 
 /// Get an Aurora PostgreSQL cluster and an Azure Database for PostgreSQL flexible server ready for an
 /// online migration with Azure's migration service.
@@ -74,6 +75,17 @@ pub enum Command {
         /// Do not ask for confirmation (required when there is no terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// Break a stale lock left by a run that died, naming the lock's ID.
+        #[arg(long, value_name = "ID")]
+        force_unlock: Option<String>,
+    },
+    /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
+    /// the refusal of the next run quotes.
+    ForceUnlock {
+        /// The migration spec (TOML).
+        spec: PathBuf,
+        /// The id of the lock to break.
+        id: String,
     },
     /// Print a saved plan.
     Show {

@@ -21,6 +21,7 @@ use crate::spec::Spec;
 use crate::tls::Trust;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// How a successful run ended; the binary turns it into an exit code.
@@ -32,6 +33,8 @@ pub enum Outcome {
     Changes,
     /// A prerequisite migprep cannot fix (exit 3).
     Blockers,
+    /// Ctrl-C: the running steps finished and were recorded, the rest did not start (exit 130).
+    Interrupted,
 }
 
 impl Outcome {
@@ -40,8 +43,29 @@ impl Outcome {
             Outcome::Clean => 0,
             Outcome::Changes => 2,
             Outcome::Blockers => 3,
+            Outcome::Interrupted => 130,
         }
     }
+}
+
+/// Set by the first Ctrl-C during an apply or restore: no further step starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Watches for Ctrl-C while steps run. The first lets the running steps finish and be recorded (the lock
+/// is then released as the command returns); a second stops at once, as a kill would: the journal's
+/// intents let the next run resume, and that run reports the lock as stale.
+fn watch_interrupts() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        eprintln!("migprep: interrupted: letting the running steps finish; Ctrl-C again stops at once");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("migprep: stopped; run the command again to resume");
+            std::process::exit(130);
+        }
+    })
 }
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
@@ -98,7 +122,12 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 execute(&plan, &session, &databases, &lock, auto_approve).await
             }
         }
-        Command::Restore { spec, out, auto_approve } => {
+        Command::ForceUnlock { spec, id } => {
+            let spec = Spec::load(&spec)?;
+            break_lock(&state_dir(&spec, settings)?, Some(&id))?;
+            Ok(Outcome::Clean)
+        }
+        Command::Restore { spec, out, auto_approve, force_unlock } => {
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
             let recorded =
@@ -111,6 +140,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 save(&out, &spec, &plan, &observations)?;
                 return Ok(outcome(&plan, false));
             }
+            break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
             execute(&plan, &session, &databases, &lock, auto_approve).await
         }
@@ -147,6 +177,7 @@ impl<'s> Session<'s> {
                 federated_token_file: settings.azure_federated_token_file.clone(),
             }),
             request_timeout: settings.request_timeout,
+            allow_custom_endpoints: settings.allow_custom_endpoints,
             ..arm::Settings::default()
         };
         // The same knob bounds ARM's waits: Retry-After and operation polls.
@@ -261,13 +292,25 @@ async fn execute(
     }
     confirm(plan, auto_approve, session.settings)?;
     let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
-    let options = Options { concurrency: 4, clock: SystemTime::now };
-    let result = executor::execute(plan, &provider, lock, options).await.map_err(|e| UserError::new(e.to_string()))?;
+    let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
+    let watcher = watch_interrupts();
+    let result = executor::execute(plan, &provider, lock, options).await;
+    watcher.abort();
+    let result = result.map_err(|e| UserError::new(e.to_string()))?;
     for held in &result.held {
         eprintln!("  held {} (waits for {})", held.address, held.waits_for);
     }
     if let Some(error) = result.error() {
         return Err(error.into());
+    }
+    if result.interrupted {
+        eprintln!(
+            "migprep: interrupted: {} step(s) finished and recorded, {} not started; the lock is released. Run \
+             the command again to continue.",
+            result.applied.len(),
+            result.not_started.len()
+        );
+        return Ok(Outcome::Interrupted);
     }
     let summary = plan.summary();
     eprintln!(

@@ -25,6 +25,9 @@ pub struct Settings {
     pub authority_host: Option<String>,
     /// `MIGPREP_ARM_AUDIENCE`: the token audience, for sovereign or private clouds.
     pub arm_audience: Option<String>,
+    /// `MIGPREP_ALLOW_CUSTOM_ENDPOINTS=1`: credentials may go to an ARM endpoint or authority host outside
+    /// Azure's clouds (set where the spec is trusted: a proxy, a private cloud, the local stand-ins).
+    pub allow_custom_endpoints: bool,
     /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_FEDERATED_TOKEN_FILE`.
     pub azure_tenant_id: Option<String>,
     pub azure_client_id: Option<String>,
@@ -59,6 +62,8 @@ impl Settings {
             arm_endpoint: get("MIGPREP_ARM_ENDPOINT"),
             authority_host: get("AZURE_AUTHORITY_HOST"),
             arm_audience: get("MIGPREP_ARM_AUDIENCE"),
+            allow_custom_endpoints: get("MIGPREP_ALLOW_CUSTOM_ENDPOINTS")
+                .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
             azure_tenant_id: get("AZURE_TENANT_ID"),
             azure_client_id: get("AZURE_CLIENT_ID"),
             azure_client_secret: get("AZURE_CLIENT_SECRET").map(crate::secret::Secret::new),

@@ -51,6 +51,7 @@ impl Harness {
                 initial_delay: Duration::from_millis(10),
                 max_delay: Duration::from_millis(50),
             },
+            allow_custom_endpoints: true,
             ..Settings::default()
         }
     }
@@ -285,6 +286,22 @@ async fn an_unknown_server_is_not_found_with_a_hint() {
     let error = arm.server(&ServerId::new(SUBSCRIPTION, "rg-typo", SERVER)).await.unwrap_err();
     assert_eq!(error.code(), Some("ResourceGroupNotFound"));
     assert!(error.hint().unwrap().contains("target.resource_group"));
+}
+
+/// An ARM endpoint or authority host outside Azure's clouds gets no credential unless the caller allowed
+/// custom endpoints: the client refuses to be built, so nothing is sent (the fake ARM sees no request).
+#[tokio::test]
+async fn refuses_endpoints_outside_azure_unless_allowed() {
+    let h = harness(ServerSeed::new(SERVER)).await;
+    let mut settings = h.settings(h.arm.client_secret());
+    settings.allow_custom_endpoints = false;
+    let error = Arm::connect(&settings, &h.trust).unwrap_err();
+    assert!(error.to_string().contains("is not one of Azure's clouds"), "{error}");
+    assert!(error.to_user_error().hint.unwrap().contains("MIGPREP_ALLOW_CUSTOM_ENDPOINTS=1"));
+    assert!(h.arm.requests().is_empty(), "nothing reached the endpoint");
+    settings.arm_endpoint = Some("https://management.azure.com".into());
+    let error = Arm::connect(&settings, &h.trust).unwrap_err();
+    assert!(error.to_string().contains("the authority host"), "the secret's destination is checked too: {error}");
 }
 
 /// Plain-http endpoints are refused before any request: tokens never travel in the clear.

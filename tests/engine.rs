@@ -12,7 +12,7 @@ use migprep::plan::{Action, Address, Change, Kind, Original, Plan, RuleId};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn at() -> SystemTime {
@@ -20,7 +20,7 @@ fn at() -> SystemTime {
 }
 
 fn options(concurrency: usize) -> Options {
-    Options { concurrency, clock: at }
+    Options { concurrency, clock: at, interrupt: None }
 }
 
 fn holder(user: &str, pid: u32) -> Holder {
@@ -185,6 +185,40 @@ fn stale_lists_every_drift() {
     let error = file::stale_error(Path::new("orders.plan"), &drifts);
     assert!(error.message.contains("the saved plan orders.plan is stale: 3 value(s) changed"));
     assert!(error.message.contains("b: planned with \"2\", now \"5\""));
+}
+
+/// Ctrl-C during a run: the step that is running finishes and is recorded, nothing after it starts, and
+/// the outcome says it was interrupted. A second run of the same plan does the rest and repeats nothing.
+#[tokio::test]
+async fn an_interrupted_run_finishes_its_running_step_and_starts_no_other() {
+    static INTERRUPT: AtomicBool = AtomicBool::new(false);
+    /// Presses Ctrl-C while the first change runs.
+    struct Interrupting(Fake);
+    impl Provider for Interrupting {
+        async fn apply(&self, change: &Change) -> anyhow::Result<Option<String>> {
+            if change.address.as_str() == "a" {
+                INTERRUPT.store(true, Ordering::SeqCst);
+            }
+            self.0.apply(change).await
+        }
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![update("a", "0", "1", &[]), update("b", "0", "1", &["a"]), update("c", "0", "1", &["b"])]);
+    let interrupting = Interrupting(Fake::default());
+    let interrupted = Options { interrupt: Some(&INTERRUPT), ..options(1) };
+    let outcome = executor::execute(&plan, &interrupting, &lock, interrupted).await.unwrap();
+    assert!(outcome.interrupted);
+    assert_eq!(interrupting.0.started(), ["a"]);
+    assert_eq!(outcome.applied.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(outcome.not_started.iter().map(Address::as_str).collect::<Vec<_>>(), ["b", "c"]);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty(), "no step left half-done");
+
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(1)).await.unwrap();
+    assert!(!outcome.interrupted && outcome.is_complete());
+    assert_eq!(fake.started(), ["b", "c"]);
 }
 
 // ---------------------------------------------------------------- lock

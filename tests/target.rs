@@ -231,14 +231,18 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     let during = &server(&scenario, SERVER)["properties"];
     assert_eq!(during["highAvailability"]["state"], "RemovingStandby", "the operation outlives its client");
 
-    // The killed run still holds the state lock; a user breaks it with the id the refusal quotes.
+    // The killed run still holds the state lock, and its process is gone: the refusal says the lock is
+    // stale and quotes the command that breaks it.
     let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("locked by a run that is gone") && stderr.contains("migprep force-unlock"), "{stderr}");
     let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
     let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
     assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "a refused run writes nothing");
-    let Output { code, stderr, .. } =
-        migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id, text(&spec)], &[]).await;
+    let Output { code, stderr, .. } = migprep(&scenario, &["force-unlock", text(&spec), lock_id], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!state_dir(&scenario).join("lock.json").exists());
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("done azure.server/{SERVER}/high_availability")), "{stderr}");
     let after = &server(&scenario, SERVER)["properties"];
@@ -254,6 +258,48 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     assert_eq!(code, 0, "{stderr}");
     let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
     assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
+}
+
+/// Ctrl-C (SIGINT) while ARM runs the HA change: the running step is waited for and recorded, the steps
+/// after it do not start, the run exits 130 and leaves no lock behind; the next apply goes on without a
+/// lock to break and without sending the HA change again.
+#[tokio::test]
+async fn ctrl_c_lets_the_running_step_finish_releases_the_lock_and_the_next_apply_resumes() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
+        arm: FakeArmConfig {
+            polls_until_done: 1000,
+            operation_duration: Some(Duration::from_secs(3)),
+            retry_after_secs: 1,
+            ..FakeArmConfig::default()
+        },
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let server_path = format!("/flexibleServers/{SERVER}");
+
+    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
+    let started = Instant::now();
+    while scenario.arm.count_requests("PATCH", &server_path) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the HA PATCH");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended before sending the HA PATCH");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(!state_dir(&scenario).join("lock.json").exists(), "the lock is released");
+    let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!(ha["mode"], "Disabled", "the running step was waited for: {ha}");
+
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "{:#?}", scenario.arm.requests());
+    assert_eq!(running(&scenario, TEMP), "off");
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 }
 
 /// Restore reads what apply recorded as data, never the text shown to people: after an apply that turned
@@ -287,6 +333,48 @@ async fn restore_reads_the_recorded_originals_not_their_wording() {
     let ha = &server(&scenario, SERVER)["properties"]["highAvailability"];
     assert_eq!((ha["mode"].as_str(), ha["standbyAvailabilityZone"].as_str()), (Some("ZoneRedundant"), Some("2")));
     assert_eq!(running(&scenario, TEMP), "on");
+}
+
+/// `apply` is killed (SIGKILL) while ARM promotes a read replica. The promotion goes on and ends; the
+/// next apply (after breaking the dead run's lock) waits for the replica to be ready, finds it promoted,
+/// and does not send the promotion again, so it converges instead of being refused by a server that is
+/// no longer a replica.
+#[tokio::test]
+async fn a_killed_promotion_is_waited_for_and_not_sent_twice() {
+    let replica = "pg-orders-r1";
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).replica(replica).configuration(TEMP, "off"),
+        arm: FakeArmConfig {
+            polls_until_done: 1000,
+            operation_duration: Some(Duration::from_secs(6)),
+            retry_after_secs: 1,
+            ..FakeArmConfig::default()
+        },
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = with_allow(&scenario, &[("remove_replicas", "promote".into())]);
+    let replica_path = format!("/flexibleServers/{replica}");
+
+    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
+    let started = Instant::now();
+    while scenario.arm.count_requests("PATCH", &replica_path) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the promotion");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended before promoting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    assert!(!child.wait().await.unwrap().success());
+
+    let Output { stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
+    let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
+    let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
+    let Output { code, stderr, .. } =
+        migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id, text(&spec)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scenario.arm.count_requests("PATCH", &replica_path), 1, "{:#?}", scenario.arm.requests());
+    assert_ne!(server(&scenario, replica)["properties"]["replicationRole"], "AsyncReplica");
+    assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 }
 
 /// Two read replicas and `remove_replicas = "delete"`: the plan shows each as a destructive `-` with its

@@ -43,6 +43,8 @@ pub struct Options {
     /// The most steps running at once (at least 1).
     pub concurrency: usize,
     pub clock: Clock,
+    /// Set (by Ctrl-C) to start no further step; the running ones finish and are recorded.
+    pub interrupt: Option<&'static AtomicBool>,
 }
 
 /// A step that ran and finished.
@@ -84,8 +86,10 @@ pub struct Outcome {
     pub held: Vec<Held>,
     /// Failed in this run (more than one only if they ran at the same time).
     pub failed: Vec<Failed>,
-    /// Not started because a step failed.
+    /// Not started because a step failed or the run was interrupted.
     pub not_started: Vec<Address>,
+    /// Interrupted (Ctrl-C) before every step started.
+    pub interrupted: bool,
 }
 
 impl Outcome {
@@ -150,6 +154,7 @@ pub async fn execute<P: Provider + Sync>(
         state_path: dir.state(),
     };
     let stop = AtomicBool::new(false);
+    let interrupted = || options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
 
     let mut outcome = Outcome { held: order.held.clone(), reconciled, ..Outcome::default() };
     let mut results: Vec<(usize, StepResult)> = Vec::new();
@@ -166,7 +171,12 @@ pub async fn execute<P: Provider + Sync>(
         let mut finished: Vec<(usize, Result<StepResult, ExecuteError>)> = stream::iter(steps)
             .map(|index| {
                 let (bookkeeping, stop) = (&bookkeeping, &stop);
-                async move { (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await) }
+                async move {
+                    if interrupted() {
+                        return (index, Ok(StepResult::NotStarted));
+                    }
+                    (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await)
+                }
             })
             .buffer_unordered(options.concurrency.max(1))
             .collect()
@@ -178,7 +188,7 @@ pub async fn execute<P: Provider + Sync>(
                 Err(error) => bookkeeping_error = bookkeeping_error.or(Some(error)),
             }
         }
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) || interrupted() {
             // Later layers never start; list them so the caller can say what was left.
             let later = order.layers[depth + 1..]
                 .iter()
@@ -209,6 +219,7 @@ pub async fn execute<P: Provider + Sync>(
     let position: BTreeMap<&Address, usize> =
         plan.changes.iter().enumerate().map(|(index, change)| (&change.address, index)).collect();
     outcome.skipped.sort_by_key(|address| position[address]);
+    outcome.interrupted = interrupted() && !outcome.not_started.is_empty();
     Ok(outcome)
 }
 

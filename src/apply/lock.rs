@@ -28,17 +28,23 @@ impl Holder {
     /// `HOSTNAME`), and the process id. Unknown parts read `unknown`; they are for people, not decisions.
     pub fn current(settings: &Settings) -> Self {
         let user = settings.user.clone();
-        let host = fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| fs::read_to_string("/etc/hostname"))
-            .ok()
-            .map(|name| name.trim().to_string())
-            .filter(|name| !name.is_empty())
-            .or_else(|| settings.hostname.clone());
+        let host = Self::host_name().or_else(|| settings.hostname.clone());
         Self {
             user: user.unwrap_or_else(|| "unknown".into()),
             host: host.unwrap_or_else(|| "unknown".into()),
             pid: std::process::id(),
         }
+    }
+}
+
+impl Holder {
+    /// This machine's name from the kernel, if it says.
+    fn host_name() -> Option<String> {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| fs::read_to_string("/etc/hostname"))
+            .ok()
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
     }
 }
 
@@ -160,9 +166,33 @@ fn read(path: &Path) -> Result<Option<LockInfo>, UserError> {
     })
 }
 
+/// Whether the process that took a lock is gone: only knowable for a lock taken on this host, where the
+/// process table can be asked (`/proc/<pid>` on Linux). Elsewhere a lock is presumed alive.
+fn holder_is_gone(info: &LockInfo) -> bool {
+    let this_host = Holder::host_name();
+    let proc = Path::new("/proc");
+    this_host.as_deref() == Some(info.host.as_str())
+        && proc.join("self").exists()
+        && !proc.join(info.pid.to_string()).exists()
+}
+
 /// The error for a lock someone else holds.
 fn held(path: &Path, dir: &StateDir) -> UserError {
     match read(path) {
+        Ok(Some(info)) if holder_is_gone(&info) => UserError::new(format!(
+            "the state in {} is locked by a run that is gone: pid {} on {} ({}, {} since {}) no longer runs",
+            dir.path().display(),
+            info.pid,
+            info.host,
+            info.holder,
+            info.operation,
+            info.started
+        ))
+        .hint(format!(
+            "the lock is stale; break it with `migprep force-unlock <spec> {}` (or `--force-unlock {}`), then run \
+             again: finished steps are not repeated",
+            info.id, info.id
+        )),
         Ok(Some(info)) => UserError::new(format!(
             "the state in {} is locked by {} (pid {} on {}, running {} since {})",
             dir.path().display(),

@@ -113,7 +113,9 @@ pub async fn perform(
         }
         TargetOp::PromoteReplica { replica } => {
             let id = replica_id(clients, replica);
-            let current = arm.server(&id).await?;
+            // A promotion a killed run started may still be running: asking again would be refused (the
+            // server is busy, then no longer a replica). Wait for it to end, then look.
+            let current = settle(clients, &id, poll_interval).await?;
             if !is_replica(&current) {
                 return Ok(change.after.clone());
             }
@@ -126,10 +128,10 @@ pub async fn perform(
         }
         TargetOp::DeleteReplica { replica } => {
             let id = replica_id(clients, replica);
-            match arm.server(&id).await {
-                Err(e) if e.is_not_found() => return Ok(change.after.clone()),
-                Err(e) => return Err(e.into()),
-                Ok(_) => {}
+            // A deletion a killed run started ends with the server gone: wait for that rather than
+            // deleting twice.
+            if settle_or_gone(clients, &id, poll_interval).await?.is_none() {
+                return Ok(change.after.clone());
             }
             arm.delete_server(&id).await?;
             Ok(change.after.clone())
@@ -171,13 +173,22 @@ async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<Stri
 
 /// Waits until the server is `Ready` with no HA transition under way, and returns it.
 async fn settle(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Server> {
+    settle_or_gone(clients, id, interval).await?.ok_or_else(|| anyhow::anyhow!("{id} no longer exists"))
+}
+
+/// [`settle`], or `None` once the server is gone (a deletion that ended).
+async fn settle_or_gone(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Option<Server>> {
     let wait = Wait::new(format!("{id} to be ready"), interval, SETTLE_TIMEOUT);
     let settled = wait
         .until(|| async {
-            let server = clients.arm.server(id).await?;
+            let server = match clients.arm.server(id).await {
+                Ok(server) => server,
+                Err(e) if e.is_not_found() => return Ok(Probe::Done(None)),
+                Err(e) => return Err(e),
+            };
             let ha_moving = server.high_availability.state.as_ref().is_some_and(HaState::is_transition);
             if server.state == ServerState::Ready && !ha_moving {
-                return Ok(Probe::Done(server));
+                return Ok(Probe::Done(Some(server)));
             }
             let seen = format!(
                 "{} (high availability {})",

@@ -30,6 +30,8 @@ pub enum AzureError {
     Transport { operation: String, resource: String, detail: String },
     #[error("unexpected answer from ARM for {resource}: {detail}")]
     Decode { resource: String, detail: String },
+    #[error("{what} {url} is not one of Azure's clouds; migprep sends it {sends} only when told to trust it")]
+    UnknownEndpoint { what: &'static str, url: String, sends: &'static str },
     #[error("{0}")]
     Setup(String),
 }
@@ -105,6 +107,10 @@ impl AzureError {
                 .into(),
             AzureError::Transport { .. } => "check the network path to ARM (proxy, \
                  MIGPREP_ARM_ENDPOINT) and, behind a TLS-inspecting proxy, `ca_file`"
+                .into(),
+            AzureError::UnknownEndpoint { .. } => "if this endpoint is yours (a proxy, a private cloud, a local \
+                 stand-in), set MIGPREP_ALLOW_CUSTOM_ENDPOINTS=1 in the environment; otherwise remove it from \
+                 the spec and the environment"
                 .into(),
             _ => return None,
         })

@@ -41,6 +41,30 @@ pub const PUBLIC_ARM_ENDPOINT: &str = "https://management.azure.com";
 pub const PUBLIC_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 const PROVIDER: &str = "Microsoft.DBforPostgreSQL";
+
+/// ARM in Azure's clouds: public, US Government, China.
+const ARM_HOSTS: [&str; 3] = ["management.azure.com", "management.usgovcloudapi.net", "management.chinacloudapi.cn"];
+/// Microsoft Entra ID in the same clouds.
+const AUTHORITY_HOSTS: [&str; 4] = [
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+
+/// Refuses an endpoint outside Azure's clouds unless the caller allowed custom endpoints.
+fn trusted(
+    url: &Url,
+    known: &[&str],
+    allowed: bool,
+    what: &'static str,
+    sends: &'static str,
+) -> Result<(), AzureError> {
+    if allowed || url.host_str().is_some_and(|host| known.contains(&host.to_ascii_lowercase().as_str())) {
+        return Ok(());
+    }
+    Err(AzureError::UnknownEndpoint { what, url: url.as_str().trim_end_matches('/').to_string(), sends })
+}
 /// A list that pages on past this is broken or looping; stop rather than spin.
 const MAX_PAGES: usize = 1000;
 /// Poll pause when an operation sends no `Retry-After`.
@@ -70,6 +94,10 @@ pub struct Settings {
     pub busy_timeout: Option<Duration>,
     /// How long one request may take, connecting included (token requests too); `None` is two minutes.
     pub request_timeout: Option<Duration>,
+    /// Send credentials to an ARM endpoint or authority that is not one of Azure's clouds (a proxy, a
+    /// private cloud, a local stand-in). Off by default: a spec from an untrusted source must not be able
+    /// to choose where the client secret and the bearer tokens go.
+    pub allow_custom_endpoints: bool,
 }
 
 /// Retrying 429, 5xx and connection failures: at most `max_attempts` tries per request, with
@@ -126,8 +154,10 @@ impl Arm {
     pub fn connect(settings: &Settings, trust: &Trust) -> Result<Arm, AzureError> {
         let endpoint_raw = settings.arm_endpoint.clone().unwrap_or_else(|| PUBLIC_ARM_ENDPOINT.into());
         let endpoint = https_url("ARM endpoint", &endpoint_raw)?;
+        trusted(&endpoint, &ARM_HOSTS, settings.allow_custom_endpoints, "the ARM endpoint", "bearer tokens")?;
         let authority_raw = settings.authority_host.clone().unwrap_or_else(|| PUBLIC_AUTHORITY_HOST.into());
         let authority = https_url("authority host", &authority_raw)?;
+        trusted(&authority, &AUTHORITY_HOSTS, settings.allow_custom_endpoints, "the authority host", "client secrets")?;
         let audience = settings.audience.clone().unwrap_or_else(|| default_audience(&endpoint));
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
 
@@ -409,9 +439,8 @@ impl Arm {
 /// The audience for tokens: the endpoint itself for the clouds whose ARM accepts that, the public
 /// cloud's otherwise.
 fn default_audience(endpoint: &Url) -> String {
-    const CLOUDS: [&str; 3] = ["management.azure.com", "management.usgovcloudapi.net", "management.chinacloudapi.cn"];
     match endpoint.host_str() {
-        Some(host) if CLOUDS.contains(&host) => format!("https://{host}"),
+        Some(host) if ARM_HOSTS.contains(&host) => format!("https://{host}"),
         _ => PUBLIC_ARM_ENDPOINT.into(),
     }
 }

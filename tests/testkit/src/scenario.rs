@@ -124,6 +124,8 @@ impl Scenario {
             ("AZURE_CLIENT_ID", self.arm.client_id().into()),
             ("AZURE_CLIENT_SECRET", self.arm.client_secret().into()),
             ("MIGPREP_POLL_INTERVAL_MS", "200".into()),
+            // The fake ARM and its token endpoint are not Azure's: the stand-ins are trusted by choice.
+            ("MIGPREP_ALLOW_CUSTOM_ENDPOINTS", "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
