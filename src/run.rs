@@ -278,7 +278,7 @@ async fn execute(
     auto_approve: bool,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
-    let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| UserError::new(e.to_string()))?;
+    let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
     for address in &reconciled {
         eprintln!("  done {address} (made by an interrupted run; recorded now)");
     }
@@ -296,7 +296,7 @@ async fn execute(
     let watcher = watch_interrupts();
     let result = executor::execute(plan, &provider, lock, options).await;
     watcher.abort();
-    let result = result.map_err(|e| UserError::new(e.to_string()))?;
+    let result = result.map_err(|e| e.to_user_error())?;
     for held in &result.held {
         eprintln!("  held {} (waits for {})", held.address, held.waits_for);
     }

@@ -116,6 +116,10 @@ async fn a_forged_saved_plan_is_refused_and_changes_nothing() {
     file::save(&saved, &forged.plan, &forged.spec_file, &forged.spec_digest, &forged.observations).unwrap();
     let Output { code, stdout, .. } = migprep(&scenario, &["show", text(&saved)], &[]).await;
     assert_eq!(code, 0, "the forged file is consistent: only a fresh derivation tells it apart\n{stdout}");
+    assert!(
+        stdout.contains(r#"runs: SQL on the source: GRANT "rds_superuser" TO"#),
+        "shown as it would run:\n{stdout}"
+    );
 
     let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&saved)], &[]).await;
     assert_eq!(code, 1, "{stderr}");

@@ -537,6 +537,31 @@ fn journal_records_are_timestamped_and_damage_is_reported() {
     assert!(error.to_string().contains("journal.jsonl is damaged at line 1"), "{error}");
 }
 
+/// A write cut off by a crash inside a multi-byte character (a role name in `after`) leaves a final line
+/// that is not even UTF-8: it is ignored when read and cut away when the journal is opened again, and the
+/// complete records before it still count.
+#[test]
+fn a_journal_torn_inside_a_character_still_reads() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let mut change = update("a", "0", "1", &[]);
+    change.after = Some("rôle".into());
+    let run = Run { id: "r".into(), plan: "p".into(), kind: Kind::Apply, clock: at };
+    let mut journal = Journal::open(&dir.journal()).unwrap();
+    journal.append(&run.record(1, &change, Phase::Intent)).unwrap();
+    let mut bytes = std::fs::read(dir.journal()).unwrap();
+    let record = bytes.clone();
+    let cut = record.iter().position(|&b| b == 0xc3).expect("the ô's first byte") + 1;
+    bytes.extend_from_slice(&record[..cut]);
+    std::fs::write(dir.journal(), &bytes).unwrap();
+    assert!(String::from_utf8(bytes).is_err(), "the file ends inside a character");
+
+    assert_eq!(History::read(&dir.journal()).unwrap().records().len(), 1);
+    let mut journal = Journal::open(&dir.journal()).unwrap();
+    journal.append(&run.record(1, &change, Phase::Done)).unwrap();
+    assert_eq!(History::read(&dir.journal()).unwrap().records().len(), 2);
+}
+
 /// The executor's future can be spawned onto a multi-threaded runtime.
 #[test]
 fn the_executor_future_is_send() {

@@ -125,6 +125,20 @@ pub enum ExecuteError {
     Duplicate(Address),
 }
 
+impl ExecuteError {
+    /// The error for the user, with what to do about it.
+    pub fn to_user_error(&self) -> UserError {
+        let error = UserError::new(self.to_string());
+        match self {
+            ExecuteError::Journal(journal) => error.hint(journal.hint()),
+            ExecuteError::State(state) => error.hint(state.hint()),
+            ExecuteError::Cycle(_) | ExecuteError::Duplicate(_) => {
+                error.hint("the plan file is not one migprep wrote; make it again with `migprep plan --out`")
+            }
+        }
+    }
+}
+
 fn join(addresses: &[Address]) -> String {
     addresses.iter().map(Address::as_str).collect::<Vec<_>>().join(" → ")
 }

@@ -119,6 +119,21 @@ pub enum JournalError {
     Damaged { path: PathBuf, line: usize, source: serde_json::Error },
 }
 
+impl JournalError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            JournalError::Damaged { .. } => {
+                "the journal is what makes a resumed run safe: restore the file from a backup, or check the \
+                 systems by hand (`migprep plan`) and move the journal away before running again"
+            }
+            JournalError::Read { .. } | JournalError::Write { .. } => {
+                "check the state folder's permissions and free space"
+            }
+        }
+    }
+}
+
 /// The journal open for appending.
 #[derive(Debug)]
 pub struct Journal {
@@ -178,23 +193,25 @@ impl History {
     /// off by a crash) is ignored; any other unreadable line is an error, since guessing could repeat or
     /// skip a step.
     pub fn read(path: &Path) -> Result<Self, JournalError> {
-        let content = match fs::read_to_string(path) {
+        // Bytes, not text: a write cut off inside a multi-byte character must not make the whole file
+        // unreadable, only its (ignored) last line.
+        let content = match fs::read(path) {
             Ok(content) => content,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => {
                 return Err(JournalError::Read { path: path.to_path_buf(), source });
             }
         };
-        let complete = match content.rfind('\n') {
-            Some(newline) => &content[..=newline],
-            None => "",
+        let complete = match content.iter().rposition(|&byte| byte == b'\n') {
+            Some(newline) => &content[..newline],
+            None => &[][..],
         };
         let mut records = Vec::new();
-        for (index, line) in complete.lines().enumerate() {
-            if line.trim().is_empty() {
+        for (index, line) in complete.split(|&byte| byte == b'\n').enumerate() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            let record = serde_json::from_str(line).map_err(|source| JournalError::Damaged {
+            let record = serde_json::from_slice(line).map_err(|source| JournalError::Damaged {
                 path: path.to_path_buf(),
                 line: index + 1,
                 source,

@@ -94,6 +94,10 @@ fn change_block(out: &mut dyn Write, change: &Change, kind: Kind, paint: Paint) 
     if let Some(code) = change.prevents {
         field(out, "prevents", "prevents", &format!("Azure premigration error {code}"))?;
     }
+    if let Some(operation) = &change.operation {
+        // What apply will call, exactly: a reviewed plan runs nothing that was not shown.
+        field(out, "runs", &paint.dim("runs"), &inert(&operation.describe(), false))?;
+    }
     if let Some(remedy) = &change.remedy {
         // A remedy may hold several statements, one a line; names in them are quoted identifiers.
         field(out, "hint", &paint.cyan("hint"), &inert(remedy, true))?;

@@ -95,6 +95,9 @@ fn details(change: &Change, kind: Kind) -> String {
     if let Some(code) = change.prevents {
         lines.push(format!("prevents Azure premigration error {code}"));
     }
+    if let Some(operation) = &change.operation {
+        lines.push(format!("**runs:** {}", code(&operation.describe())));
+    }
     if let Some(remedy) = &change.remedy {
         lines.push(format!("**hint:** {}", statements(remedy)));
     }

@@ -170,6 +170,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_rendering_shows_the_exact_operation() {
+        use crate::plan::Operation;
+        use crate::plan::operation::SourceOp;
+        let mut plan = Plan::new(Kind::Apply, "orders");
+        let address = Address::source_database().named("role", "migrator").named("grant", "rds_replication");
+        let mut change = Change::new(address, Action::Create, RuleId::S8, "the migration user must replicate");
+        change.operation =
+            Some(Operation::Source(SourceOp::Grant { role: "rds_replication".into(), member: "migrator".into() }));
+        plan.changes.push(change);
+        let statement = r#"GRANT "rds_replication" TO "migrator";"#;
+        assert!(human_text(&plan).contains(&format!("runs: SQL on the source: {statement}")), "{}", human_text(&plan));
+        assert!(markdown_text(&plan).contains(statement), "{}", markdown_text(&plan));
+    }
+
     fn human_text(plan: &Plan) -> String {
         let mut out = Vec::new();
         human::render(plan, &mut out, human::Style { colour: false }).unwrap();
