@@ -4,6 +4,7 @@
 
 use crate::error::UserError;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +18,13 @@ pub enum SslMode {
     Require,
     /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name.
     VerifyFull,
+}
+
+/// Whether `host` is a loopback address: `localhost`, 127.0.0.0/8 or `::1` (bracketed or not). Only
+/// these may be reached with `sslmode = "disable"`.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The certificates migprep trusts.
@@ -110,6 +118,19 @@ mod tests {
         let error = Trust::load(Some(&path)).unwrap_err();
         assert!(error.message.contains("holds no certificate"), "{error}");
         assert!(error.hint.is_some());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("127.1.2.3"));
+        assert!(is_loopback_host("::1"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("localhost"));
+        assert!(!is_loopback_host("db.example.com"));
+        assert!(!is_loopback_host("localhost.example.com"));
+        assert!(!is_loopback_host("10.0.0.1"));
+        assert!(!is_loopback_host("0.0.0.0"));
     }
 
     #[test]

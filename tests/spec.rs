@@ -133,6 +133,31 @@ fn bad_enum_value() {
 }
 
 #[test]
+fn plain_text_only_to_a_loopback_host() {
+    let disabled = |host: &str| {
+        parse(&VALID.replacen("host = \"127.0.0.1\"", &format!("host = \"{host}\""), 1).replacen(
+            "port = 5432",
+            "port = 5432\nsslmode = \"disable\"",
+            1,
+        ))
+    };
+    for host in ["127.0.0.1", "127.0.0.53", "localhost", "::1"] {
+        assert_eq!(disabled(host).unwrap().source.connection.sslmode, SslMode::Disable, "{host}");
+    }
+    let (message, hint) = disabled("db.example.com").unwrap_err();
+    assert_eq!(
+        message,
+        "plans/t.toml:13:11: source.connection.sslmode: \"disable\" sends the password in plain text; \"db.example.com\" is not a loopback address"
+    );
+    assert!(hint.contains("verify-full") && hint.contains("localhost"), "{hint}");
+    assert_eq!(disabled("10.0.0.1").unwrap_err().0.split(": ").nth(1), Some("source.connection.sslmode"));
+    // Without a host, the connection goes to what the cloud API reports: never a loopback address.
+    let (message, _) = broken("sslmode = \"verify-full\"", "sslmode = \"disable\"");
+    assert!(message.starts_with("plans/t.toml:24:11: target.connection.sslmode: \"disable\""), "{message}");
+    assert!(message.ends_with("it needs host set to a loopback address"), "{message}");
+}
+
+#[test]
 fn password_sources() {
     let with = |value: &str| parse(&VALID.replacen("{ env = \"SOURCE_PGPASSWORD\" }", value, 1));
     assert_eq!(with("\"iam\"").unwrap().source.connection.password, PasswordSource::Iam);

@@ -47,11 +47,12 @@ pub(super) struct RawConnection {
     pub(super) port: Option<Spanned<u16>>,
     pub(super) user: Spanned<String>,
     pub(super) password: Spanned<toml::Value>,
-    #[serde(default = "default_sslmode")]
-    pub(super) sslmode: SslMode,
+    /// Absent means [`default_sslmode`]; the span points a refusal of `disable` at the value.
+    #[serde(default)]
+    pub(super) sslmode: Option<Spanned<SslMode>>,
 }
 
-fn default_sslmode() -> SslMode {
+pub(super) fn default_sslmode() -> SslMode {
     SslMode::Require
 }
 

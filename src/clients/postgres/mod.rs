@@ -12,8 +12,7 @@ pub use pool::Pool;
 
 use crate::secret::Secret;
 use crate::tls::SslMode;
-use crate::tls::Trust;
-use std::net::IpAddr;
+use crate::tls::{Trust, is_loopback_host};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
@@ -125,7 +124,7 @@ pub async fn connect(
             .map_err(|e| ConnectError::Resolve { host: endpoint.host.clone(), detail: e.to_string() })?;
         match endpoint.sslmode {
             SslMode::Disable => {
-                if !is_loopback(&endpoint.host) {
+                if !is_loopback_host(&endpoint.host) {
                     return Err(ConnectError::PlainTextNotAllowed { host: endpoint.host.clone() });
                 }
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -190,10 +189,6 @@ pub fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
         Some(db) => format!("{what}: {} (SQLSTATE {})", db.message(), db.code().code()),
         None => format!("{what}: {error}"),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError {
@@ -290,20 +285,5 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("::1"));
-        assert!(is_loopback("[::1]"));
-        assert!(is_loopback("localhost"));
-        assert!(!is_loopback("db.example.com"));
-        assert!(!is_loopback("10.0.0.1"));
     }
 }
