@@ -8,15 +8,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// TLS for a PostgreSQL connection.
+/// TLS for a PostgreSQL connection. The default is `verify-full`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Plain text; allowed only for loopback hosts.
     Disable,
-    /// TLS without verifying the server's certificate.
+    /// TLS without verifying the server's certificate, an explicit opt-in.
     Require,
-    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name.
+    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name. The default.
     VerifyFull,
 }
 

@@ -66,7 +66,7 @@ async fn plain_text_to_a_server_that_requires_tls() {
     let run = migprep(&scenario, &["plan", text(&path)], &[]).await;
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("the server refused a plain-text connection (it requires TLS)"), "{}", run.stdout);
-    assert!(run.stdout.contains("sslmode = \"require\""), "{}", run.stdout);
+    assert!(run.stdout.contains("\"verify-full\" (the default)"), "{}", run.stdout);
     assert!(run.stdout.contains("target.pg/connection"), "the target is still checked:\n{}", run.stdout);
 }
 

@@ -48,7 +48,7 @@ fn a_valid_spec_gives_values_and_defaults() {
     assert_eq!(spec.name, "orders");
     assert_eq!(spec.source.databases, ["orders", "billing"]);
     assert_eq!(spec.source.connection.password, PasswordSource::Env("SOURCE_PGPASSWORD".into()));
-    assert_eq!(spec.source.connection.sslmode, SslMode::Require, "TLS is the default");
+    assert_eq!(spec.source.connection.sslmode, SslMode::VerifyFull, "verified TLS is the default");
     assert_eq!(spec.target.connection.password, PasswordSource::File("plans/secrets/target".into()));
     assert_eq!(spec.target.connection.sslmode, SslMode::VerifyFull);
     assert_eq!(spec.allow.remove_replicas, RemoveReplicas::Promote);
@@ -155,6 +155,19 @@ fn plain_text_only_to_a_loopback_host() {
     let (message, _) = broken("sslmode = \"verify-full\"", "sslmode = \"disable\"");
     assert!(message.starts_with("plans/t.toml:24:11: target.connection.sslmode: \"disable\""), "{message}");
     assert!(message.ends_with("it needs host set to a loopback address"), "{message}");
+}
+
+#[test]
+fn sslmode_values() {
+    let with = |value: &str| parse(&VALID.replacen("sslmode = \"verify-full\"", value, 1));
+    assert_eq!(with("sslmode = \"require\"").unwrap().target.connection.sslmode, SslMode::Require);
+    assert_eq!(with("").unwrap().target.connection.sslmode, SslMode::VerifyFull);
+    let (message, hint) = with("sslmode = \"prefer\"").unwrap_err();
+    assert!(
+        message.starts_with("plans/t.toml:24:11: target.connection.sslmode: unknown variant `prefer`"),
+        "{message}"
+    );
+    assert!(hint.contains("listed values"), "{hint}");
 }
 
 #[test]

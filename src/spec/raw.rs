@@ -52,8 +52,10 @@ pub(super) struct RawConnection {
     pub(super) sslmode: Option<Spanned<SslMode>>,
 }
 
+/// TLS that verifies the server: a password goes only to the server the spec names. `require` (encrypt
+/// without verifying) is an explicit opt-in.
 pub(super) fn default_sslmode() -> SslMode {
-    SslMode::Require
+    SslMode::VerifyFull
 }
 
 #[derive(Deserialize, Default)]

@@ -1,10 +1,11 @@
 //! PostgreSQL connections to the Aurora writer and the flexible server, and what reaching them tells us.
 //!
 //! Every connection uses TLS unless the spec says `sslmode = "disable"`, which is honoured only for a
-//! loopback host: migprep never falls back to plain text on its own. `require` encrypts without checking
-//! the certificate (libpq's meaning); `verify-full` checks the chain against the platform's roots plus
-//! the extra CA bundle, and the host name. Passwords go to the driver and nowhere else. Failures are
-//! classified (refused, timeout, authentication, TLS) so the plan can say what to do about each.
+//! loopback host: migprep never falls back to plain text on its own. `verify-full`, the default, checks
+//! the chain against the platform's roots plus the extra CA bundle, and the host name. `require` encrypts
+//! without checking the certificate (libpq's meaning). Passwords go to the driver and nowhere else.
+//! Failures are classified (refused, timeout, authentication, TLS) so the plan can say what to do about
+//! each.
 
 mod pool;
 
@@ -81,22 +82,33 @@ impl ConnectError {
     pub fn hint(&self, side: Side) -> String {
         let key = format!("{}.connection", side.name());
         match self {
-            ConnectError::PlainTextNotAllowed { .. } => format!("set {key}.sslmode = \"require\" or \"verify-full\""),
+            ConnectError::PlainTextNotAllowed { .. } => format!("remove {key}.sslmode to use \"verify-full\" (the default)"),
             ConnectError::Resolve { .. } => format!("check {key}.host (or the endpoint the cloud API reports)"),
             ConnectError::Refused { .. } => {
                 format!("check {key}.host and port, that the server runs, and that its firewall or security group admits this machine")
             }
             ConnectError::Timeout { .. } => "check network reachability: security groups, firewall rules, VPN or private endpoint".into(),
             ConnectError::AuthFailed { .. } => format!("check {key}.user and the password source in {key}.password"),
-            ConnectError::TlsRequired { .. } => format!("set {key}.sslmode = \"require\" (or \"verify-full\" with ca_file)"),
-            ConnectError::Tls { .. } => {
-                "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+            ConnectError::TlsRequired { .. } => {
+                format!("remove {key}.sslmode to use \"verify-full\" (the default), with the server's CA in ca_file")
             }
+            ConnectError::Tls { detail, .. } if detail.contains("NotValidForName") || detail.contains("not valid for name") => {
+                format!("set {key}.host to a name the server's certificate covers (an endpoint name, not an IP address)")
+            }
+            ConnectError::Tls { .. } => match side {
+                Side::Source => AURORA_CA.into(),
+                Side::Target => {
+                    "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+                }
+            },
             ConnectError::Rejected { .. } => format!("check pg_hba / firewall rules for {key}.user and the database"),
             ConnectError::Other { .. } => "run with -v for details".into(),
         }
     }
 }
+
+/// How to make an Aurora writer's certificate verifiable: its CA is AWS's own, which platforms do not ship.
+const AURORA_CA: &str = "download AWS's RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) and set ca_file to it in the spec (or append it to the ca_file you have)";
 
 /// How long to wait for a server to answer before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -285,5 +297,25 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untrusted_aurora_certificate_points_at_the_rds_bundle() {
+        let error =
+            ConnectError::Tls { address: "a:5432".into(), detail: "invalid peer certificate: UnknownIssuer".into() };
+        let hint = error.hint(Side::Source);
+        assert!(hint.contains("https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"), "{hint}");
+        assert!(hint.contains("ca_file") && !hint.contains('\n'), "{hint}");
+        assert!(!error.hint(Side::Target).contains("rds.amazonaws.com"));
+        let wrong_name = ConnectError::Tls {
+            address: "a:5432".into(),
+            detail: "certificate not valid for name \"10.0.0.5\"".into(),
+        };
+        assert!(wrong_name.hint(Side::Source).starts_with("set source.connection.host"));
     }
 }
