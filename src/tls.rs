@@ -14,7 +14,11 @@ use std::sync::Arc;
 pub enum SslMode {
     /// Plain text; allowed only for loopback hosts.
     Disable,
-    /// TLS without verifying the server's certificate, an explicit opt-in.
+    /// TLS without verifying the server's certificate, an explicit opt-in. Whoever answers may be anyone,
+    /// so no cleartext password or MD5 hash is sent, only SCRAM bound to this TLS session
+    /// (`SCRAM-SHA-256-PLUS`), which a server in the middle cannot relay to the real one. A server that
+    /// offers it still gets a SCRAM proof, enough to guess a weak password offline; `VerifyFull` is the
+    /// protection against that.
     Require,
     /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name. The default.
     VerifyFull,

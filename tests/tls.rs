@@ -82,3 +82,27 @@ async fn by_default_no_scram_exchange_with_an_untrusted_server() {
     assert!(sessions.iter().all(|s| !s.tls_established && s.after_auth_request.is_empty()), "{sessions:?}");
     source_failure(&run);
 }
+
+/// `require` encrypts without verifying, so the handshake completes; a cleartext password request is
+/// then refused before anything is sent.
+#[tokio::test]
+async fn require_never_answers_a_cleartext_password_request() {
+    let (run, sessions, password) = plan_against_fake(AuthRequest::CleartextPassword, Some("require")).await;
+    assert_no_password(&sessions, &password);
+    assert!(sessions.iter().any(|s| s.tls_established && s.startup.is_some()), "{sessions:?}");
+    let (details, hint) = source_failure(&run);
+    assert!(details.contains("did not offer SCRAM with channel binding"), "{details}");
+    assert!(hint.contains("verify-full"), "{hint}");
+}
+
+/// `require` with a server offering SCRAM-SHA-256 without channel binding (no -PLUS): the client does not
+/// begin the exchange, so no SASLInitialResponse (and no proof to guess the password from) is sent.
+#[tokio::test]
+async fn require_never_starts_scram_without_channel_binding() {
+    let (run, sessions, password) = plan_against_fake(AuthRequest::ScramSha256, Some("require")).await;
+    assert_no_password(&sessions, &password);
+    assert!(sessions.iter().any(|s| s.tls_established && s.startup.is_some()), "{sessions:?}");
+    let (details, hint) = source_failure(&run);
+    assert!(details.contains("did not offer SCRAM with channel binding"), "{details}");
+    assert!(hint.contains("verify-full"), "{hint}");
+}

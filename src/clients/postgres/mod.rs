@@ -3,9 +3,10 @@
 //! Every connection uses TLS unless the spec says `sslmode = "disable"`, which is honoured only for a
 //! loopback host: migprep never falls back to plain text on its own. `verify-full`, the default, checks
 //! the chain against the platform's roots plus the extra CA bundle, and the host name. `require` encrypts
-//! without checking the certificate (libpq's meaning). Passwords go to the driver and nowhere else.
-//! Failures are classified (refused, timeout, authentication, TLS) so the plan can say what to do about
-//! each.
+//! without checking the certificate (libpq's meaning), so the server may be anyone: the driver is told to
+//! require channel binding, and refuses a cleartext or MD5 password request, or SCRAM without `-PLUS`,
+//! before sending anything. Passwords go to the driver and nowhere else. Failures are classified
+//! (refused, timeout, authentication, TLS, no channel binding) so the plan can say what to do about each.
 
 mod pool;
 
@@ -16,6 +17,7 @@ use crate::tls::SslMode;
 use crate::tls::{Trust, is_loopback_host};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres::config::ChannelBinding;
 use tokio_postgres::error::SqlState;
 
 pub use crate::model::endpoints::Side;
@@ -71,6 +73,10 @@ pub enum ConnectError {
     TlsRequired { server_message: String },
     #[error("TLS handshake with {address} failed: {detail}")]
     Tls { address: String, detail: String },
+    #[error(
+        "{address} did not offer SCRAM with channel binding; with sslmode = \"require\" migprep sends no password without it"
+    )]
+    NoChannelBinding { address: String },
     #[error("the server refused the login: {server_message} (SQLSTATE {sqlstate})")]
     Rejected { sqlstate: String, server_message: String },
     #[error("connection to {address} failed: {detail}")]
@@ -99,6 +105,12 @@ impl ConnectError {
                 Side::Source => AURORA_CA.into(),
                 Side::Target => {
                     "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+                }
+            },
+            ConnectError::NoChannelBinding { .. } => match side {
+                Side::Source => format!("remove {key}.sslmode to use verify-full: {AURORA_CA}"),
+                Side::Target => {
+                    format!("remove {key}.sslmode to use verify-full, adding the server's CA to ca_file if the platform does not trust it")
                 }
             },
             ConnectError::Rejected { .. } => format!("check pg_hba / firewall rules for {key}.user and the database"),
@@ -149,7 +161,13 @@ pub async fn connect(
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let tls_config = match endpoint.sslmode {
                     SslMode::VerifyFull => trust.verifying_config(),
-                    _ => encrypt_only_config(),
+                    _ => {
+                        // An unverified server gets no password and no MD5 hash, only SCRAM bound to this
+                        // TLS session, which it cannot relay to the real server. (Not for verify-full: Aurora
+                        // often keeps md5 passwords, fine over a verified channel.)
+                        config.channel_binding(ChannelBinding::Require);
+                        encrypt_only_config()
+                    }
                 };
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
                 let (client, connection) = config.connect(tls).await.map_err(|e| classify(&e, endpoint))?;
@@ -234,6 +252,10 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
         source = cause.source();
     }
     let detail = chain(error);
+    // tokio-postgres's own words when channel binding is required and the server asks for anything else.
+    if endpoint.sslmode == SslMode::Require && detail.contains("did not use channel binding") {
+        return ConnectError::NoChannelBinding { address: endpoint.address() };
+    }
     if endpoint.sslmode != SslMode::Disable && detail.contains("TLS") {
         return ConnectError::Tls { address: endpoint.address(), detail };
     }
@@ -317,5 +339,15 @@ mod tests {
             detail: "certificate not valid for name \"10.0.0.5\"".into(),
         };
         assert!(wrong_name.hint(Side::Source).starts_with("set source.connection.host"));
+    }
+
+    #[test]
+    fn no_channel_binding_points_at_verify_full() {
+        let error = ConnectError::NoChannelBinding { address: "a:5432".into() };
+        assert!(error.to_string().contains("sslmode = \"require\""), "{error}");
+        for side in [Side::Source, Side::Target] {
+            let hint = error.hint(side);
+            assert!(hint.contains("verify-full") && hint.contains("ca_file"), "{hint}");
+        }
     }
 }
