@@ -4,19 +4,31 @@
 
 use crate::error::UserError;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// TLS for a PostgreSQL connection.
+/// TLS for a PostgreSQL connection. The default is `verify-full`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Plain text; allowed only for loopback hosts.
     Disable,
-    /// TLS without verifying the server's certificate.
+    /// TLS without verifying the server's certificate, an explicit opt-in. Whoever answers may be anyone,
+    /// so no cleartext password or MD5 hash is sent, only SCRAM bound to this TLS session
+    /// (`SCRAM-SHA-256-PLUS`), which a server in the middle cannot relay to the real one. A server that
+    /// offers it still gets a SCRAM proof, enough to guess a weak password offline; `VerifyFull` is the
+    /// protection against that.
     Require,
-    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name.
+    /// TLS, verifying the chain (platform roots plus `ca_file`) and the host name. The default.
     VerifyFull,
+}
+
+/// Whether `host` is a loopback address: `localhost`, 127.0.0.0/8 or `::1` (bracketed or not). Only
+/// these may be reached with `sslmode = "disable"`.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The certificates migprep trusts.
@@ -110,6 +122,19 @@ mod tests {
         let error = Trust::load(Some(&path)).unwrap_err();
         assert!(error.message.contains("holds no certificate"), "{error}");
         assert!(error.hint.is_some());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("127.1.2.3"));
+        assert!(is_loopback_host("::1"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("localhost"));
+        assert!(!is_loopback_host("db.example.com"));
+        assert!(!is_loopback_host("localhost.example.com"));
+        assert!(!is_loopback_host("10.0.0.1"));
+        assert!(!is_loopback_host("0.0.0.0"));
     }
 
     #[test]

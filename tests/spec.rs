@@ -48,7 +48,7 @@ fn a_valid_spec_gives_values_and_defaults() {
     assert_eq!(spec.name, "orders");
     assert_eq!(spec.source.databases, ["orders", "billing"]);
     assert_eq!(spec.source.connection.password, PasswordSource::Env("SOURCE_PGPASSWORD".into()));
-    assert_eq!(spec.source.connection.sslmode, SslMode::Require, "TLS is the default");
+    assert_eq!(spec.source.connection.sslmode, SslMode::VerifyFull, "verified TLS is the default");
     assert_eq!(spec.target.connection.password, PasswordSource::File("plans/secrets/target".into()));
     assert_eq!(spec.target.connection.sslmode, SslMode::VerifyFull);
     assert_eq!(spec.allow.remove_replicas, RemoveReplicas::Promote);
@@ -129,6 +129,44 @@ fn invalid_identifiers() {
 fn bad_enum_value() {
     let (message, hint) = broken("remove_replicas = \"promote\"", "remove_replicas = \"yes\"");
     assert!(message.starts_with("plans/t.toml:27:19: allow.remove_replicas: unknown variant `yes`"), "{message}");
+    assert!(hint.contains("listed values"), "{hint}");
+}
+
+#[test]
+fn plain_text_only_to_a_loopback_host() {
+    let disabled = |host: &str| {
+        parse(&VALID.replacen("host = \"127.0.0.1\"", &format!("host = \"{host}\""), 1).replacen(
+            "port = 5432",
+            "port = 5432\nsslmode = \"disable\"",
+            1,
+        ))
+    };
+    for host in ["127.0.0.1", "127.0.0.53", "localhost", "::1"] {
+        assert_eq!(disabled(host).unwrap().source.connection.sslmode, SslMode::Disable, "{host}");
+    }
+    let (message, hint) = disabled("db.example.com").unwrap_err();
+    assert_eq!(
+        message,
+        "plans/t.toml:13:11: source.connection.sslmode: \"disable\" sends the password in plain text; \"db.example.com\" is not a loopback address"
+    );
+    assert!(hint.contains("verify-full") && hint.contains("localhost"), "{hint}");
+    assert_eq!(disabled("10.0.0.1").unwrap_err().0.split(": ").nth(1), Some("source.connection.sslmode"));
+    // Without a host, the connection goes to what the cloud API reports: never a loopback address.
+    let (message, _) = broken("sslmode = \"verify-full\"", "sslmode = \"disable\"");
+    assert!(message.starts_with("plans/t.toml:24:11: target.connection.sslmode: \"disable\""), "{message}");
+    assert!(message.ends_with("it needs host set to a loopback address"), "{message}");
+}
+
+#[test]
+fn sslmode_values() {
+    let with = |value: &str| parse(&VALID.replacen("sslmode = \"verify-full\"", value, 1));
+    assert_eq!(with("sslmode = \"require\"").unwrap().target.connection.sslmode, SslMode::Require);
+    assert_eq!(with("").unwrap().target.connection.sslmode, SslMode::VerifyFull);
+    let (message, hint) = with("sslmode = \"prefer\"").unwrap_err();
+    assert!(
+        message.starts_with("plans/t.toml:24:11: target.connection.sslmode: unknown variant `prefer`"),
+        "{message}"
+    );
     assert!(hint.contains("listed values"), "{hint}");
 }
 

@@ -47,12 +47,15 @@ pub(super) struct RawConnection {
     pub(super) port: Option<Spanned<u16>>,
     pub(super) user: Spanned<String>,
     pub(super) password: Spanned<toml::Value>,
-    #[serde(default = "default_sslmode")]
-    pub(super) sslmode: SslMode,
+    /// Absent means [`default_sslmode`]; the span points a refusal of `disable` at the value.
+    #[serde(default)]
+    pub(super) sslmode: Option<Spanned<SslMode>>,
 }
 
-fn default_sslmode() -> SslMode {
-    SslMode::Require
+/// TLS that verifies the server: a password goes only to the server the spec names. `require` (encrypt
+/// without verifying) is an explicit opt-in.
+pub(super) fn default_sslmode() -> SslMode {
+    SslMode::VerifyFull
 }
 
 #[derive(Deserialize, Default)]

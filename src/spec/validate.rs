@@ -2,9 +2,10 @@
 //! against the spec's folder, and the validated [`Spec`] built; the first mistake is the error.
 
 use super::locate::Locator;
-use super::raw::{RawConnection, RawSource, RawSpec, RawTarget};
-use super::{Allow, Connection, Desired, PasswordSource, Source, Spec, Target};
+use super::raw::{RawConnection, RawSource, RawSpec, RawTarget, default_sslmode};
+use super::{Allow, Connection, Desired, PasswordSource, Source, Spec, SslMode, Target};
 use crate::error::UserError;
+use crate::tls::is_loopback_host;
 use std::path::PathBuf;
 use toml::Spanned;
 
@@ -164,7 +165,27 @@ impl Validator<'_> {
             "a PostgreSQL role name: 1–63 bytes, no NUL",
         )?;
         let password = self.password(&raw.password, &format!("{prefix}.password"), password_side)?;
-        Ok(Connection { host, port, user, password, sslmode: raw.sslmode })
+        let sslmode = match &raw.sslmode {
+            Some(mode) if *mode.get_ref() == SslMode::Disable && !host.as_deref().is_some_and(is_loopback_host) => {
+                let problem = match &host {
+                    Some(host) => {
+                        format!("\"disable\" sends the password in plain text; {host:?} is not a loopback address")
+                    }
+                    None => {
+                        "\"disable\" sends the password in plain text; it needs host set to a loopback address".into()
+                    }
+                };
+                return Err(self.at.error(
+                    mode.span(),
+                    &format!("{prefix}.sslmode"),
+                    &problem,
+                    "remove sslmode to use \"verify-full\" (the default); \"disable\" is only for host = \"localhost\", 127.0.0.0/8 or \"::1\"",
+                ));
+            }
+            Some(mode) => *mode.get_ref(),
+            None => default_sslmode(),
+        };
+        Ok(Connection { host, port, user, password, sslmode })
     }
 
     fn password(&self, raw: &Spanned<toml::Value>, key: &str, side: PasswordSide) -> Result<PasswordSource, UserError> {

@@ -1,10 +1,12 @@
 //! PostgreSQL connections to the Aurora writer and the flexible server, and what reaching them tells us.
 //!
 //! Every connection uses TLS unless the spec says `sslmode = "disable"`, which is honoured only for a
-//! loopback host: migprep never falls back to plain text on its own. `require` encrypts without checking
-//! the certificate (libpq's meaning); `verify-full` checks the chain against the platform's roots plus
-//! the extra CA bundle, and the host name. Passwords go to the driver and nowhere else. Failures are
-//! classified (refused, timeout, authentication, TLS) so the plan can say what to do about each.
+//! loopback host: migprep never falls back to plain text on its own. `verify-full`, the default, checks
+//! the chain against the platform's roots plus the extra CA bundle, and the host name. `require` encrypts
+//! without checking the certificate (libpq's meaning), so the server may be anyone: the driver is told to
+//! require channel binding, and refuses a cleartext or MD5 password request, or SCRAM without `-PLUS`,
+//! before sending anything. Passwords go to the driver and nowhere else. Failures are classified
+//! (refused, timeout, authentication, TLS, no channel binding) so the plan can say what to do about each.
 
 mod pool;
 
@@ -12,10 +14,10 @@ pub use pool::Pool;
 
 use crate::secret::Secret;
 use crate::tls::SslMode;
-use crate::tls::Trust;
-use std::net::IpAddr;
+use crate::tls::{Trust, is_loopback_host};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres::config::ChannelBinding;
 use tokio_postgres::error::SqlState;
 
 pub use crate::model::endpoints::Side;
@@ -71,6 +73,10 @@ pub enum ConnectError {
     TlsRequired { server_message: String },
     #[error("TLS handshake with {address} failed: {detail}")]
     Tls { address: String, detail: String },
+    #[error(
+        "{address} did not offer SCRAM with channel binding; with sslmode = \"require\" migprep sends no password without it"
+    )]
+    NoChannelBinding { address: String },
     #[error("the server refused the login: {server_message} (SQLSTATE {sqlstate})")]
     Rejected { sqlstate: String, server_message: String },
     #[error("connection to {address} failed: {detail}")]
@@ -82,22 +88,39 @@ impl ConnectError {
     pub fn hint(&self, side: Side) -> String {
         let key = format!("{}.connection", side.name());
         match self {
-            ConnectError::PlainTextNotAllowed { .. } => format!("set {key}.sslmode = \"require\" or \"verify-full\""),
+            ConnectError::PlainTextNotAllowed { .. } => format!("remove {key}.sslmode to use \"verify-full\" (the default)"),
             ConnectError::Resolve { .. } => format!("check {key}.host (or the endpoint the cloud API reports)"),
             ConnectError::Refused { .. } => {
                 format!("check {key}.host and port, that the server runs, and that its firewall or security group admits this machine")
             }
             ConnectError::Timeout { .. } => "check network reachability: security groups, firewall rules, VPN or private endpoint".into(),
             ConnectError::AuthFailed { .. } => format!("check {key}.user and the password source in {key}.password"),
-            ConnectError::TlsRequired { .. } => format!("set {key}.sslmode = \"require\" (or \"verify-full\" with ca_file)"),
-            ConnectError::Tls { .. } => {
-                "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+            ConnectError::TlsRequired { .. } => {
+                format!("remove {key}.sslmode to use \"verify-full\" (the default), with the server's CA in ca_file")
             }
+            ConnectError::Tls { detail, .. } if detail.contains("NotValidForName") || detail.contains("not valid for name") => {
+                format!("set {key}.host to a name the server's certificate covers (an endpoint name, not an IP address)")
+            }
+            ConnectError::Tls { .. } => match side {
+                Side::Source => AURORA_CA.into(),
+                Side::Target => {
+                    "with verify-full, add the server's CA to ca_file (or MIGPREP_CA_FILE); check the host name matches the certificate".into()
+                }
+            },
+            ConnectError::NoChannelBinding { .. } => match side {
+                Side::Source => format!("remove {key}.sslmode to use verify-full: {AURORA_CA}"),
+                Side::Target => {
+                    format!("remove {key}.sslmode to use verify-full, adding the server's CA to ca_file if the platform does not trust it")
+                }
+            },
             ConnectError::Rejected { .. } => format!("check pg_hba / firewall rules for {key}.user and the database"),
             ConnectError::Other { .. } => "run with -v for details".into(),
         }
     }
 }
+
+/// How to make an Aurora writer's certificate verifiable: its CA is AWS's own, which platforms do not ship.
+const AURORA_CA: &str = "download AWS's RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) and set ca_file to it in the spec (or append it to the ca_file you have)";
 
 /// How long to wait for a server to answer before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,7 +148,7 @@ pub async fn connect(
             .map_err(|e| ConnectError::Resolve { host: endpoint.host.clone(), detail: e.to_string() })?;
         match endpoint.sslmode {
             SslMode::Disable => {
-                if !is_loopback(&endpoint.host) {
+                if !is_loopback_host(&endpoint.host) {
                     return Err(ConnectError::PlainTextNotAllowed { host: endpoint.host.clone() });
                 }
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -138,7 +161,13 @@ pub async fn connect(
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let tls_config = match endpoint.sslmode {
                     SslMode::VerifyFull => trust.verifying_config(),
-                    _ => encrypt_only_config(),
+                    _ => {
+                        // An unverified server gets no password and no MD5 hash, only SCRAM bound to this
+                        // TLS session, which it cannot relay to the real server. (Not for verify-full: Aurora
+                        // often keeps md5 passwords, fine over a verified channel.)
+                        config.channel_binding(ChannelBinding::Require);
+                        encrypt_only_config()
+                    }
                 };
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
                 let (client, connection) = config.connect(tls).await.map_err(|e| classify(&e, endpoint))?;
@@ -192,10 +221,6 @@ pub fn sql_error(what: &str, error: tokio_postgres::Error) -> String {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError {
     if let Some(db) = error.as_db_error() {
         let code = db.code();
@@ -227,6 +252,10 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
         source = cause.source();
     }
     let detail = chain(error);
+    // tokio-postgres's own words when channel binding is required and the server asks for anything else.
+    if endpoint.sslmode == SslMode::Require && detail.contains("did not use channel binding") {
+        return ConnectError::NoChannelBinding { address: endpoint.address() };
+    }
     if endpoint.sslmode != SslMode::Disable && detail.contains("TLS") {
         return ConnectError::Tls { address: endpoint.address(), detail };
     }
@@ -298,12 +327,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_hosts() {
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("::1"));
-        assert!(is_loopback("[::1]"));
-        assert!(is_loopback("localhost"));
-        assert!(!is_loopback("db.example.com"));
-        assert!(!is_loopback("10.0.0.1"));
+    fn an_untrusted_aurora_certificate_points_at_the_rds_bundle() {
+        let error =
+            ConnectError::Tls { address: "a:5432".into(), detail: "invalid peer certificate: UnknownIssuer".into() };
+        let hint = error.hint(Side::Source);
+        assert!(hint.contains("https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"), "{hint}");
+        assert!(hint.contains("ca_file") && !hint.contains('\n'), "{hint}");
+        assert!(!error.hint(Side::Target).contains("rds.amazonaws.com"));
+        let wrong_name = ConnectError::Tls {
+            address: "a:5432".into(),
+            detail: "certificate not valid for name \"10.0.0.5\"".into(),
+        };
+        assert!(wrong_name.hint(Side::Source).starts_with("set source.connection.host"));
+    }
+
+    #[test]
+    fn no_channel_binding_points_at_verify_full() {
+        let error = ConnectError::NoChannelBinding { address: "a:5432".into() };
+        assert!(error.to_string().contains("sslmode = \"require\""), "{error}");
+        for side in [Side::Source, Side::Target] {
+            let hint = error.hint(side);
+            assert!(hint.contains("verify-full") && hint.contains("ca_file"), "{hint}");
+        }
     }
 }
