@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -63,6 +64,9 @@ pub enum Command {
         /// Break a stale lock left by a run that died, naming the lock's ID.
         #[arg(long, value_name = "ID")]
         force_unlock: Option<String>,
+        /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
+        #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
+        deadline: Duration,
     },
     /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
     Restore {
@@ -78,6 +82,9 @@ pub enum Command {
         /// Break a stale lock left by a run that died, naming the lock's ID.
         #[arg(long, value_name = "ID")]
         force_unlock: Option<String>,
+        /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
+        #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
+        deadline: Duration,
     },
     /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
     /// the refusal of the next run quotes.
@@ -95,6 +102,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+}
+
+/// How long an apply or a restore may take in all: long enough for an HA change, a writer reboot and a
+/// resize one after another on a slow day.
+pub const DEFAULT_DEADLINE: &str = "4h";
+
+/// A duration as a number and a unit: `s`, `m` (the default) or `h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 90m, 4h or 30s"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "" | "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

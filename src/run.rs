@@ -108,9 +108,9 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
-        Command::Apply { input, auto_approve, force_unlock } => {
+        Command::Apply { input, auto_approve, force_unlock, deadline } => {
             if is_plan_file(&input) {
-                apply_saved(&input, auto_approve, force_unlock.as_deref(), settings).await
+                apply_saved(&input, Steps { auto_approve, deadline }, force_unlock.as_deref(), settings).await
             } else {
                 let spec = Spec::load(&input)?;
                 let dir = state_dir(&spec, settings)?;
@@ -119,7 +119,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let session = Session::open(&spec, settings).await?;
                 let (observed, databases) = session.observe(&spec).await?;
                 let (plan, _) = rules::plan(&spec, &observed);
-                execute(&plan, &session, &databases, &lock, auto_approve).await
+                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
             }
         }
         Command::ForceUnlock { spec, id } => {
@@ -127,7 +127,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             break_lock(&state_dir(&spec, settings)?, Some(&id))?;
             Ok(Outcome::Clean)
         }
-        Command::Restore { spec, out, auto_approve, force_unlock } => {
+        Command::Restore { spec, out, auto_approve, force_unlock, deadline } => {
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
             let recorded =
@@ -142,7 +142,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            execute(&plan, &session, &databases, &lock, auto_approve).await
+            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
         }
     }
 }
@@ -213,7 +213,7 @@ fn report_problems(problems: observe::Problems) -> UserError {
 
 async fn apply_saved(
     path: &Path,
-    auto_approve: bool,
+    run: Steps,
     force_unlock: Option<&str>,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
@@ -250,7 +250,7 @@ async fn apply_saved(
         return Err(file::unreviewed_error(path, &differences).into());
     }
     print(&saved.plan, Format::Human, settings)?;
-    execute(&saved.plan, &session, &databases, &lock, auto_approve).await
+    execute(&saved.plan, &session, &databases, &lock, run).await
 }
 
 /// The addresses an earlier, interrupted attempt at this very plan already changed: they differ from
@@ -269,13 +269,20 @@ fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections:
         .unwrap_or_default()
 }
 
+/// How to run a plan's steps: whether to ask first, and how long they may take in all.
+#[derive(Clone, Copy, Debug)]
+struct Steps {
+    auto_approve: bool,
+    deadline: Duration,
+}
+
 /// Confirms, runs the plan's changes under the lock, and reports.
 async fn execute(
     plan: &Plan,
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    auto_approve: bool,
+    Steps { auto_approve, deadline }: Steps,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
@@ -294,8 +301,16 @@ async fn execute(
     let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
     let watcher = watch_interrupts();
-    let result = executor::execute(plan, &provider, lock, options).await;
+    let result = tokio::time::timeout(deadline, executor::execute(plan, &provider, lock, options)).await;
     watcher.abort();
+    let Ok(result) = result else {
+        return Err(UserError::new(format!(
+            "gave up after {}s (--deadline); a step running then may still go on in the cloud",
+            deadline.as_secs()
+        ))
+        .hint("run the command again: finished steps are recorded and not repeated, and a step that was cut off is looked at again before anything is sent")
+        .into());
+    };
     let result = result.map_err(|e| e.to_user_error())?;
     for held in &result.held {
         eprintln!("  held {} (waits for {})", held.address, held.waits_for);

@@ -129,3 +129,33 @@ async fn a_forged_saved_plan_is_refused_and_changes_nothing() {
     assert!(!member_of(&scenario.source, user, "rds_superuser").await);
     assert!(!member_of(&scenario.source, user, "rds_replication").await, "nothing of the plan ran");
 }
+
+/// A plan made in one place applies in another (another CI job, another checkout): the saved plan finds
+/// its spec beside it, not at the absolute path where it was made, and the spec's digest still proves it
+/// is the same spec.
+#[tokio::test]
+async fn a_saved_plan_moved_with_its_spec_still_applies() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let saved = scenario.dir().join("orders.plan");
+    let Output { code, stderr, .. } = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let checkout = scenario.dir().join("another-checkout");
+    std::fs::create_dir(&checkout).unwrap();
+    for name in ["migprep.toml", "orders.plan"] {
+        std::fs::rename(scenario.dir().join(name), checkout.join(name)).unwrap();
+    }
+    // What the spec names relative to itself comes along, as it would in a checkout.
+    std::fs::copy(scenario.dir().join("ca.pem"), checkout.join("ca.pem")).unwrap();
+    std::fs::create_dir(checkout.join("secrets")).unwrap();
+    for secret in std::fs::read_dir(scenario.dir().join("secrets")).unwrap() {
+        let secret = secret.unwrap().path();
+        std::fs::copy(&secret, checkout.join("secrets").join(secret.file_name().unwrap())).unwrap();
+    }
+    let moved = checkout.join("orders.plan");
+    let Output { code, stdout, stderr } = migprep(&scenario, &["apply", "--auto-approve", text(&moved)], &[]).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let user = &scenario.source.migration_user().user;
+    assert!(member_of(&scenario.source, user, "rds_replication").await, "the moved plan ran");
+}

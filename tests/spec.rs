@@ -185,6 +185,10 @@ fn password_sources() {
     assert!(message.ends_with("source.connection.password.vault: unknown key"), "{message}");
     let (message, _) = with("{ env = \"1BAD\" }").unwrap_err();
     assert!(message.contains("source.connection.password.env"), "{message}");
+    // A password pasted where the variable's name belongs is not echoed either.
+    let (message, hint) = with("{ env = \"hunter2!s3cret\" }").unwrap_err();
+    assert!(!message.contains("s3cret") && !hint.contains("s3cret"), "{message}\n{hint}");
+    assert!(message.contains("not an environment variable name"), "{message}");
 }
 
 #[test]

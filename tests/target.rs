@@ -302,6 +302,40 @@ async fn ctrl_c_lets_the_running_step_finish_releases_the_lock_and_the_next_appl
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 }
 
+/// An apply that outlives its `--deadline` (ARM takes longer over the HA change than allowed) gives up
+/// with exit 1, naming the deadline, and releases the lock; the next apply (without a deadline) finds the
+/// change under way or done, waits for it instead of sending it again, and converges.
+#[tokio::test]
+async fn an_apply_past_its_deadline_gives_up_and_the_next_one_resumes() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
+        arm: FakeArmConfig {
+            polls_until_done: 1000,
+            operation_duration: Some(Duration::from_secs(6)),
+            retry_after_secs: 1,
+            ..FakeArmConfig::default()
+        },
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let server_path = format!("/flexibleServers/{SERVER}");
+
+    let Output { code, stderr, .. } =
+        migprep(&scenario, &["apply", "--auto-approve", "--deadline", "2s", text(&spec)], &[]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("gave up after 2s (--deadline)") && stderr.contains("hint: run the command again"),
+        "{stderr}"
+    );
+    assert!(!state_dir(&scenario).join("lock.json").exists(), "the lock is released");
+
+    let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "{:#?}", scenario.arm.requests());
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+}
+
 /// Restore reads what apply recorded as data, never the text shown to people: after an apply that turned
 /// off temp tablespaces and zone-redundant HA (standby in zone 2), every `before`/`after` of the state
 /// file is reworded; restore still turns the parameter back on and re-enables HA in zone 2.

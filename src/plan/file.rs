@@ -132,7 +132,7 @@ pub fn save(
     let body = Body {
         format_version: FORMAT_VERSION,
         kind: KIND.to_string(),
-        spec_file: spec_file.to_path_buf(),
+        spec_file: relative_to_plan(spec_file, path),
         spec_digest: spec_digest.to_string(),
         plan: plan.clone(),
         fingerprint,
@@ -142,6 +142,33 @@ pub fn save(
     bytes.push(b'\n');
     write_atomically(path, &bytes)
         .map_err(|e| UserError::new(format!("cannot write the plan file {}: {e}", path.display())))
+}
+
+/// The spec's path as the plan file records it: relative to the plan file's folder when both are given as
+/// absolute paths (so the pair can move together), else as given.
+fn relative_to_plan(spec_file: &Path, plan_file: &Path) -> PathBuf {
+    use std::path::Component;
+    let (Some(folder), true) = (plan_file.parent(), spec_file.is_absolute()) else {
+        return spec_file.to_path_buf();
+    };
+    let folder = if folder.as_os_str().is_empty() { Path::new(".") } else { folder };
+    let Ok(folder) = std::path::absolute(folder) else {
+        return spec_file.to_path_buf();
+    };
+    let (from, to): (Vec<Component>, Vec<Component>) =
+        (folder.components().collect(), spec_file.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return spec_file.to_path_buf();
+    }
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for component in &to[common..] {
+        relative.push(component);
+    }
+    relative
 }
 
 /// Reads and checks a saved plan. With `expected_spec_digest`, a plan made for another spec (or an older
@@ -191,6 +218,12 @@ pub fn load(path: &Path, expected_spec_digest: Option<&str>) -> Result<Saved, Us
     }
 
     let Body { spec_file, spec_digest, plan, fingerprint, .. } = envelope.body;
+    // A relative spec path is the plan file's neighbour: the two travel together (another CI job, another
+    // checkout), and the spec's digest below says whether it is still the same spec.
+    let spec_file = match path.parent() {
+        Some(folder) if spec_file.is_relative() => folder.join(spec_file),
+        _ => spec_file,
+    };
     if let Some(expected) = expected_spec_digest
         && expected != spec_digest
     {
@@ -303,4 +336,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_is_recorded_beside_the_plan() {
+        let relative = |spec: &str, plan: &str| relative_to_plan(Path::new(spec), Path::new(plan));
+        assert_eq!(relative("/ci/job/migprep.toml", "/ci/job/orders.plan"), Path::new("migprep.toml"));
+        assert_eq!(
+            relative("/ci/specs/migprep.toml", "/ci/job/plans/orders.plan"),
+            Path::new("../../specs/migprep.toml")
+        );
+        assert_eq!(relative("specs/migprep.toml", "/ci/orders.plan"), Path::new("specs/migprep.toml"));
+    }
 }

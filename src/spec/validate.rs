@@ -217,8 +217,9 @@ impl Validator<'_> {
                             Err(self.at.error(
                                 span,
                                 &format!("{key}.env"),
-                                &format!("{value:?} is not an environment variable name"),
-                                "letters, digits and '_', not starting with a digit",
+                                // Not echoed: a password pasted here must not reach a CI log.
+                                "the value is not an environment variable name (not shown: it may be a secret)",
+                                "name a variable: letters, digits and '_', not starting with a digit",
                             ))
                         }
                     }
