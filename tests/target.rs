@@ -197,6 +197,35 @@ async fn a_busy_server_and_throttling_are_waited_out() {
     assert!(runnable(&azure_changes(&scenario, &spec).await).is_empty());
 }
 
+/// A fake ARM whose every operation takes `seconds` and whose polls answer "running" until then, as a
+/// real HA change or promotion does, also after the client that started it is gone.
+fn slow_arm(seconds: u64) -> FakeArmConfig {
+    FakeArmConfig {
+        polls_until_done: 1000,
+        operation_duration: Some(Duration::from_secs(seconds)),
+        retry_after_secs: 1,
+        ..FakeArmConfig::default()
+    }
+}
+
+/// Starts `apply` in the background and returns it once it has sent a PATCH to a path ending in `path`.
+async fn apply_until_patched(scenario: &Scenario, spec: &Path, path: &str) -> tokio::process::Child {
+    let mut child = spawn(scenario, &["apply", "--auto-approve", text(spec)]);
+    let started = Instant::now();
+    while scenario.arm.count_requests("PATCH", path) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent a PATCH to {path}");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended before its PATCH to {path}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
+/// The id of the lock a refused run quotes in its `--force-unlock` hint.
+fn quoted_lock_id(stderr: &str) -> &str {
+    let id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
+    id.unwrap_or_else(|| panic!("no lock id in: {stderr}"))
+}
+
 /// `apply` is killed (SIGKILL) while ARM runs the HA PATCH's long-running operation. The operation goes
 /// on without its client and succeeds; the next apply waits for it instead of sending a second PATCH,
 /// exits 0 with HA disabled, and restore still knows the original (zone-redundant, standby in zone 2).
@@ -205,26 +234,14 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     let config = ScenarioConfig {
         server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
         // Polls never finish the operation; only time does, as for a real HA change whose client died.
-        arm: FakeArmConfig {
-            polls_until_done: 1000,
-            // Long enough that the next apply still finds it running and has to wait for it.
-            operation_duration: Some(Duration::from_secs(8)),
-            retry_after_secs: 1,
-            ..FakeArmConfig::default()
-        },
+        arm: slow_arm(8),
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let server_path = format!("/flexibleServers/{SERVER}");
 
-    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
-    let started = Instant::now();
-    while scenario.arm.count_requests("PATCH", &server_path) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the HA PATCH");
-        assert!(child.try_wait().unwrap().is_none(), "apply ended before sending the HA PATCH");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = apply_until_patched(&scenario, &spec, &server_path).await;
     child.start_kill().unwrap();
     let status = child.wait().await.unwrap();
     assert!(!status.success(), "killed: {status}");
@@ -236,8 +253,7 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
     let Output { code, stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("locked by a run that is gone") && stderr.contains("migprep force-unlock"), "{stderr}");
-    let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
-    let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
+    let lock_id = quoted_lock_id(&stderr);
     assert_eq!(scenario.arm.count_requests("PATCH", &server_path), 1, "a refused run writes nothing");
     let Output { code, stderr, .. } = migprep(&scenario, &["force-unlock", text(&spec), lock_id], &[]).await;
     assert_eq!(code, 0, "{stderr}");
@@ -267,25 +283,14 @@ async fn a_killed_apply_leaves_the_ha_change_to_finish_and_the_next_apply_waits_
 async fn ctrl_c_lets_the_running_step_finish_releases_the_lock_and_the_next_apply_resumes() {
     let config = ScenarioConfig {
         server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
-        arm: FakeArmConfig {
-            polls_until_done: 1000,
-            operation_duration: Some(Duration::from_secs(3)),
-            retry_after_secs: 1,
-            ..FakeArmConfig::default()
-        },
+        arm: slow_arm(3),
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let server_path = format!("/flexibleServers/{SERVER}");
 
-    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
-    let started = Instant::now();
-    while scenario.arm.count_requests("PATCH", &server_path) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the HA PATCH");
-        assert!(child.try_wait().unwrap().is_none(), "apply ended before sending the HA PATCH");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = apply_until_patched(&scenario, &spec, &server_path).await;
     let pid = child.id().unwrap().to_string();
     let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(sent.success());
@@ -309,12 +314,7 @@ async fn ctrl_c_lets_the_running_step_finish_releases_the_lock_and_the_next_appl
 async fn an_apply_past_its_deadline_gives_up_and_the_next_one_resumes() {
     let config = ScenarioConfig {
         server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").configuration(TEMP, "off"),
-        arm: FakeArmConfig {
-            polls_until_done: 1000,
-            operation_duration: Some(Duration::from_secs(6)),
-            retry_after_secs: 1,
-            ..FakeArmConfig::default()
-        },
+        arm: slow_arm(6),
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
@@ -378,31 +378,19 @@ async fn a_killed_promotion_is_waited_for_and_not_sent_twice() {
     let replica = "pg-orders-r1";
     let config = ScenarioConfig {
         server: ServerSeed::new(SERVER).replica(replica).configuration(TEMP, "off"),
-        arm: FakeArmConfig {
-            polls_until_done: 1000,
-            operation_duration: Some(Duration::from_secs(6)),
-            retry_after_secs: 1,
-            ..FakeArmConfig::default()
-        },
+        arm: slow_arm(6),
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
     let spec = with_allow(&scenario, &[("remove_replicas", "promote".into())]);
     let replica_path = format!("/flexibleServers/{replica}");
 
-    let mut child = spawn(&scenario, &["apply", "--auto-approve", text(&spec)]);
-    let started = Instant::now();
-    while scenario.arm.count_requests("PATCH", &replica_path) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "apply never sent the promotion");
-        assert!(child.try_wait().unwrap().is_none(), "apply ended before promoting");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = apply_until_patched(&scenario, &spec, &replica_path).await;
     child.start_kill().unwrap();
     assert!(!child.wait().await.unwrap().success());
 
     let Output { stderr, .. } = migprep(&scenario, &["apply", "--auto-approve", text(&spec)], &[]).await;
-    let lock_id = stderr.split("--force-unlock ").nth(1).and_then(|rest| rest.split(['`', ' ', '\n']).next());
-    let lock_id = lock_id.unwrap_or_else(|| panic!("no lock id in: {stderr}"));
+    let lock_id = quoted_lock_id(&stderr);
     let Output { code, stderr, .. } =
         migprep(&scenario, &["apply", "--auto-approve", "--force-unlock", lock_id, text(&spec)], &[]).await;
     assert_eq!(code, 0, "{stderr}");
