@@ -157,6 +157,17 @@ impl<'s> Session<'s> {
     /// Builds the AWS and Azure clients from the spec, falling back to the environment's settings. Sends
     /// nothing yet.
     async fn open(spec: &Spec, settings: &'s Settings) -> Result<Self, UserError> {
+        // The databases' passwords are read before any cloud call: a missing file or variable is the user's
+        // to fix, and learning it only after the clouds have been read helps no one.
+        let passwords = [
+            ("source.connection.password", &spec.source.connection.password),
+            ("target.connection.password", &spec.target.connection.password),
+        ];
+        let unreadable: Vec<UserError> =
+            passwords.iter().filter_map(|(key, source)| source.resolve(key).err()).collect();
+        if !unreadable.is_empty() {
+            return Err(report_problems(observe::Problems(unreadable)));
+        }
         let trust = trust_for(spec, settings)?;
         let poll_interval = settings.poll_interval();
         let rds_settings = rds::Settings {

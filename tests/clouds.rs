@@ -91,3 +91,24 @@ async fn an_rds_endpoint_that_never_answers_times_out() {
     assert!(stderr.contains("DescribeDBClusters") && stderr.contains("orders-prod"), "{stderr}");
     assert!(stderr.to_lowercase().contains("timeout") || stderr.contains("timed out"), "{stderr}");
 }
+
+/// The source's password file is missing and the target's variable is not set: `plan` says both at once,
+/// naming each key, before it calls either cloud (neither stand-in sees a request).
+#[tokio::test]
+async fn unreadable_passwords_are_reported_before_any_cloud_call() {
+    let scenario = Scenario::start().await.unwrap();
+    let mut spec = scenario.spec();
+    set(&mut spec, "source.connection.password", toml::Value::Table(toml::toml! { file = "secrets/missing" }));
+    set(&mut spec, "target.connection.password", toml::Value::Table(toml::toml! { env = "MIGPREP_TEST_UNSET" }));
+    let spec = scenario.write_spec(&spec).unwrap();
+    let (arm_before, rds_before) = (scenario.arm.requests().len(), scenario.rds.requests().len());
+    let Output { code, stderr, .. } = migprep(&scenario, &["plan", text(&spec)], &[]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("source.connection.password: cannot read the password file"), "{stderr}");
+    assert!(
+        stderr.contains("target.connection.password: environment variable MIGPREP_TEST_UNSET is not set"),
+        "{stderr}"
+    );
+    assert_eq!(scenario.arm.requests().len(), arm_before, "no request reached ARM");
+    assert_eq!(scenario.rds.requests().len(), rds_before, "no request reached RDS");
+}
