@@ -1,6 +1,7 @@
 //! The AWS provider against the RDS stand-in (moto behind the fidelity layer): observing clusters,
 //! shared groups and parameters, the write calls the source rules use, the polling helpers, retries
-//! under throttling, and the errors a user sees. Each test starts its own stand-in.
+//! under throttling, and the errors a user sees; and against plain moto, which ignores the filters and
+//! lacks `DescribeEngineDefaultClusterParameters`. Each test starts its own stand-in.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use migprep::clients::rds::{AwsError, ParameterChange, ParameterSource, Rds, Ret
 use migprep::model::cluster::ApplyType;
 use migprep::secret::Secret;
 use migprep::tls::Trust;
-use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed, RdsConfig, RdsStandIn};
+use migprep_testkit::rds::{ClusterSeed, Fault, GroupSeed, RdsBackend, RdsConfig, RdsStandIn};
 
 async fn stand_in(reboot_describes: u32) -> Option<RdsStandIn> {
     RdsStandIn::start_or_skip(RdsConfig { reboot_describes, ..Default::default() }).await
@@ -320,4 +321,40 @@ async fn missing_credentials_are_one_clear_error() {
     assert!(user.message.contains("migprep-test-no-such-profile"), "{user}");
     assert!(user.hint.unwrap().contains("AWS_PROFILE"));
     assert!(rds.requests().is_empty());
+}
+
+/// Plain moto ignores `Source` and `parameter-name`: the answers are filtered again, so a default group
+/// has no user value and a custom one only what was set. Its engine defaults come from
+/// `DescribeEngineDefaultClusterParameters` through the layer, and from `default.<family>` on plain moto,
+/// which does not implement that call; with neither, the error names the family.
+#[tokio::test]
+async fn filters_are_checked_and_engine_defaults_found_on_either_backend() {
+    for backend in [RdsBackend::Fidelity, RdsBackend::PlainMoto] {
+        let Some(rds) = RdsStandIn::start_or_skip(RdsConfig { backend, ..Default::default() }).await else { return };
+        rds.seed_cluster(ClusterSeed::new("orders", "15.4")).await.unwrap();
+        rds.seed_group(GroupSeed::new("orders-pg", "aurora-postgresql15").value("work_mem", "8192")).await.unwrap();
+        let aws = Rds::connect(&settings(rds.endpoint(), 1), &Trust::load(None).unwrap()).await.unwrap();
+
+        let default = aws.parameters("default.aurora-postgresql15", Some(ParameterSource::User), &[]).await.unwrap();
+        assert!(default.is_empty(), "{backend:?}: {default:#?}");
+        let user = aws.parameters("orders-pg", Some(ParameterSource::User), &[]).await.unwrap();
+        let user: Vec<_> = user.iter().map(|p| (p.name.as_str(), p.value.as_deref())).collect();
+        assert_eq!(user, [("work_mem", Some("8192"))], "{backend:?}");
+        let named = aws.parameters("default.aurora-postgresql15", None, &["max_wal_senders"]).await.unwrap();
+        assert_eq!(named.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["max_wal_senders"], "{backend:?}");
+
+        let defaults = aws.engine_defaults("aurora-postgresql15").await.unwrap();
+        let logical = defaults.iter().find(|p| p.name == "rds.logical_replication").expect("rds.logical_replication");
+        assert_eq!((logical.value.as_deref(), logical.is_modifiable), (Some("0"), true), "{backend:?}");
+        assert!(defaults.len() > 150, "{backend:?}: {} parameters", defaults.len());
+
+        if backend == RdsBackend::PlainMoto {
+            // No cluster of version 16 was seeded, so moto has no default group of that family either.
+            let error = aws.engine_defaults("aurora-postgresql16").await.unwrap_err();
+            assert!(matches!(error, AwsError::NoEngineDefaults { .. }), "{error:?}");
+            let user_error = error.to_user_error();
+            assert!(user_error.message.contains("aurora-postgresql16"), "{}", user_error.message);
+            assert!(user_error.hint.is_some_and(|h| h.contains("default.aurora-postgresql16")));
+        }
+    }
 }

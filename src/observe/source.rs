@@ -3,7 +3,9 @@
 //! Two halves, read concurrently:
 //! - the RDS API: the attached DB cluster parameter group (family, which clusters use it, every user-set
 //!   parameter, and the few parameters the rules set, through the `parameter-name` filter), and the same
-//!   for the migration group of the chosen name if one already exists (an earlier run, or someone else's);
+//!   for the migration group of the chosen name if one already exists (an earlier run, or someone else's).
+//!   A managed parameter missing from a group's listing is at its engine default, read for the family
+//!   only then (RDS lists every parameter; an emulator's custom groups start empty);
 //! - SQL on the writer, as the spec's connection user: the version, the effective values in `pg_settings`
 //!   (the API may show a formula or nothing), slots and walsenders in use, the migration user's role and
 //!   `rds_replication` membership, its read privileges on every selected database, and the S9 check with a
@@ -16,7 +18,7 @@ use crate::clients::Clients;
 use crate::clients::postgres::{self, Pool, sql_error};
 use crate::clients::rds::{ParameterSource, Rds};
 use crate::error::UserError;
-use crate::model::cluster::Cluster;
+use crate::model::cluster::{Cluster, Parameter};
 use crate::model::source::{
     CHECK_SLOT_PREFIX, Database, DatabaseAccess, Decoding, GroupState, MANAGED_PARAMETERS, SETTINGS, Source,
 };
@@ -48,8 +50,14 @@ pub async fn observe(spec: &Spec, clients: &Clients, cluster: &Cluster, pool: &P
         database(spec, pool),
     );
     let mut problems = Vec::new();
-    let current = current.map_err(|e| problems.push(e)).ok();
-    let migration = migration.map_err(|e| problems.push(e)).ok();
+    let mut current = current.map_err(|e| problems.push(e)).ok();
+    let mut migration = migration.map_err(|e| problems.push(e)).ok();
+    let mut to_complete: Vec<&mut GroupState> =
+        [current.as_mut(), migration.as_mut()].into_iter().flatten().flatten().filter(|g| incomplete(g)).collect();
+    if let Err(e) = with_engine_defaults(rds, &mut to_complete).await {
+        problems.push(e);
+        return Err(problems);
+    }
     match (current, migration) {
         (Some(Some(current)), Some(migration)) => Ok(Source { current, migration_name, migration, database }),
         (Some(None), _) => Err(vec![
@@ -74,6 +82,55 @@ async fn group_state(rds: &Rds, name: &str) -> Result<Option<GroupState>, UserEr
         rds.parameters(&group.name, None, &MANAGED_PARAMETERS),
     );
     Ok(Some(GroupState { group, users: users?, user_parameters: user_parameters?, managed: managed? }))
+}
+
+/// The managed parameters a group's listing lacks, or lists bare: a value without `Source` and the
+/// rest of RDS's metadata (an emulator's answer for a value set through a modify).
+fn missing(state: &GroupState) -> Vec<&'static str> {
+    MANAGED_PARAMETERS.into_iter().filter(|name| state.managed(name).is_none_or(is_bare)).collect()
+}
+
+fn is_bare(parameter: &Parameter) -> bool {
+    parameter.source.is_none()
+}
+
+/// Whether the group's listing needs the family's engine defaults to be complete.
+fn incomplete(state: &GroupState) -> bool {
+    !missing(state).is_empty() || state.user_parameters.iter().any(is_bare)
+}
+/// Reads the engine defaults of each family of `groups` once, and completes their managed parameters.
+async fn with_engine_defaults(rds: &Rds, groups: &mut [&mut GroupState]) -> Result<(), UserError> {
+    let mut families: Vec<String> = groups.iter().map(|g| g.group.family.clone()).collect();
+    families.sort();
+    families.dedup();
+    let defaults = futures::future::try_join_all(families.iter().map(|family| rds.engine_defaults(family))).await?;
+    for group in groups.iter_mut() {
+        if let Some(i) = families.iter().position(|f| *f == group.group.family) {
+            complete(group, &defaults[i]);
+        }
+    }
+    Ok(())
+}
+
+/// Completes a group's listing from the family's engine defaults: a managed parameter the listing lacks
+/// is at its default; a parameter listed bare keeps its value and takes the family's metadata (apply
+/// type, allowed values, modifiable). One the family lacks too stays as it is: S3–S6 report a managed one
+/// as not a parameter of the family, S2 does not carry a user value RDS would refuse.
+fn complete(state: &mut GroupState, defaults: &[Parameter]) {
+    let default = |name: &str| defaults.iter().find(|p| p.name == name);
+    for name in missing(state) {
+        if let (None, Some(default)) = (state.managed(name), default(name)) {
+            state.managed.push(default.clone());
+        }
+    }
+    for listed in state.managed.iter_mut().chain(state.user_parameters.iter_mut()).filter(|p| is_bare(p)) {
+        if let Some(default) = default(&listed.name) {
+            listed.apply_type = default.apply_type.clone();
+            listed.data_type = default.data_type.clone();
+            listed.allowed_values = default.allowed_values.clone();
+            listed.is_modifiable = default.is_modifiable;
+        }
+    }
 }
 
 /// SQL on the writer: the shared connections of `pool`, and one of its own for the decoding check.
@@ -227,5 +284,159 @@ async fn decoding(pool: &Pool) -> Decoding {
             "creating a test_decoding slot took more than {} s (a long-running transaction delays it)",
             DECODING_TIMEOUT.as_secs()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::cluster::{ApplyType, ParameterGroup};
+
+    fn parameter(name: &str, value: &str, source: &str) -> Parameter {
+        Parameter {
+            name: name.into(),
+            value: Some(value.into()),
+            source: Some(source.into()),
+            apply_type: ApplyType::Static,
+            data_type: Some("integer".into()),
+            allowed_values: Some("0-100".into()),
+            is_modifiable: true,
+        }
+    }
+
+    /// A value as an emulator lists it after a modify: no `Source`, no metadata.
+    fn bare(name: &str, value: &str) -> Parameter {
+        Parameter {
+            name: name.into(),
+            value: Some(value.into()),
+            source: None,
+            apply_type: ApplyType::Other(String::new()),
+            data_type: None,
+            allowed_values: None,
+            is_modifiable: false,
+        }
+    }
+
+    fn group(managed: &[Parameter], user: &[Parameter]) -> GroupState {
+        GroupState {
+            group: ParameterGroup {
+                name: "orders-pg".into(),
+                family: "aurora-postgresql15".into(),
+                description: String::new(),
+            },
+            users: vec!["orders-prod".into()],
+            user_parameters: user.to_vec(),
+            managed: managed.to_vec(),
+        }
+    }
+
+    /// The group's listing, the engine defaults, how many managed parameters to complete, and
+    /// `name = value (source, modifiable, allowed values)` afterwards.
+    type Case<'a> = (Vec<Parameter>, &'a [Parameter], usize, &'a [&'a str]);
+
+    #[test]
+    fn a_parameter_missing_from_the_listing_is_at_its_engine_default() {
+        let defaults = [
+            parameter("rds.logical_replication", "0", "engine-default"),
+            parameter("max_replication_slots", "20", "engine-default"),
+            parameter("max_wal_senders", "10", "engine-default"),
+            parameter("wal_sender_timeout", "60000", "engine-default"),
+            parameter("work_mem", "4096", "engine-default"),
+        ];
+        let user = |n: &str, v: &str| parameter(n, v, "user");
+        let full = [
+            user("rds.logical_replication", "1"),
+            user("max_replication_slots", "25"),
+            user("max_wal_senders", "30"),
+            user("wal_sender_timeout", "0"),
+        ];
+        let cases: Vec<Case> = vec![
+            // Listed in full (RDS): nothing is added, the group's values win.
+            (
+                full.to_vec(),
+                &defaults,
+                0,
+                &[
+                    "max_replication_slots = 25 (user, true, 0-100)",
+                    "max_wal_senders = 30 (user, true, 0-100)",
+                    "rds.logical_replication = 1 (user, true, 0-100)",
+                    "wal_sender_timeout = 0 (user, true, 0-100)",
+                ],
+            ),
+            // An emulator's custom group with one value set: the rest are the family's defaults.
+            (
+                vec![user("max_wal_senders", "30")],
+                &defaults,
+                3,
+                &[
+                    "max_replication_slots = 20 (engine-default, true, 0-100)",
+                    "max_wal_senders = 30 (user, true, 0-100)",
+                    "rds.logical_replication = 0 (engine-default, true, 0-100)",
+                    "wal_sender_timeout = 60000 (engine-default, true, 0-100)",
+                ],
+            ),
+            // A value listed bare keeps its value and takes the family's metadata.
+            (
+                vec![bare("max_wal_senders", "12"), user("wal_sender_timeout", "0")],
+                &defaults,
+                3,
+                &[
+                    "max_replication_slots = 20 (engine-default, true, 0-100)",
+                    "max_wal_senders = 12 (-, true, 0-100)",
+                    "rds.logical_replication = 0 (engine-default, true, 0-100)",
+                    "wal_sender_timeout = 0 (user, true, 0-100)",
+                ],
+            ),
+            // The family's catalog lacks rds.logical_replication: it stays absent.
+            (
+                Vec::new(),
+                &defaults[1..],
+                4,
+                &[
+                    "max_replication_slots = 20 (engine-default, true, 0-100)",
+                    "max_wal_senders = 10 (engine-default, true, 0-100)",
+                    "wal_sender_timeout = 60000 (engine-default, true, 0-100)",
+                ],
+            ),
+        ];
+        for (listed, defaults, incomplete, expected) in cases {
+            let mut state = group(&listed, &[]);
+            assert_eq!(missing(&state).len(), incomplete, "{listed:?}");
+            complete(&mut state, defaults);
+            let mut got: Vec<String> = state
+                .managed
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} = {} ({}, {}, {})",
+                        p.name,
+                        p.value.as_deref().unwrap_or(""),
+                        p.source.as_deref().unwrap_or("-"),
+                        p.is_modifiable,
+                        p.allowed_values.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect();
+            got.sort();
+            assert_eq!(got, expected, "{listed:?}");
+        }
+    }
+
+    #[test]
+    fn a_user_value_listed_bare_takes_the_family_s_metadata() {
+        let defaults = [parameter("work_mem", "4096", "engine-default")];
+        let mut state = group(&[], &[bare("work_mem", "8192"), bare("not_in_the_family", "1")]);
+        assert!(incomplete(&state));
+        complete(&mut state, &defaults);
+        let work_mem = &state.user_parameters[0];
+        assert_eq!((work_mem.value.as_deref(), work_mem.is_modifiable), (Some("8192"), true));
+        assert_eq!(
+            (work_mem.apply_type.clone(), work_mem.allowed_values.as_deref()),
+            (ApplyType::Static, Some("0-100"))
+        );
+        assert!(!state.user_parameters[1].is_modifiable);
+        // Listed with RDS's metadata: nothing to complete.
+        let listed = group(&[], &[parameter("work_mem", "8192", "user")]);
+        assert!(listed.user_parameters.iter().all(|p| !is_bare(p)));
     }
 }

@@ -41,6 +41,11 @@ pub enum AwsError {
     Timeout(#[from] TimedOut),
     #[error("DB instance {instance} is {status} and will not become available by waiting")]
     Stuck { instance: String, status: String },
+    #[error(
+        "cannot read the engine defaults of family {family}: the endpoint does not implement \
+         DescribeEngineDefaultClusterParameters and has no group {fallback}"
+    )]
+    NoEngineDefaults { family: String, fallback: String },
     #[error("cannot set up the AWS client: {0}")]
     Setup(String),
 }
@@ -90,6 +95,20 @@ impl AwsError {
         )
     }
 
+    /// The endpoint does not implement the operation at all (an emulator or proxy, never RDS itself):
+    /// an `InvalidAction`-like code, HTTP 501, or an HTTP 500 that is no AWS error document (moto's
+    /// answer to an action it lacks). RDS's own `InternalFailure` carries its code and is not this.
+    pub fn is_not_implemented(&self) -> bool {
+        match self {
+            AwsError::Service { code, status, .. } => {
+                NOT_IMPLEMENTED_CODES.contains(&code.as_str())
+                    || *status == Some(501)
+                    || (*status == Some(500) && code.starts_with("HTTP"))
+            }
+            _ => false,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         let credentials = "give migprep credentials as for the aws CLI: `profile` in the spec or \
@@ -134,6 +153,10 @@ impl AwsError {
                 "fix the instance's {status} state in the RDS console (for incompatible-parameters: \
                  correct the group's values and reboot), then run again"
             ),
+            AwsError::NoEngineDefaults { fallback, .. } => format!(
+                "point AWS_ENDPOINT_URL at RDS itself, or at an endpoint that implements \
+                 DescribeEngineDefaultClusterParameters or has the group {fallback}"
+            ),
             AwsError::Setup(_) => return None,
         })
     }
@@ -167,6 +190,10 @@ fn is_throttling(code: &str) -> bool {
     )
 }
 
+/// Codes with which an endpoint says it does not know the action.
+const NOT_IMPLEMENTED_CODES: &[&str] =
+    &["InvalidAction", "NotImplemented", "UnknownOperation", "UnknownOperationException", "UnsupportedOperation"];
+
 const AUTH_CODES: &[&str] = &[
     "InvalidClientTokenId",
     "UnrecognizedClientException",
@@ -188,6 +215,7 @@ pub(super) struct Subject<'a> {
     pub(super) cluster: Option<&'a str>,
     pub(super) group: Option<&'a str>,
     pub(super) instance: Option<&'a str>,
+    pub(super) family: Option<&'a str>,
 }
 
 impl fmt::Display for Subject<'_> {
@@ -201,6 +229,9 @@ impl fmt::Display for Subject<'_> {
         }
         if let Some(i) = self.instance {
             parts.push(format!("DB instance {i}"));
+        }
+        if let Some(f) = self.family {
+            parts.push(format!("DB parameter group family {f}"));
         }
         if parts.is_empty() { f.write_str("the account's DB clusters") } else { f.write_str(&parts.join(", ")) }
     }
@@ -299,5 +330,31 @@ mod tests {
         assert_eq!(error.message, "DB cluster orders-prod not found in eu-west-1");
         let hint = error.hint.unwrap();
         assert!(hint.contains("source.region") && hint.contains("profile"), "{hint}");
+    }
+
+    #[test]
+    fn an_action_the_endpoint_lacks_is_told_from_a_failure_of_rds() {
+        let service = |status: Option<u16>, code: &str| AwsError::Service {
+            operation: "DescribeEngineDefaultClusterParameters",
+            subject: "the account's DB clusters".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        // (the error, whether it means "not implemented")
+        let cases = [
+            (service(Some(500), "HTTP500"), true),
+            (service(Some(501), "HTTP501"), true),
+            (service(Some(400), "InvalidAction"), true),
+            (service(Some(400), "UnknownOperationException"), true),
+            (service(Some(500), "InternalFailure"), false),
+            (service(Some(503), "HTTP503"), false),
+            (service(Some(400), "Throttling"), false),
+            (service(Some(400), "InvalidParameterValue"), false),
+            (AwsError::Transport { operation: "X", subject: "Y".into(), detail: "refused".into() }, false),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.is_not_implemented(), expected, "{error}");
+        }
     }
 }

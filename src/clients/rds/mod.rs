@@ -27,10 +27,12 @@ use crate::tls::Trust;
 
 mod convert;
 mod error;
+mod listing;
 
 use convert::{cluster_from, instance_from, parameter_from};
 pub use error::AwsError;
 use error::{Subject, classify};
+use listing::retain_requested;
 
 /// RDS refuses more than this many parameters in one `ModifyDBClusterParameterGroup` call.
 pub const MAX_PARAMETERS_PER_CALL: usize = 20;
@@ -301,7 +303,9 @@ impl Rds {
     }
 
     /// The parameters of a group, every page, optionally only those from `source` and only the
-    /// `names` given (RDS's `parameter-name` filter; empty means all).
+    /// `names` given (RDS's `parameter-name` filter; empty means all). Both filters are applied again to
+    /// the answer, for endpoints that ignore them. A custom group's listing may lack parameters that are
+    /// at their engine default (an emulator's groups start empty): see [`Rds::engine_defaults`].
     pub async fn parameters(
         &self,
         group: &str,
@@ -323,6 +327,48 @@ impl Rds {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error("DescribeDBClusterParameters", subject, e))?;
             parameters.extend(page.parameters().iter().map(parameter_from));
+        }
+        Ok(retain_requested(parameters, source, names))
+    }
+
+    /// Every parameter of `family` at its engine default (`DescribeEngineDefaultClusterParameters`, every
+    /// page). Where that API is not implemented (moto, some proxies), the family's own
+    /// `default.<family>` group is read instead, which holds the same values.
+    pub async fn engine_defaults(&self, family: &str) -> Result<Vec<Parameter>, AwsError> {
+        let subject = Subject { family: Some(family), ..Subject::default() };
+        let mut pages = self
+            .client
+            .describe_engine_default_cluster_parameters()
+            .db_parameter_group_family(family)
+            .max_records(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut parameters = Vec::new();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => {
+                    let listed = page.engine_defaults().map(|d| d.parameters()).unwrap_or_default();
+                    parameters.extend(listed.iter().map(parameter_from));
+                }
+                Err(e) => {
+                    let error = self.error("DescribeEngineDefaultClusterParameters", subject, e);
+                    if !error.is_not_implemented() {
+                        return Err(error);
+                    }
+                    let fallback = format!("default.{family}");
+                    tracing::debug!(
+                        %error,
+                        "DescribeEngineDefaultClusterParameters is not implemented by this endpoint; \
+                         reading the engine defaults of {family} from {fallback}"
+                    );
+                    return match self.parameters(&fallback, None, &[]).await {
+                        Err(AwsError::ParameterGroupNotFound { .. }) => {
+                            Err(AwsError::NoEngineDefaults { family: family.to_string(), fallback })
+                        }
+                        other => other,
+                    };
+                }
+            }
         }
         Ok(parameters)
     }

@@ -1,6 +1,6 @@
 //! The stand-ins migprep's tests and demo run against: real PostgreSQL servers set up like Aurora and like
-//! an Azure flexible server, moto behind an RDS fidelity layer, a fake Azure Resource Manager, and an untrusted
-//! fake PostgreSQL server that records what a client gives away.
+//! an Azure flexible server, moto behind an RDS fidelity layer (or alone), a fake Azure Resource Manager,
+//! and an untrusted fake PostgreSQL server that records what a client gives away.
 //!
 //! Everything here binds to loopback only and cleans up after itself when dropped.
 

@@ -8,10 +8,14 @@
 //!
 //! Tests start a [`Scenario`] (optionally from a [`ScenarioConfig`] describing the "before" state),
 //! adjust the spec as a TOML table, write it, and run the real binary with [`Scenario::env`].
+//!
+//! On the plain moto backend ([`ScenarioConfig::plain_moto`]) nothing restarts the source on a reboot
+//! (the test calls [`RdsStandIn::complete_reboot`]), and moto's cluster endpoint leads nowhere, so the
+//! spec names the source's host and port, as a DBA reaching Aurora through a tunnel would.
 
 use crate::arm::{FakeArm, FakeArmConfig, RestartHook, ServerSeed};
 use crate::postgres::PgServer;
-use crate::rds::{ClusterSeed, RdsConfig, RdsStandIn, settings_hook};
+use crate::rds::{ClusterSeed, RdsBackend, RdsConfig, RdsStandIn, settings_hook};
 use crate::tls::CertAuthority;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -46,8 +50,19 @@ impl Default for ScenarioConfig {
     }
 }
 
+impl ScenarioConfig {
+    /// The default "before" state with plain `moto_server` answering the RDS API, no fidelity layer.
+    pub fn plain_moto() -> Self {
+        let mut config = Self::default();
+        config.rds.backend = RdsBackend::PlainMoto;
+        config
+    }
+}
+
 /// The stand-ins and a folder for the spec, its CA bundle and password files.
 pub struct Scenario {
+    /// The Aurora cluster's engine version, as seeded.
+    pub engine_version: String,
     pub ca: Arc<CertAuthority>,
     pub source: Arc<PgServer>,
     pub target: Arc<PgServer>,
@@ -76,6 +91,7 @@ impl Scenario {
         };
         let (rds, arm) = tokio::try_join!(RdsStandIn::start(config.rds), FakeArm::start(arm_config))?;
 
+        let engine_version = config.cluster.engine_version.clone();
         let writer = source.clone();
         let reload = source.clone();
         let cluster = ClusterSeed {
@@ -100,7 +116,7 @@ impl Scenario {
         std::fs::create_dir(&secrets)?;
         write_secret(&secrets.join("source-password"), &source.admin().password)?;
         write_secret(&secrets.join("target-password"), &target.admin().password)?;
-        Ok(Self { ca, source, target, rds, arm, dir })
+        Ok(Self { engine_version, ca, source, target, rds, arm, dir })
     }
 
     /// The folder holding the spec and its files.
@@ -133,7 +149,8 @@ impl Scenario {
     }
 
     /// The spec for these stand-ins, as a TOML table the caller may change before writing it. The source
-    /// has no host or port: migprep takes them from the cluster's writer endpoint, as with real Aurora.
+    /// has no host or port: migprep takes them from the cluster's writer endpoint, as with real Aurora
+    /// (except on plain moto, whose endpoint leads nowhere).
     pub fn spec(&self) -> toml::Table {
         let text = format!(
             r#"
@@ -172,7 +189,14 @@ sslmode = "verify-full"
             target_port = self.target.port(),
             target_user = self.target.admin().user,
         );
-        text.parse().expect("the scenario's spec is valid TOML")
+        let mut spec: toml::Table = text.parse().expect("the scenario's spec is valid TOML");
+        if self.rds.backend() == RdsBackend::PlainMoto {
+            let mut connection = spec["source"]["connection"].as_table().cloned().unwrap_or_default();
+            connection.insert("host".into(), "127.0.0.1".into());
+            connection.insert("port".into(), i64::from(self.source.port()).into());
+            spec["source"].as_table_mut().expect("[source]").insert("connection".into(), connection.into());
+        }
+        spec
     }
 
     /// Runs a migprep binary (`env!("CARGO_BIN_EXE_migprep")` in the product's tests) against the

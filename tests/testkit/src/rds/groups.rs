@@ -141,6 +141,11 @@ impl Groups {
         Groups { region: region.to_string(), map }
     }
 
+    /// Every group's name.
+    pub fn names(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Group> {
         self.map.get(&name.to_ascii_lowercase())
     }

@@ -29,10 +29,16 @@
 //!
 //! One stand-in is one moto process and one account/region: start one per test. moto's `x-moto-account-id`
 //! header is passed through, but the layer's groups are not partitioned by it.
+//!
+//! With [`RdsBackend::PlainMoto`] the layer is left out: the endpoint is moto's own, the "before" state is
+//! arranged through moto's API ([`plain`]), and what moto does not do (pending-reboot, restarting the
+//! source on a reboot) is left to the test ([`RdsStandIn::complete_reboot`]). The layer's own
+//! bookkeeping (request log, faults, latency, its groups) is then not there, and asking for it panics.
 
 mod catalog;
 mod groups;
 mod moto;
+mod plain;
 mod proxy;
 mod query;
 mod xml;
@@ -64,6 +70,17 @@ where
     Arc::new(move |settings| Box::pin(f(settings)))
 }
 
+/// What answers the RDS API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RdsBackend {
+    /// moto behind the fidelity layer, which closes moto's gaps (the default).
+    #[default]
+    Fidelity,
+    /// `moto_server` alone: filters ignored, custom groups listing only what was set, members always
+    /// `in-sync`, reboots that restart nothing.
+    PlainMoto,
+}
+
 #[derive(Clone, Debug)]
 pub struct RdsConfig {
     /// The region in ARNs and in the stand-in's own requests to moto.
@@ -72,11 +89,12 @@ pub struct RdsConfig {
     pub reboot_describes: u32,
     /// The `moto_server` to run; default `$MOTO_SERVER`, else `PATH`.
     pub moto_server: Option<PathBuf>,
+    pub backend: RdsBackend,
 }
 
 impl Default for RdsConfig {
     fn default() -> Self {
-        RdsConfig { region: "us-east-1".into(), reboot_describes: 2, moto_server: None }
+        RdsConfig { region: "us-east-1".into(), reboot_describes: 2, moto_server: None, backend: RdsBackend::Fidelity }
     }
 }
 
@@ -200,10 +218,16 @@ impl GroupSeed {
 
 /// A running stand-in; dropping it stops the proxy and kills moto.
 pub struct RdsStandIn {
-    shared: Arc<Shared>,
     endpoint: String,
-    server: tokio::task::JoinHandle<()>,
+    region: String,
+    moto_url: String,
+    backend: Backend,
     _moto: moto::MotoProcess,
+}
+
+enum Backend {
+    Fidelity { shared: Arc<Shared>, server: tokio::task::JoinHandle<()> },
+    Plain(plain::Plain),
 }
 
 impl RdsStandIn {
@@ -217,16 +241,24 @@ impl RdsStandIn {
             )
         })?;
         let moto = moto::MotoProcess::start(&exe).await?;
+        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?;
+        let region = config.region.clone();
+        let moto_url = moto.url();
+        if config.backend == RdsBackend::PlainMoto {
+            let endpoint = moto_url.trim_end_matches('/').to_string();
+            let plain = plain::Plain::new(moto_url.clone(), region.clone(), http);
+            return Ok(RdsStandIn { endpoint, region, moto_url, backend: Backend::Plain(plain), _moto: moto });
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&config.region)),
-            moto_url: moto.url(),
-            http: reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?,
+            moto_url: moto_url.clone(),
+            http,
             config,
         });
         let server = tokio::spawn(proxy::serve(listener, shared.clone()));
-        Ok(RdsStandIn { shared, endpoint, server, _moto: moto })
+        Ok(RdsStandIn { endpoint, region, moto_url, backend: Backend::Fidelity { shared, server }, _moto: moto })
     }
 
     /// [`start`](Self::start) for tests: `None` (with a note on stderr) when moto_server is not installed,
@@ -249,20 +281,42 @@ impl RdsStandIn {
 
     /// moto's own address, behind the layer (for diagnosing the stand-in itself).
     pub fn moto_endpoint(&self) -> String {
-        self.shared.moto_url.trim_end_matches('/').to_string()
+        self.moto_url.trim_end_matches('/').to_string()
     }
 
     pub fn region(&self) -> &str {
-        &self.shared.config.region
+        &self.region
+    }
+
+    /// Which backend answers.
+    pub fn backend(&self) -> RdsBackend {
+        match self.backend {
+            Backend::Fidelity { .. } => RdsBackend::Fidelity,
+            Backend::Plain(_) => RdsBackend::PlainMoto,
+        }
+    }
+
+    /// The fidelity layer's shared state; a test that asks for it on plain moto is wrong, hence the panic.
+    fn shared(&self) -> &Arc<Shared> {
+        match &self.backend {
+            Backend::Fidelity { shared, .. } => shared,
+            Backend::Plain(_) => panic!(
+                "this needs the RDS fidelity layer (request log, faults, latency, its groups); the stand-in is \
+                 plain moto_server: use the backend-neutral async methods instead"
+            ),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap()
+        self.shared().state.lock().unwrap()
     }
 
     /// Creates the cluster (on `default.aurora-postgresqlNN` unless a group is named) and its writer and
     /// readers through the layer, so the same validation applies as to the tool.
     pub async fn seed_cluster(&self, seed: ClusterSeed) -> Result<()> {
+        if let Backend::Plain(plain) = &self.backend {
+            return plain.seed_cluster(&seed).await;
+        }
         self.state().clusters.insert(
             seed.id.clone(),
             ClusterExtra {
@@ -305,6 +359,62 @@ impl RdsStandIn {
             .map_err(|e| anyhow!("seeding parameter group {}: {}: {}", seed.name, e.code, e.message))
     }
 
+    /// [`seed_parameter_group`](Self::seed_parameter_group) on either backend: on plain moto, a create and
+    /// a modify through moto's API.
+    pub async fn seed_group(&self, seed: GroupSeed) -> Result<()> {
+        match &self.backend {
+            Backend::Fidelity { .. } => self.seed_parameter_group(seed),
+            Backend::Plain(plain) => plain.seed_parameter_group(&seed).await,
+        }
+    }
+
+    /// The values set by a user in a group (`Source=user`; on plain moto, every value listed without
+    /// an engine's `Source`), or `None` if there is no group of that name. Either backend.
+    pub async fn user_values(&self, group: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let Backend::Plain(plain) = &self.backend else {
+            return Ok(self.user_parameters(group));
+        };
+        let Some(listing) = plain.parameters(&group.to_ascii_lowercase()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            listing
+                .into_iter()
+                .filter(|(_, (_, source))| source.as_deref().is_none_or(|s| s == "user"))
+                .map(|(name, (value, _))| (name, value.unwrap_or_default()))
+                .collect(),
+        ))
+    }
+
+    /// Every group's user values ([`user_values`](Self::user_values)), by group name. Either backend.
+    pub async fn all_user_values(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let names = match &self.backend {
+            Backend::Fidelity { .. } => self.state().groups.names(),
+            Backend::Plain(plain) => plain.group_names().await?,
+        };
+        let mut all = BTreeMap::new();
+        for name in names {
+            if let Some(values) = self.user_values(&name).await? {
+                all.insert(name, values);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Does what RDS does on a reboot of `cluster`'s writer that this backend does not: on plain moto,
+    /// restarts the source PostgreSQL with the values of the group the cluster has, in the family of
+    /// that engine version (`RebootDBInstance` itself is the caller's); the fidelity layer has done it.
+    pub async fn complete_reboot(&self, cluster: &str, engine_version: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Fidelity { .. } => Ok(()),
+            Backend::Plain(plain) => {
+                let family = catalog::family_for(engine_version)
+                    .with_context(|| format!("no family for engine version {engine_version}"))?;
+                plain.complete_reboot(cluster, &family).await
+            }
+        }
+    }
+
     /// A request through the layer that is neither logged nor faulted.
     async fn internal(&self, fields: &[(&str, String)]) -> Result<String> {
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -313,7 +423,7 @@ impl RdsStandIn {
             form.append_pair(k, v);
         }
         let resp = self
-            .shared
+            .shared()
             .http
             .post(&self.endpoint)
             .header(INTERNAL_HEADER, "1")
@@ -400,6 +510,8 @@ impl RdsStandIn {
 
 impl Drop for RdsStandIn {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Backend::Fidelity { server, .. } = &self.backend {
+            server.abort();
+        }
     }
 }
