@@ -4,6 +4,7 @@
 //! Layers keep their own `thiserror` enums; anything that reaches the top is shown through
 //! [`UserError`] (or, for an unexpected failure, anyhow's chain on one line).
 
+use crate::text::inert;
 use std::fmt;
 
 /// An error with a hint for the user. `Display` prints the message; the hint is separate so that the
@@ -35,14 +36,15 @@ impl std::error::Error for UserError {}
 
 /// Formats an error for stderr: `error: <message>` and, if there is one, `hint: <hint>`.
 pub fn report(error: &anyhow::Error) -> String {
+    // Messages quote the systems (ARM and SQL errors, names): nothing in them may steer the terminal.
     if let Some(user) = error.downcast_ref::<UserError>() {
-        let mut out = format!("error: {}", user.message);
+        let mut out = format!("error: {}", inert(&user.message, true));
         if let Some(hint) = &user.hint {
-            out.push_str(&format!("\nhint: {hint}"));
+            out.push_str(&format!("\nhint: {}", inert(hint, true)));
         }
         return out;
     }
     // An unexpected error: show the whole chain on one line, most general first.
     let chain: Vec<String> = error.chain().map(|cause| cause.to_string()).collect();
-    format!("error: {}", chain.join(": "))
+    format!("error: {}", inert(&chain.join(": "), false))
 }

@@ -21,4 +21,5 @@ pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod spec;
+pub mod text;
 pub mod tls;

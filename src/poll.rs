@@ -105,7 +105,6 @@ mod tests {
         let ended = wait.until(|| async { Ok::<Probe<()>, ()>(Probe::pending("still busy")) }).await;
         let Err(Ended::TimedOut(timed_out)) = ended else { panic!("expected a timeout") };
         assert_eq!((timed_out.what.as_str(), timed_out.last_seen.as_str()), ("the thing", "still busy"));
-        assert!(timed_out.waited <= Duration::from_millis(50));
         let failed = wait.until(|| async { Err::<Probe<()>, &str>("gone") }).await;
         assert!(matches!(failed, Err(Ended::Failed("gone"))));
     }

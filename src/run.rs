@@ -51,11 +51,20 @@ impl Outcome {
 /// Set by the first Ctrl-C during an apply or restore: no further step starts.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Watches for Ctrl-C while steps run. The first lets the running steps finish and be recorded (the lock
-/// is then released as the command returns); a second stops at once, as a kill would: the journal's
+/// Watches for Ctrl-C from the start of an apply or a restore until it returns (dropping it stops the
+/// watch). The first Ctrl-C lets the running steps finish and be recorded, and no further step starts;
+/// the lock is released as the command returns. A second stops at once, as a kill would: the journal's
 /// intents let the next run resume, and that run reports the lock as stale.
-fn watch_interrupts() -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {
+struct Interrupts(tokio::task::JoinHandle<()>);
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn watch_interrupts() -> Interrupts {
+    Interrupts(tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
@@ -65,7 +74,7 @@ fn watch_interrupts() -> tokio::task::JoinHandle<()> {
             eprintln!("migprep: stopped; run the command again to resume");
             std::process::exit(130);
         }
-    })
+    }))
 }
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
@@ -109,6 +118,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Apply { input, auto_approve, force_unlock, deadline } => {
+            let _interrupts = watch_interrupts();
             if is_plan_file(&input) {
                 apply_saved(&input, Steps { auto_approve, deadline }, force_unlock.as_deref(), settings).await
             } else {
@@ -128,6 +138,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Restore { spec, out, auto_approve, force_unlock, deadline } => {
+            let _interrupts = watch_interrupts();
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
             let recorded =
@@ -264,18 +275,21 @@ async fn apply_saved(
     execute(&saved.plan, &session, &databases, &lock, run).await
 }
 
-/// The addresses an earlier, interrupted attempt at this very plan already changed: they differ from
-/// what the plan saw because of us, and the fresh plan no longer has them.
+/// The addresses the latest, interrupted attempt at this very plan already touched: the steps it finished
+/// (the executor skips them) and the ones it started without finishing (their effect may be in place).
+/// They differ from what the plan saw because of us, and the fresh plan may no longer have them. Only the
+/// attempt the executor would resume counts: an older or completed attempt exempts nothing.
 fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections::BTreeSet<crate::plan::Address> {
+    let runnable = plan
+        .changes
+        .iter()
+        .filter(|c| c.pending.is_none() && c.action != crate::plan::Action::Blocker)
+        .map(|c| c.address.clone())
+        .collect();
     History::read(&dir.journal())
         .map(|history| {
-            let digest = plan.digest();
-            history
-                .records()
-                .iter()
-                .filter(|record| record.plan == digest)
-                .map(|record| record.address.clone())
-                .collect()
+            let resume = history.resume(&plan.digest(), &runnable);
+            resume.done.into_keys().chain(resume.unfinished.into_iter().map(|record| record.address)).collect()
         })
         .unwrap_or_default()
 }
@@ -298,7 +312,7 @@ async fn execute(
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
     for address in &reconciled {
-        eprintln!("  done {address} (made by an interrupted run; recorded now)");
+        eprintln!("  done {} (made by an interrupted run; recorded now)", crate::text::inert(address.as_str(), false));
     }
     if plan.has_blockers() {
         eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
@@ -311,9 +325,11 @@ async fn execute(
     confirm(plan, auto_approve, session.settings)?;
     let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
-    let watcher = watch_interrupts();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("migprep: interrupted before any step started; nothing was changed");
+        return Ok(Outcome::Interrupted);
+    }
     let result = tokio::time::timeout(deadline, executor::execute(plan, &provider, lock, options)).await;
-    watcher.abort();
     let Ok(result) = result else {
         return Err(UserError::new(format!(
             "gave up after {}s (--deadline); a step running then may still go on in the cloud",
@@ -324,7 +340,9 @@ async fn execute(
     };
     let result = result.map_err(|e| e.to_user_error())?;
     for held in &result.held {
-        eprintln!("  held {} (waits for {})", held.address, held.waits_for);
+        let (address, waits_for) =
+            (crate::text::inert(held.address.as_str(), false), crate::text::inert(held.waits_for.as_str(), false));
+        eprintln!("  held {address} (waits for {waits_for})");
     }
     if let Some(error) = result.error() {
         return Err(error.into());

@@ -52,8 +52,10 @@ impl Settings {
         Self {
             state_dir: get("MIGPREP_STATE_DIR").map(PathBuf::from),
             ca_file: get("MIGPREP_CA_FILE").map(PathBuf::from),
+            // Zero would turn every wait into a busy loop against the clouds' rate limits.
             poll_interval: get("MIGPREP_POLL_INTERVAL_MS")
                 .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
             request_timeout: get("MIGPREP_REQUEST_TIMEOUT_SECS")
                 .and_then(|s| s.trim().parse::<u64>().ok())

@@ -26,7 +26,7 @@ impl Progress {
     }
 
     pub fn start(&self, change: &Change) -> Step {
-        let address = change.address.to_string();
+        let address = crate::text::inert(change.address.as_str(), false).into_owned();
         let label = format!("{} {address}", change.action.symbol());
         let Some(bars) = &self.bars else {
             eprintln!("  {label} …");

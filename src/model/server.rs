@@ -84,6 +84,22 @@ extensible! {
     ReplicationRole { None, Primary, AsyncReplica, GeoAsyncReplica }
 }
 
+impl ServerState {
+    /// On its way somewhere: waiting shows where it ends up. Any other state (ready, stopped, disabled, one
+    /// this version does not know) stays as it is until someone acts.
+    pub fn is_transition(&self) -> bool {
+        matches!(
+            self,
+            ServerState::Dropping
+                | ServerState::Starting
+                | ServerState::Stopping
+                | ServerState::Updating
+                | ServerState::Restarting
+                | ServerState::Provisioning
+        )
+    }
+}
+
 impl HaState {
     /// A standby is being created, removed or failed over to: the server takes no other change meanwhile.
     pub fn is_transition(&self) -> bool {

@@ -152,7 +152,8 @@ fn relative_to_plan(spec_file: &Path, plan_file: &Path) -> PathBuf {
         return spec_file.to_path_buf();
     };
     let folder = if folder.as_os_str().is_empty() { Path::new(".") } else { folder };
-    let Ok(folder) = std::path::absolute(folder) else {
+    // Both exist when a plan is saved: resolve `..` and symbolic links, or the relative path would lie.
+    let (Ok(folder), Ok(spec_file)) = (fs::canonicalize(folder), fs::canonicalize(spec_file)) else {
         return spec_file.to_path_buf();
     };
     let (from, to): (Vec<Component>, Vec<Component>) =
@@ -282,6 +283,13 @@ pub fn unreviewed(saved: &Plan, fresh: &Plan, done: &BTreeSet<Address>) -> Vec<S
                 Some(f) if f.original != c.original || f.temporary != c.temporary => {
                     Some(format!("{}: the file records a different original to restore", c.address))
                 }
+                Some(f)
+                    if f.action != c.action
+                        || f.disruptive != c.disruptive
+                        || f.depends_on.iter().collect::<BTreeSet<_>>() != c.depends_on.iter().collect() =>
+                {
+                    Some(format!("{}: the file orders or flags the change differently", c.address))
+                }
                 Some(_) => None,
             }
         })
@@ -344,12 +352,22 @@ mod tests {
 
     #[test]
     fn the_spec_is_recorded_beside_the_plan() {
-        let relative = |spec: &str, plan: &str| relative_to_plan(Path::new(spec), Path::new(plan));
-        assert_eq!(relative("/ci/job/migprep.toml", "/ci/job/orders.plan"), Path::new("migprep.toml"));
+        let root = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(root.path()).unwrap();
+        for folder in ["job/sub", "specs"] {
+            fs::create_dir_all(root.join(folder)).unwrap();
+        }
+        for spec in ["job/migprep.toml", "specs/migprep.toml"] {
+            fs::write(root.join(spec), "").unwrap();
+        }
+        let relative = |spec: &str, plan: &str| relative_to_plan(&root.join(spec), &root.join(plan));
+        assert_eq!(relative("job/migprep.toml", "job/orders.plan"), Path::new("migprep.toml"));
+        assert_eq!(relative("specs/migprep.toml", "job/sub/orders.plan"), Path::new("../../specs/migprep.toml"));
+        // `..` in the plan's path is resolved, not counted as a folder.
+        assert_eq!(relative("job/migprep.toml", "job/sub/../orders.plan"), Path::new("migprep.toml"));
         assert_eq!(
-            relative("/ci/specs/migprep.toml", "/ci/job/plans/orders.plan"),
-            Path::new("../../specs/migprep.toml")
+            relative_to_plan(Path::new("specs/migprep.toml"), Path::new("/ci/o.plan")),
+            Path::new("specs/migprep.toml")
         );
-        assert_eq!(relative("specs/migprep.toml", "/ci/orders.plan"), Path::new("specs/migprep.toml"));
     }
 }

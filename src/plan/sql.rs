@@ -7,7 +7,8 @@
 /// instead, `U&"x\000aDROP"`: the same name to PostgreSQL, but its text holds no control character, so it
 /// cannot break out of a comment or a line of a SQL file, nor hide anything on a terminal.
 pub fn quote_ident(name: &str) -> String {
-    if !name.chars().any(char::is_control) {
+    use crate::text::steers;
+    if !name.chars().any(steers) {
         return format!("\"{}\"", name.replace('"', "\"\""));
     }
     let mut quoted = String::from("U&\"");
@@ -15,7 +16,7 @@ pub fn quote_ident(name: &str) -> String {
         match c {
             '"' => quoted.push_str("\"\""),
             '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => quoted.push_str(&format!("\\{:04x}", u32::from(c))),
+            c if steers(c) => quoted.push_str(&format!("\\{:04x}", u32::from(c))),
             c => quoted.push(c),
         }
     }

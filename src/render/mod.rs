@@ -11,21 +11,8 @@ pub mod markdown;
 pub mod roles_sql;
 
 use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
-use std::borrow::Cow;
 
-/// Text from outside migprep (names, values, service messages) made inert for a terminal or a document:
-/// every control character is shown as an escape such as `\u{1b}`, so no escape sequence reaches the
-/// terminal and no carriage return or forged line hides what a line says. A line break is kept only
-/// where the text may span lines (`multiline`).
-pub fn inert(text: &str, multiline: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && !(multiline && c == '\n');
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect(),
-    )
-}
+pub use crate::text::inert;
 
 /// The systems in the order the renderings show them (the enum's order).
 const SYSTEMS: [System; 4] = [System::Aws, System::Source, System::Azure, System::Target];
@@ -150,6 +137,7 @@ mod tests {
         assert_eq!(inert("a\u{1b}[2Jb\rc", false), "a\\u{1b}[2Jb\\u{d}c");
         assert_eq!(inert("one\ntwo", true), "one\ntwo");
         assert_eq!(inert("one\ntwo", false), "one\\u{a}two");
+        assert_eq!(inert("abc\u{202e}fed", false), "abc\\u{202e}fed", "a right-to-left override is shown, not obeyed");
     }
 
     #[test]

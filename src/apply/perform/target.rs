@@ -115,7 +115,9 @@ pub async fn perform(
             let id = replica_id(clients, replica);
             // A promotion a killed run started may still be running: asking again would be refused (the
             // server is busy, then no longer a replica). Wait for it to end, then look.
-            let current = settle(clients, &id, poll_interval).await?;
+            let current = until_still(clients, &id, poll_interval)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{id} no longer exists; it cannot be promoted"))?;
             if !is_replica(&current) {
                 return Ok(change.after.clone());
             }
@@ -130,7 +132,7 @@ pub async fn perform(
             let id = replica_id(clients, replica);
             // A deletion a killed run started ends with the server gone: wait for that rather than
             // deleting twice.
-            if settle_or_gone(clients, &id, poll_interval).await?.is_none() {
+            if until_still(clients, &id, poll_interval).await?.is_none() {
                 return Ok(change.after.clone());
             }
             arm.delete_server(&id).await?;
@@ -171,13 +173,28 @@ async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<Stri
         .collect())
 }
 
-/// Waits until the server is `Ready` with no HA transition under way, and returns it.
+/// Waits until the server is `Ready` with no HA transition under way, and returns it: the state every
+/// change to the server itself needs.
 async fn settle(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Server> {
-    settle_or_gone(clients, id, interval).await?.ok_or_else(|| anyhow::anyhow!("{id} no longer exists"))
+    wait_for(clients, id, interval, |server| server.state == ServerState::Ready)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{id} no longer exists"))
 }
 
-/// [`settle`], or `None` once the server is gone (a deletion that ended).
-async fn settle_or_gone(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Option<Server>> {
+/// Waits while a replica is on its way somewhere (a promotion or deletion a killed run started) and
+/// returns it as it then is, or `None` once it is gone. A replica that is stopped or disabled is not
+/// waited for: nothing changes that by itself.
+async fn until_still(clients: &Clients, id: &ServerId, interval: Duration) -> anyhow::Result<Option<Server>> {
+    wait_for(clients, id, interval, |server| !server.state.is_transition()).await
+}
+
+/// Looks at the server until `settled` holds and no HA transition is under way, or it is gone (`None`).
+async fn wait_for(
+    clients: &Clients,
+    id: &ServerId,
+    interval: Duration,
+    settled: impl Fn(&Server) -> bool,
+) -> anyhow::Result<Option<Server>> {
     let wait = Wait::new(format!("{id} to be ready"), interval, SETTLE_TIMEOUT);
     let settled = wait
         .until(|| async {
@@ -187,7 +204,7 @@ async fn settle_or_gone(clients: &Clients, id: &ServerId, interval: Duration) ->
                 Err(e) => return Err(e),
             };
             let ha_moving = server.high_availability.state.as_ref().is_some_and(HaState::is_transition);
-            if server.state == ServerState::Ready && !ha_moving {
+            if settled(&server) && !ha_moving {
                 return Ok(Probe::Done(Some(server)));
             }
             let seen = format!(
