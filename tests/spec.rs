@@ -207,3 +207,27 @@ fn missing_env_password_names_the_variable() {
         "source.connection.password: environment variable MIGPREP_TEST_UNSET_VARIABLE is not set"
     );
 }
+
+/// A megabyte where a name belongs is refused with a short error: the value is cut, not echoed in full.
+#[test]
+fn a_long_invalid_value_is_not_echoed_in_full() {
+    let long = "x".repeat(1_000_000);
+    let text = VALID.replacen("migration_user = \"migrator\"", &format!("migration_user = \"{long}\""), 1);
+    let (message, _) = parse(&text).unwrap_err();
+    assert!(message.contains("source.migration_user") && message.contains("(1000000 characters)"), "{}", &message[..200]);
+    assert!(message.len() < 400, "{} bytes", message.len());
+}
+
+/// The spec must be a small regular file: a FIFO (which would block) or a device (which may never end) is
+/// refused at once, naming the path.
+#[test]
+fn the_spec_must_be_a_small_regular_file() {
+    let error = Spec::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(error.message.contains("/dev/zero is not a regular file"), "{}", error.message);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("migprep.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let error = Spec::load(&fifo).unwrap_err();
+    assert!(error.message.contains("is not a regular file"), "{}", error.message);
+}

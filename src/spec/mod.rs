@@ -152,6 +152,23 @@ const EXAMPLE: &str = "see plans/example.toml for every key, its type and an exa
 impl Spec {
     /// Reads and validates the spec at `path`.
     pub fn load(path: &Path) -> Result<Self, UserError> {
+        // A spec is a small regular file: a FIFO would block and a device could be endless.
+        const LARGEST: u64 = 1024 * 1024;
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(UserError::new(format!("{} is not a regular file", path.display()))
+                    .hint("pass the spec's path (default: migprep.toml in the current folder)"));
+            }
+            Ok(meta) if meta.len() > LARGEST => {
+                return Err(UserError::new(format!(
+                    "{} is {} bytes; a spec is at most 1 MiB",
+                    path.display(),
+                    meta.len()
+                ))
+                .hint("pass the spec's path, not another file"));
+            }
+            _ => {}
+        }
         let bytes = std::fs::read(path).map_err(|e| {
             UserError::new(format!("cannot read the spec {}: {e}", path.display()))
                 .hint("pass the spec's path (default: migprep.toml in the current folder)")

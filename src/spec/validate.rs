@@ -75,11 +75,12 @@ impl Validator<'_> {
             ));
         }
         let mut databases = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (index, database) in raw.databases.get_ref().iter().enumerate() {
             let key = format!("source.databases[{index}]");
             let name =
                 self.check(database, &key, is_pg_identifier, "a PostgreSQL database name: 1–63 bytes, no NUL")?;
-            if databases.contains(&name) {
+            if !seen.insert(name.clone()) {
                 return Err(self.at.error(
                     database.span(),
                     &key,
@@ -253,7 +254,7 @@ impl Validator<'_> {
         if valid(text) {
             Ok(text.clone())
         } else {
-            Err(self.at.error(value.span(), key, &format!("{text:?} is not valid"), hint))
+            Err(self.at.error(value.span(), key, &format!("{} is not valid", shortened(text)), hint))
         }
     }
 
@@ -339,6 +340,17 @@ fn is_https_url(s: &str) -> bool {
 
 fn is_host(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+}
+
+/// A value from the spec for an error message: quoted, and cut short, so a megabyte in is not a megabyte
+/// out (and the terminal sees no control character: `{:?}` escapes them).
+fn shortened(text: &str) -> String {
+    const SHOWN: usize = 80;
+    if text.chars().count() <= SHOWN {
+        return format!("{text:?}");
+    }
+    let start: String = text.chars().take(SHOWN).collect();
+    format!("{start:?}… ({} characters)", text.chars().count())
 }
 
 fn is_env_name(s: &str) -> bool {
