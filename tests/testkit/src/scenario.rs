@@ -51,6 +51,18 @@ impl Default for ScenarioConfig {
 }
 
 impl ScenarioConfig {
+    /// The demo's and the benchmark's "before" state: Aurora on its default group with a reader; the
+    /// flexible server zone-redundant, temp tablespaces on the local SSD, one read replica.
+    pub fn demo() -> Self {
+        let mut config = Self::default();
+        config.cluster.readers = vec![format!("{}-instance-2", config.cluster.id)];
+        config.server = ServerSeed::new(SERVER)
+            .high_availability("ZoneRedundant", "2")
+            .configuration("azure.enable_temp_tablespaces_on_local_ssd", "on")
+            .replica(&format!("{SERVER}-replica"));
+        config
+    }
+
     /// The default "before" state with plain `moto_server` answering the RDS API, no fidelity layer.
     pub fn plain_moto() -> Self {
         let mut config = Self::default();

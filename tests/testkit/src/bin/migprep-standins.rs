@@ -8,19 +8,12 @@
 //! line and then the environment migprep needs to reach the clouds' stand-ins, one `NAME=value` a line.
 
 use anyhow::{Context, Result};
-use migprep_testkit::arm::ServerSeed;
-use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
+use migprep_testkit::scenario::{Scenario, ScenarioConfig};
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let ready_file = std::env::args().nth(1).context("usage: migprep-standins READY_FILE")?;
-    let mut config = ScenarioConfig::default();
-    config.cluster.readers = vec![format!("{}-instance-2", config.cluster.id)];
-    config.server = ServerSeed::new(SERVER)
-        .high_availability("ZoneRedundant", "2")
-        .configuration("azure.enable_temp_tablespaces_on_local_ssd", "on")
-        .replica(&format!("{SERVER}-replica"));
-    let scenario = Scenario::start_with(config).await.context("starting the stand-ins")?;
+    let scenario = Scenario::start_with(ScenarioConfig::demo()).await.context("starting the stand-ins")?;
     let mut spec = scenario.spec();
     let allow: toml::Table = toml::from_str(
         r#"

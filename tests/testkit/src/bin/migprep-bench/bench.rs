@@ -4,9 +4,8 @@
 use crate::RUNS;
 use crate::measure::{Cost, Run, median, run_child};
 use anyhow::{Context, Result, anyhow, bail};
-use migprep_testkit::arm::ServerSeed;
 use migprep_testkit::delay::DelayProxy;
-use migprep_testkit::scenario::{CLUSTER, SERVER, Scenario, ScenarioConfig};
+use migprep_testkit::scenario::{CLUSTER, Scenario, ScenarioConfig};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,13 +26,7 @@ impl Bench {
     /// the flexible server zone-redundant, temp tablespaces on the local SSD, a read replica; disruptive
     /// actions allowed.
     pub(crate) async fn start(binary: &Path, logs: &Path) -> Result<Self> {
-        let mut config = ScenarioConfig::default();
-        config.cluster.readers = vec![format!("{}-instance-2", config.cluster.id)];
-        config.server = ServerSeed::new(SERVER)
-            .high_availability("ZoneRedundant", "2")
-            .configuration("azure.enable_temp_tablespaces_on_local_ssd", "on")
-            .replica(&format!("{SERVER}-replica"));
-        let scenario = Scenario::start_with(config).await.context("starting the stand-ins")?;
+        let scenario = Scenario::start_with(ScenarioConfig::demo()).await.context("starting the stand-ins")?;
         let source_proxy = DelayProxy::start(scenario.source.port()).await?;
         let target_proxy = DelayProxy::start(scenario.target.port()).await?;
         // The writer endpoint the RDS API reports is where migprep connects: make that the proxy.
