@@ -34,6 +34,7 @@ pub enum Command {
     /// Show what must change on both sides; never changes anything.
     ///
     /// The plan goes to stdout; progress and errors to stderr.
+    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
     Plan {
         /// The migration spec (TOML).
         #[arg(default_value = "migprep.toml")]
@@ -54,6 +55,7 @@ pub enum Command {
     },
     /// Make the changes: from a spec (plans, shows, asks for `yes`) or from a saved plan file (applies
     /// exactly that plan, after checking that nothing it depends on has changed since).
+    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
     Apply {
         /// A migration spec or a plan file saved with `plan --out`.
         #[arg(default_value = "migprep.toml", value_name = "SPEC|PLANFILE")]
@@ -69,6 +71,7 @@ pub enum Command {
         deadline: Duration,
     },
     /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
+    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
     Restore {
         /// The migration spec (TOML).
         #[arg(default_value = "migprep.toml")]
@@ -88,6 +91,7 @@ pub enum Command {
     },
     /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
     /// the refusal of the next run quotes.
+    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
     ForceUnlock {
         /// The migration spec (TOML).
         spec: PathBuf,
@@ -95,6 +99,7 @@ pub enum Command {
         id: String,
     },
     /// Print a saved plan.
+    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
     Show {
         /// A plan file saved with `plan --out`.
         planfile: PathBuf,
@@ -130,4 +135,22 @@ pub enum Format {
     Json,
     /// For a pull-request comment.
     Markdown,
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommands_help_lists_the_exit_codes() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands_mut().filter(|sub| sub.get_name() != "help") {
+            let name = sub.get_name().to_string();
+            for help in [sub.render_help().to_string(), sub.render_long_help().to_string()] {
+                assert!(help.contains("Exit codes:") && help.contains("130"), "`migprep {name} --help`:\n{help}");
+            }
+        }
+    }
 }

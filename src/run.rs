@@ -8,13 +8,14 @@ use crate::apply::perform::Dispatch;
 use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format};
+use crate::clients::postgres;
 use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
 use crate::model::Observed;
 use crate::model::server::ServerId;
 use crate::observe;
 use crate::plan::file::{self, Observation};
-use crate::plan::{Kind, Plan};
+use crate::plan::{Connection, Kind, Plan, System};
 use crate::rules;
 use crate::settings::Settings;
 use crate::spec::Spec;
@@ -101,8 +102,9 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         Command::Plan { spec, out, format, detailed_exitcode, roles_sql } => {
             let spec = Spec::load(&spec)?;
             let session = Session::open(&spec, settings).await?;
-            let (observed, _) = session.observe(&spec).await?;
-            let (plan, observations) = rules::plan(&spec, &observed);
+            let (observed, databases) = session.observe(&spec).await?;
+            let (mut plan, observations) = rules::plan(&spec, &observed);
+            plan.connections = session.connections(&databases).await;
             print(&plan, format, settings)?;
             if let Some(out) = out {
                 save(&out, &spec, &plan, &observations)?;
@@ -128,7 +130,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
                 let session = Session::open(&spec, settings).await?;
                 let (observed, databases) = session.observe(&spec).await?;
-                let (plan, _) = rules::plan(&spec, &observed);
+                let (mut plan, _) = rules::plan(&spec, &observed);
+                plan.connections = session.connections(&databases).await;
                 execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
             }
         }
@@ -145,7 +148,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
-            let (plan, observations) = rules::restore(&spec, &observed, &recorded);
+            let (mut plan, observations) = rules::restore(&spec, &observed, &recorded);
+            plan.connections = session.connections(&databases).await;
             if let Some(out) = out {
                 print(&plan, Format::Human, settings)?;
                 save(&out, &spec, &plan, &observations)?;
@@ -210,8 +214,45 @@ impl<'s> Session<'s> {
         Ok(Self { clients: Clients { trust, rds, arm, server }, settings })
     }
 
+    /// Observes both clouds and both databases. A database that cannot be reached stays in the plan as
+    /// a blocker, and gets one line on stderr as well, so a log shows it without reading the plan.
     async fn observe(&self, spec: &Spec) -> Result<(Observed, Databases), UserError> {
-        observe::observe(spec, &self.clients).await.map_err(report_problems)
+        let (observed, databases) = observe::observe(spec, &self.clients).await.map_err(report_problems)?;
+        for endpoint in &observed.endpoints {
+            if let Err(unreachable) = &endpoint.outcome {
+                let inert = |text: &str| crate::text::inert(text, false).into_owned();
+                eprintln!(
+                    "migprep: error: the {} database {} cannot be used as {}: {}\nhint: {}",
+                    endpoint.side.name(),
+                    inert(&endpoint.address),
+                    inert(&endpoint.user),
+                    inert(&unreachable.problem),
+                    inert(&unreachable.hint)
+                );
+            }
+        }
+        Ok((observed, databases))
+    }
+
+    /// Every endpoint this run used and who it was there, for the plan's header.
+    async fn connections(&self, databases: &Databases) -> Vec<Connection> {
+        let arm = &self.clients.arm;
+        let identity = arm.identity().await.unwrap_or_else(|| "no identity yet (no request was made)".into());
+        let database = |endpoint: &postgres::Endpoint, system| Connection {
+            system,
+            endpoint: format!("{}/{} (sslmode {})", endpoint.address(), endpoint.database, endpoint.sslmode.name()),
+            identity: format!("role {}", endpoint.user),
+        };
+        vec![
+            Connection {
+                system: System::Aws,
+                endpoint: self.clients.rds.endpoint(),
+                identity: self.clients.rds.identity(),
+            },
+            database(&databases.source, System::Source),
+            Connection { system: System::Azure, endpoint: arm.endpoint().to_string(), identity },
+            database(&databases.target, System::Target),
+        ]
     }
 }
 
@@ -349,16 +390,16 @@ async fn execute(
     }
     if result.interrupted {
         eprintln!(
-            "migprep: interrupted: {} step(s) finished and recorded, {} not started; the lock is released. Run \
-             the command again to continue.",
-            result.applied.len(),
+            "migprep: interrupted: {} finished and recorded, {} not started; the lock is released. Run the \
+             command again to continue.",
+            crate::text::count(result.applied.len() as u64, "step", "steps"),
             result.not_started.len()
         );
         return Ok(Outcome::Interrupted);
     }
     let summary = plan.summary();
     eprintln!(
-        "migprep: {} complete: {} added, {} changed, {} destroyed; {} pending.",
+        "migprep: {} complete: {} added, {} changed, {} destroyed; {} pending{}",
         match plan.kind {
             Kind::Apply => "apply",
             Kind::Restore => "restore",
@@ -366,8 +407,15 @@ async fn execute(
         summary.add,
         summary.change,
         summary.destroy,
-        summary.pending
+        summary.pending,
+        if summary.pending == 0 { "." } else { ", left as they are:" }
     );
+    // What stays pending is named, with why, so nobody has to guess what "1 pending" was.
+    for change in plan.changes.iter().filter(|change| change.pending.is_some()) {
+        let address = crate::text::inert(change.address.as_str(), false);
+        let why = crate::text::inert(change.pending.as_deref().unwrap_or_default(), false);
+        eprintln!("  pending {address}: {why}");
+    }
     Ok(Outcome::Clean)
 }
 

@@ -10,6 +10,16 @@ pub fn steers(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
+/// A count with its noun in the right number: `count(1, "reader", "readers")` → `1 reader`, and `no`
+/// for none (`no readers`), the way a sentence says it.
+pub fn count(n: impl Into<i128>, one: &str, many: &str) -> String {
+    match n.into() {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// Text from outside migprep (names, values, service messages) made inert for a terminal or a document:
 /// every control character is shown as an escape such as `\u{1b}`, so no escape sequence reaches the
 /// terminal and no carriage return or forged line hides what a line says. A line break is kept only

@@ -24,6 +24,17 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    /// The spec's spelling, e.g. `verify-full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
 /// Whether `host` is a loopback address: `localhost`, 127.0.0.0/8 or `::1` (bracketed or not). Only
 /// these may be reached with `sslmode = "disable"`.
 pub fn is_loopback_host(host: &str) -> bool {

@@ -24,10 +24,10 @@ async fn plan_shows_the_cluster_and_the_server() {
     let cluster = stdout.lines().find(|l| l.contains("✓ aws.cluster/orders-prod ")).expect(&stdout);
     assert!(cluster.contains("aurora-postgresql 15.4"), "{cluster}");
     assert!(cluster.contains("default.aurora-postgresql15"), "{cluster}");
-    assert!(cluster.contains("1 reader(s)"), "{cluster}");
+    assert!(cluster.contains("), 1 reader  ["), "{cluster}");
     let server = stdout.lines().find(|l| l.contains("✓ azure.server/pg-orders ")).expect(&stdout);
     assert!(server.contains("HA ZoneRedundant (standby zone 2)"), "{server}");
-    assert!(server.contains("1 read replica(s)"), "{server}");
+    assert!(server.contains(", 1 read replica  ["), "{server}");
     let source = stdout.lines().find(|l| l.contains("source.pg/connection")).expect(&stdout);
     assert!(source.contains(&format!("127.0.0.1:{}", scenario.source.port())), "{source}");
 }

@@ -183,7 +183,7 @@ fn stale_lists_every_drift() {
     assert!(file::stale(&saved, &saved).is_empty());
 
     let error = file::stale_error(Path::new("orders.plan"), &drifts);
-    assert!(error.message.contains("the saved plan orders.plan is stale: 3 value(s) changed"));
+    assert!(error.message.contains("the saved plan orders.plan is stale: 3 values changed"));
     assert!(error.message.contains("b: planned with \"2\", now \"5\""));
 }
 

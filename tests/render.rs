@@ -1,9 +1,10 @@
 //! Snapshot tests of the three renderings (human without colour, JSON, markdown) for plans that cover
 //! every kind of finding: an empty plan, a plan of blockers only, a mixed prepare plan with pending,
-//! temporary, disruptive and irreversible changes, and a restore plan. The snapshots in
+//! temporary, disruptive and irreversible changes, a restore plan, and a plan with nothing to change but
+//! a warning, a prerequisite not verified yet and a role left out. The snapshots in
 //! `tests/snapshots/` are reviewed like code: a change to a rendering shows up as a diff there.
 
-use migprep::plan::{Action, Address, Change, Check, Kind, Plan};
+use migprep::plan::{Action, Address, Change, Check, Connection, Kind, Plan, System};
 use migprep::render::{self, human::Style};
 
 fn change(address: &str, action: Action, rule: &str, reason: &str) -> Change {
@@ -208,6 +209,52 @@ fn mixed() -> Plan {
     plan
 }
 
+/// Nothing to change, but not everything is known to hold: a warning, a probe that must wait for a
+/// reboot, and a role left out on purpose. None of them may read as passed, and the closing line must
+/// not say that every prerequisite is met. The header names where migprep looked and as whom.
+fn unfinished() -> Plan {
+    let mut plan = Plan::new(Kind::Apply, "orders");
+    plan.connections = vec![
+        Connection {
+            system: System::Aws,
+            endpoint: "AWS's RDS endpoint for us-east-1".into(),
+            identity: "AWS profile prod".into(),
+        },
+        Connection {
+            system: System::Source,
+            endpoint: "orders.cluster-c1.us-east-1.rds.amazonaws.com:5432/orders (sslmode verify-full)".into(),
+            identity: "role migrator".into(),
+        },
+        Connection {
+            system: System::Azure,
+            endpoint: "https://management.azure.com".into(),
+            identity: "service principal 3c9f in tenant 72f9 (AZURE_CLIENT_SECRET)".into(),
+        },
+        Connection {
+            system: System::Target,
+            endpoint: "pg-orders.postgres.database.azure.com:5432/postgres (sslmode verify-full)".into(),
+            identity: "role azureadmin".into(),
+        },
+    ];
+    plan.checks = vec![check("source.pg/version", "S1", "PostgreSQL 15.4 (≥ 9.5)")];
+    plan.warnings = vec![check(
+        "azure.server/pg-orders/network",
+        "N1",
+        "a private writer with a public flexible server is not a supported scenario (603000)",
+    )];
+    plan.not_verified = vec![check(
+        "source.pg/logical_decoding",
+        "S9",
+        "the decoding probe runs once wal_level is logical, after the writer's reboot: plan again after apply",
+    )];
+    plan.left_out = vec![check(
+        "target.pg/role/postgres",
+        "T7",
+        "postgres is the source's master user: the target has its own admin (azureadmin)",
+    )];
+    plan
+}
+
 /// Putting back what the migration changed: temporary settings and high availability.
 fn restore() -> Plan {
     let mut plan = Plan::new(Kind::Restore, "orders");
@@ -237,8 +284,14 @@ fn markdown(plan: &Plan) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn fixtures() -> [(&'static str, Plan); 4] {
-    [("empty", empty()), ("blockers_only", blockers_only()), ("mixed", mixed()), ("restore", restore())]
+fn fixtures() -> [(&'static str, Plan); 5] {
+    [
+        ("empty", empty()),
+        ("blockers_only", blockers_only()),
+        ("mixed", mixed()),
+        ("restore", restore()),
+        ("unfinished", unfinished()),
+    ]
 }
 
 #[test]
@@ -276,8 +329,34 @@ fn colour_off_writes_no_escape_codes_and_colour_on_does() {
 #[test]
 fn the_summary_line_is_terraforms_with_our_two_counts() {
     let text = human(&mixed(), false);
-    assert!(text.ends_with("Plan: 3 to add, 5 to change, 0 to destroy, 2 pending, 0 blockers.\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "Plan: 3 to add, 5 to change, 0 to destroy, 2 pending, 0 blockers. 1 warning needs your attention.\n"
+        ),
+        "{text}"
+    );
     assert!(human(&empty(), false).ends_with("No changes. The source and target meet every prerequisite checked.\n"));
+}
+
+#[test]
+fn only_what_passed_is_listed_as_passed() {
+    let plan = unfinished();
+    let passed_section = |text: &str, title: &str| -> String {
+        let start = text.find(title).unwrap_or_else(|| panic!("no {title} in {text}"));
+        text[start..].split("\n\n").take(2).collect::<Vec<_>>().join("\n")
+    };
+    for text in [human(&plan, false), markdown(&plan)] {
+        let passed = passed_section(&text, "Checks passed");
+        assert!(passed.contains("source.pg/version"), "{text}");
+        for entry in plan.not_verified.iter().chain(&plan.left_out).chain(&plan.warnings) {
+            assert!(!passed.contains(entry.address.as_str()), "{} listed as passed:\n{text}", entry.address);
+            assert!(text.contains(entry.address.as_str()), "{} missing:\n{text}", entry.address);
+        }
+        assert!(!text.contains("meet every prerequisite"), "{text}");
+        assert!(text.contains("1 warning needs your attention"), "{text}");
+        assert!(text.contains("1 prerequisite is not verified yet"), "{text}");
+        assert!(text.contains("service principal 3c9f in tenant 72f9"), "the identity used is named:\n{text}");
+    }
 }
 
 #[test]

@@ -306,9 +306,9 @@ fn operation_json(operation: Option<&crate::plan::Operation>) -> String {
 pub fn unreviewed_error(path: &Path, differences: &[String]) -> UserError {
     let lines: Vec<String> = differences.iter().map(|d| format!("  {d}")).collect();
     UserError::new(format!(
-        "the saved plan {} does not run what migprep would run now ({} change(s) differ); nothing was changed\n{}",
+        "the saved plan {} does not run what migprep would run now ({} differ); nothing was changed\n{}",
         path.display(),
-        differences.len(),
+        crate::text::count(differences.len() as u64, "change", "changes"),
         lines.join("\n")
     ))
     .hint(format!("review a fresh plan: `migprep plan --out {}`", path.display()))
@@ -318,9 +318,9 @@ pub fn unreviewed_error(path: &Path, differences: &[String]) -> UserError {
 pub fn stale_error(path: &Path, drifts: &[Drift]) -> UserError {
     let lines: Vec<String> = drifts.iter().map(|drift| format!("  {drift}")).collect();
     UserError::new(format!(
-        "the saved plan {} is stale: {} value(s) changed since it was made\n{}",
+        "the saved plan {} is stale: {} changed since it was made\n{}",
         path.display(),
-        drifts.len(),
+        crate::text::count(drifts.len() as u64, "value", "values"),
         lines.join("\n")
     ))
     .hint(format!("review a fresh plan: `migprep plan --out {}`", path.display()))

@@ -231,6 +231,27 @@ pub struct Plan {
     /// (e.g. a network scenario the migration service supports only with extra setup).
     #[serde(default)]
     pub warnings: Vec<Check>,
+    /// Prerequisites that could not be verified yet (e.g. a logical decoding probe that needs the
+    /// writer rebooted first); never shown as passed.
+    #[serde(default)]
+    pub not_verified: Vec<Check>,
+    /// Things left as they are on purpose, with the reason (e.g. the source's master user, which the
+    /// target replaces with its own admin); never shown as passed.
+    #[serde(default)]
+    pub left_out: Vec<Check>,
+    /// Where migprep looked and as whom: every endpoint it reached and the identity it used there.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+/// One endpoint migprep used and the identity it presented there, for the plan's header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub system: System,
+    /// The endpoint, e.g. `https://management.azure.com` or `migrator@orders.cluster-….rds.amazonaws.com:5432`.
+    pub endpoint: String,
+    /// Who migprep was there, e.g. `service principal 3c9f… in tenant 72f9…` or `profile prod (us-east-1)`.
+    pub identity: String,
 }
 
 /// Counts for the summary line.
@@ -252,6 +273,9 @@ impl Plan {
             changes: Vec::new(),
             checks: Vec::new(),
             warnings: Vec::new(),
+            not_verified: Vec::new(),
+            left_out: Vec::new(),
+            connections: Vec::new(),
         }
     }
 

@@ -4,7 +4,9 @@
 //! Pure: it writes to the given `io::Write` and never looks at the terminal or the environment; ANSI
 //! colour is added only when [`Style::colour`] says so.
 
-use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, inert, legend_entry, shown};
+use super::{
+    actions_used, closing_line, connection_label, flags, groups, heading, inert, legend_entry, sections, shown,
+};
 use crate::plan::{Action, Change, Kind, Plan};
 use std::io::{self, Write};
 
@@ -18,6 +20,14 @@ pub struct Style {
 pub fn render(plan: &Plan, out: &mut dyn Write, style: Style) -> io::Result<()> {
     let paint = Paint(style.colour);
     writeln!(out, "{}", paint.bold(&heading(plan)))?;
+    if !plan.connections.is_empty() {
+        writeln!(out)?;
+        for connection in &plan.connections {
+            let (endpoint, identity) = (inert(&connection.endpoint, false), inert(&connection.identity, false));
+            let label = format!("{:<22}", connection_label(connection.system));
+            writeln!(out, "  {} {endpoint}, as {identity}", paint.dim(&label))?;
+        }
+    }
 
     let used = actions_used(plan);
     if !used.is_empty() {
@@ -37,26 +47,22 @@ pub fn render(plan: &Plan, out: &mut dyn Write, style: Style) -> io::Result<()> 
         }
     }
 
-    if !plan.warnings.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "{}", paint.bold("Warnings"))?;
-        writeln!(out)?;
-        for warning in &plan.warnings {
-            let rule = paint.dim(&format!("[{}]", warning.rule));
-            let (address, summary) = (inert(warning.address.as_str(), false), inert(&warning.summary, false));
-            writeln!(out, "  {} {address} — {summary}  {rule}", paint.yellow("⚠"))?;
+    for (title, mark, entries) in sections(plan) {
+        if entries.is_empty() {
+            continue;
         }
-    }
-
-    let checks = checks_by_system(plan);
-    if !checks.is_empty() {
+        let mark = match mark {
+            "✓" => paint.green(mark),
+            "–" => paint.dim(mark),
+            _ => paint.yellow(mark),
+        };
         writeln!(out)?;
-        writeln!(out, "{}", paint.bold("Checks passed"))?;
+        writeln!(out, "{}", paint.bold(title))?;
         writeln!(out)?;
-        for check in checks {
-            let rule = paint.dim(&format!("[{}]", check.rule));
-            let (address, summary) = (inert(check.address.as_str(), false), inert(&check.summary, false));
-            writeln!(out, "  {} {address} — {summary}  {rule}", paint.green("✓"))?;
+        for entry in entries {
+            let rule = paint.dim(&format!("[{}]", entry.rule));
+            let (address, summary) = (inert(entry.address.as_str(), false), inert(&entry.summary, false));
+            writeln!(out, "  {mark} {address} — {summary}  {rule}")?;
         }
     }
 

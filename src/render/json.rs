@@ -37,6 +37,15 @@
 //!   ],
 //!   "warnings": [                        // needs the user's attention; blocks nothing, changes nothing
 //!     { "address": "azure.server/pg-orders/network", "rule": "N1", "summary": "…" }
+//!   ],
+//!   "not_verified": [                    // prerequisites that could not be verified yet, and why
+//!     { "address": "source.pg/logical_decoding", "rule": "S9", "summary": "…" }
+//!   ],
+//!   "left_out": [                        // left as they are on purpose, and why
+//!     { "address": "target.pg/role/postgres", "rule": "T7", "summary": "…" }
+//!   ],
+//!   "connections": [                     // every endpoint the run used, and as whom
+//!     { "system": "aws" | "source" | "azure" | "target", "endpoint": "…", "identity": "…" }
 //!   ]
 //! }
 //! ```
@@ -299,6 +308,21 @@ mod tests {
             rule: RuleId::N1,
             summary: "private writer".into(),
         });
+        plan.not_verified.push(Check {
+            address: Address::new("source.pg/logical_decoding"),
+            rule: RuleId::S9,
+            summary: "needs the reboot".into(),
+        });
+        plan.left_out.push(Check {
+            address: Address::new("target.pg/role/postgres"),
+            rule: RuleId::T7,
+            summary: "the master user".into(),
+        });
+        plan.connections.push(crate::plan::Connection {
+            system: crate::plan::System::Azure,
+            endpoint: "https://management.azure.com".into(),
+            identity: "managed identity".into(),
+        });
         let value: Value = serde_json::from_str(&rendered(&plan)).unwrap();
         assert_eq!(
             value,
@@ -324,7 +348,14 @@ mod tests {
                     "operation": {"target": {"op": "set_configuration", "name": "max_wal_senders", "value": "10"}}
                 }],
                 "checks": [{"address": "source.pg/version", "rule": "S1", "summary": "PostgreSQL 15.4"}],
-                "warnings": [{"address": "azure.server/pg-orders/network", "rule": "N1", "summary": "private writer"}]
+                "warnings": [{"address": "azure.server/pg-orders/network", "rule": "N1", "summary": "private writer"}],
+                "not_verified": [{"address": "source.pg/logical_decoding", "rule": "S9", "summary": "needs the reboot"}],
+                "left_out": [{"address": "target.pg/role/postgres", "rule": "T7", "summary": "the master user"}],
+                "connections": [{
+                    "system": "azure",
+                    "endpoint": "https://management.azure.com",
+                    "identity": "managed identity"
+                }]
             })
         );
     }

@@ -5,7 +5,9 @@
 //! Pure: it writes to the given `io::Write` and nothing else. Values and addresses are code spans so that
 //! names such as `max_wal_senders` are neither reformatted nor mistaken for markup.
 
-use super::{actions_used, checks_by_system, closing_line, flags, groups, heading, inert, legend_entry, shown};
+use super::{
+    actions_used, closing_line, connection_label, flags, groups, heading, inert, legend_entry, sections, shown,
+};
 use crate::plan::{Action, Change, Kind, Plan};
 use std::io::{self, Write};
 
@@ -13,7 +15,19 @@ use std::io::{self, Write};
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "### {}", text(&heading(plan)))?;
     writeln!(out)?;
-    writeln!(out, "**{}**", closing_line(plan))?;
+    writeln!(out, "**{}**", text(&closing_line(plan)))?;
+    if !plan.connections.is_empty() {
+        writeln!(out)?;
+        for connection in &plan.connections {
+            writeln!(
+                out,
+                "- {}: {}, as {}",
+                connection_label(connection.system),
+                code(&connection.endpoint),
+                text(&connection.identity)
+            )?;
+        }
+    }
 
     for group in groups(plan) {
         writeln!(out)?;
@@ -33,25 +47,26 @@ pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
-    if !plan.warnings.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "**Warnings**")?;
-        writeln!(out)?;
-        for warning in &plan.warnings {
-            writeln!(out, "- ⚠ {} — {} ({})", code(warning.address.as_str()), text(&warning.summary), warning.rule)?;
+    for (title, mark, entries) in sections(plan) {
+        if entries.is_empty() {
+            continue;
         }
-    }
-
-    let checks = checks_by_system(plan);
-    if !checks.is_empty() {
+        // What needs reading is shown open; what is only for the record is folded away.
+        let folded = matches!(mark, "✓" | "–");
         writeln!(out)?;
-        writeln!(out, "<details><summary>Checks passed ({})</summary>", checks.len())?;
-        writeln!(out)?;
-        for check in checks {
-            writeln!(out, "- ✓ {} — {} ({})", code(check.address.as_str()), text(&check.summary), check.rule)?;
+        if folded {
+            writeln!(out, "<details><summary>{title} ({})</summary>", entries.len())?;
+        } else {
+            writeln!(out, "**{title}**")?;
         }
         writeln!(out)?;
-        writeln!(out, "</details>")?;
+        for entry in entries {
+            writeln!(out, "- {mark} {} — {} ({})", code(entry.address.as_str()), text(&entry.summary), entry.rule)?;
+        }
+        if folded {
+            writeln!(out)?;
+            writeln!(out, "</details>")?;
+        }
     }
 
     let used = actions_used(plan);

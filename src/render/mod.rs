@@ -12,6 +12,7 @@ pub mod roles_sql;
 
 use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
 
+use crate::text::count;
 pub use crate::text::inert;
 
 /// The systems in the order the renderings show them (the enum's order).
@@ -41,15 +42,38 @@ fn groups(plan: &Plan) -> Vec<Group<'_>> {
         .collect()
 }
 
-/// The checks that passed, in system order and otherwise in plan order.
-fn checks_by_system(plan: &Plan) -> Vec<&Check> {
-    let mut checks: Vec<&Check> = plan.checks.iter().collect();
+/// Checks in system order and otherwise in plan order.
+fn by_system(checks: &[Check]) -> Vec<&Check> {
+    let mut checks: Vec<&Check> = checks.iter().collect();
     // A stable sort keeps the rules' order inside each system.
     checks.sort_by_key(|check| check.address.system());
     checks
 }
 
-/// The summary line, exactly as terraform users expect it (plus our two counts).
+/// The lists of findings that are not changes, in the order the renderings show them: each with its
+/// title, the mark before each entry, and its entries. A finding is listed as passed only when it
+/// passed; what could not be verified and what is left out on purpose have lists of their own.
+fn sections(plan: &Plan) -> [(&'static str, &'static str, Vec<&Check>); 4] {
+    [
+        ("Warnings", "⚠", plan.warnings.iter().collect()),
+        ("Not verified yet", "?", by_system(&plan.not_verified)),
+        ("Left as they are", "–", by_system(&plan.left_out)),
+        ("Checks passed", "✓", by_system(&plan.checks)),
+    ]
+}
+
+/// What a [`crate::plan::Connection`]'s system is called in the header.
+fn connection_label(system: System) -> &'static str {
+    match system {
+        System::Aws => "AWS RDS API",
+        System::Source => "source database",
+        System::Azure => "Azure Resource Manager",
+        System::Target => "target database",
+    }
+}
+
+/// The summary line, exactly as terraform users expect it (plus our two counts). Counts stay digits in
+/// the same places whatever their value, so scripts and eyes find them.
 fn summary_line(summary: Summary) -> String {
     format!(
         "Plan: {} to add, {} to change, {} to destroy, {} pending, {} blockers.",
@@ -68,13 +92,29 @@ fn heading(plan: &Plan) -> String {
     }
 }
 
-/// The line that ends a rendering: the counts, or the no-changes sentence.
+/// The line that ends a rendering: the counts, or the no-changes sentence, and what still needs the
+/// reader: warnings and what could not be verified. "Every prerequisite is met" is said only when
+/// nothing of the kind is left.
 fn closing_line(plan: &Plan) -> String {
-    match (plan.changes.is_empty(), plan.kind) {
-        (false, _) => summary_line(plan.summary()),
-        (true, Kind::Apply) => NO_CHANGES.to_string(),
-        (true, Kind::Restore) => NOTHING_TO_RESTORE.to_string(),
+    let mut attention = Vec::new();
+    if !plan.warnings.is_empty() {
+        let verb = if plan.warnings.len() == 1 { "needs" } else { "need" };
+        attention.push(format!("{} {verb} your attention.", count(plan.warnings.len() as u64, "warning", "warnings")));
     }
+    if !plan.not_verified.is_empty() {
+        let verb = if plan.not_verified.len() == 1 { "is" } else { "are" };
+        attention.push(format!(
+            "{} {verb} not verified yet.",
+            count(plan.not_verified.len() as u64, "prerequisite", "prerequisites")
+        ));
+    }
+    let head = match (plan.changes.is_empty(), plan.kind) {
+        (false, _) => summary_line(plan.summary()),
+        (true, Kind::Apply) if attention.is_empty() => NO_CHANGES.to_string(),
+        (true, Kind::Apply) => "No changes to make.".to_string(),
+        (true, Kind::Restore) => NOTHING_TO_RESTORE.to_string(),
+    };
+    std::iter::once(head).chain(attention).collect::<Vec<_>>().join(" ")
 }
 
 /// Every action in the order the legend lists them.

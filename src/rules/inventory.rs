@@ -4,6 +4,7 @@
 use super::Findings;
 use crate::model::Observed;
 use crate::plan::{Address, Check, RuleId};
+use crate::text::count;
 
 pub fn clouds(observed: &Observed) -> Findings {
     let cluster = &observed.cluster;
@@ -12,6 +13,7 @@ pub fn clouds(observed: &Observed) -> Findings {
         .map(|w| format!("writer {} ({})", w.instance_id, w.instance_class.as_deref().unwrap_or("class unknown")))
         .unwrap_or_else(|| "no writer".into());
     let readers = cluster.members.iter().filter(|m| !m.is_writer).count();
+    let readers = count(readers as u64, "reader", "readers");
     let server = &observed.server;
     let storage = server.storage_size_gb.map(|gb| format!(", {gb} GB")).unwrap_or_default();
     let ha = match &server.high_availability.standby_zone {
@@ -25,7 +27,7 @@ pub fn clouds(observed: &Observed) -> Findings {
             address: Address::cluster(&cluster.id),
             rule: RuleId::Observe,
             summary: format!(
-                "{} {}, {}, parameter group {}, {writer}, {readers} reader(s)",
+                "{} {}, {}, parameter group {}, {writer}, {readers}",
                 cluster.engine, cluster.engine_version, cluster.status, cluster.parameter_group
             ),
         },
@@ -33,12 +35,12 @@ pub fn clouds(observed: &Observed) -> Findings {
             address: Address::server(&server.name),
             rule: RuleId::Observe,
             summary: format!(
-                "PostgreSQL {}, {}, {} ({}){storage}, {ha}, {} read replica(s)",
+                "PostgreSQL {}, {}, {} ({}){storage}, {ha}, {}",
                 server.version,
                 server.state,
                 server.sku.name,
                 server.sku.tier,
-                observed.replicas.len()
+                count(observed.replicas.len() as u64, "read replica", "read replicas")
             ),
         },
     ];

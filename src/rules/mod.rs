@@ -26,6 +26,10 @@ pub struct Findings {
     pub checks: Vec<Check>,
     /// Findings that need the user's attention but neither block nor change anything.
     pub warnings: Vec<Check>,
+    /// Prerequisites that could not be verified yet; never shown as passed.
+    pub not_verified: Vec<Check>,
+    /// Things left as they are on purpose, with the reason; never shown as passed.
+    pub left_out: Vec<Check>,
     /// Every observed value a change depends on: if one differs at apply time, the plan is stale.
     pub observations: Vec<Observation>,
 }
@@ -35,6 +39,8 @@ impl Findings {
         self.changes.extend(other.changes);
         self.checks.extend(other.checks);
         self.warnings.extend(other.warnings);
+        self.not_verified.extend(other.not_verified);
+        self.left_out.extend(other.left_out);
         self.observations.extend(other.observations);
     }
 
@@ -43,6 +49,8 @@ impl Findings {
         plan.changes = self.changes;
         plan.checks = self.checks;
         plan.warnings = self.warnings;
+        plan.not_verified = self.not_verified;
+        plan.left_out = self.left_out;
         let mut observations = self.observations;
         observations.sort();
         observations.dedup();

@@ -184,6 +184,12 @@ impl Tokens {
         Ok(Tokens { sources, scope, state: tokio::sync::Mutex::new(Cache::default()) })
     }
 
+    /// Who the tokens are for: the source that gave the last one, or `None` before any was asked for.
+    pub(super) async fn identity(&self) -> Option<String> {
+        let chosen = self.state.lock().await.chosen?;
+        Some(self.sources[chosen].name.clone())
+    }
+
     /// Forgets the cached token (ARM said it expired).
     pub(super) async fn invalidate(&self) {
         self.state.lock().await.cached = None;

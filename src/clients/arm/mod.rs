@@ -193,6 +193,11 @@ impl Arm {
         self.endpoint.as_str().trim_end_matches('/')
     }
 
+    /// The identity ARM saw, e.g. `service principal … in tenant …`; `None` before the first request.
+    pub async fn identity(&self) -> Option<String> {
+        self.tokens.identity().await
+    }
+
     /// Gets a token now, so that bad credentials show up before anything else is read.
     pub async fn check_credentials(&self) -> Result<(), AzureError> {
         self.tokens.token().await.map(|_| ())

@@ -145,6 +145,8 @@ pub struct Rds {
     client: aws_sdk_rds::Client,
     region: String,
     profile: Option<String>,
+    /// The endpoint override in force (the spec's, or the SDK's own `AWS_ENDPOINT_URL`); `None` is AWS's.
+    endpoint_url: Option<String>,
     poll_interval: Duration,
 }
 
@@ -195,12 +197,30 @@ impl Rds {
             client: aws_sdk_rds::Client::new(&sdk),
             region: settings.region.clone(),
             profile: settings.profile.clone(),
+            endpoint_url: sdk.endpoint_url().map(str::to_string),
             poll_interval: settings.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
         })
     }
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// Where requests go, for the plan's header: the override in force, or AWS's endpoint for the region.
+    pub fn endpoint(&self) -> String {
+        match &self.endpoint_url {
+            Some(url) => format!("{url} ({})", self.region),
+            None => format!("AWS's RDS endpoint for {}", self.region),
+        }
+    }
+
+    /// Which credentials the SDK was told to use, for the plan's header. The chain's answer is not asked
+    /// for again (for SSO or an instance role that would be one more request).
+    pub fn identity(&self) -> String {
+        match &self.profile {
+            Some(profile) => format!("AWS profile {profile}"),
+            None => "the AWS default credential chain (environment, AWS_PROFILE, SSO, instance role)".into(),
+        }
     }
 
     fn error<E>(&self, operation: &'static str, subject: Subject<'_>, err: SdkError<E, HttpResponse>) -> AwsError

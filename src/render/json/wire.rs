@@ -18,6 +18,26 @@ pub struct Document {
     changes: Vec<Change>,
     checks: Vec<Check>,
     warnings: Vec<Check>,
+    not_verified: Vec<Check>,
+    left_out: Vec<Check>,
+    connections: Vec<Connection>,
+}
+
+/// An endpoint the run used and the identity it presented there.
+#[derive(Serialize)]
+struct Connection {
+    system: System,
+    endpoint: String,
+    identity: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum System {
+    Aws,
+    Source,
+    Azure,
+    Target,
 }
 
 #[derive(Serialize)]
@@ -161,6 +181,22 @@ impl From<&plan::Plan> for Document {
             changes: plan.changes.iter().map(Change::from).collect(),
             checks: plan.checks.iter().map(Check::from).collect(),
             warnings: plan.warnings.iter().map(Check::from).collect(),
+            not_verified: plan.not_verified.iter().map(Check::from).collect(),
+            left_out: plan.left_out.iter().map(Check::from).collect(),
+            connections: plan
+                .connections
+                .iter()
+                .map(|c| Connection {
+                    system: match c.system {
+                        plan::System::Aws => System::Aws,
+                        plan::System::Source => System::Source,
+                        plan::System::Azure => System::Azure,
+                        plan::System::Target => System::Target,
+                    },
+                    endpoint: c.endpoint.clone(),
+                    identity: c.identity.clone(),
+                })
+                .collect(),
         }
     }
 }

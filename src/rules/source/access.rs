@@ -54,9 +54,10 @@ pub(super) fn check(findings: &mut Findings, spec: &Spec, db: &Database) {
             Action::Blocker,
             RuleId::S10,
             format!(
-                "the migration user cannot read database {} ({tables} table(s) without SELECT{})",
+                "the migration user cannot read database {}: {} without SELECT{}",
                 database.name,
-                if database.connect { "" } else { ", no CONNECT" }
+                crate::text::count(tables, "table", "tables"),
+                if database.connect { "" } else { ", and no CONNECT on the database" }
             ),
         );
         blocker.prevents = Some(603110);

@@ -9,19 +9,23 @@ use crate::rules::Findings;
 /// (`wal_level` becomes logical only with that reboot).
 pub(super) fn check(findings: &mut Findings, db: &Database, reboot_planned: bool) {
     let address = Address::source_database().child("logical_decoding");
-    let summary = match &db.decoding {
-        Decoding::Works => "a temporary test_decoding slot was created, read and dropped".to_string(),
-        Decoding::NotTried if reboot_planned => {
-            "not tried yet: wal_level is not logical until the writer is rebooted".to_string()
+    let verified = |summary: String| Check { address: address.clone(), rule: RuleId::S9, summary };
+    match &db.decoding {
+        Decoding::Works => {
+            findings.checks.push(verified("a temporary test_decoding slot was created, read and dropped".into()))
         }
-        Decoding::NotTried => format!(
-            "not tried: wal_level is {} (S3 and S7 make it logical)",
+        Decoding::NotTried if reboot_planned => findings.not_verified.push(verified(
+            "the decoding probe runs once wal_level is logical, after the writer's reboot: plan again after apply"
+                .into(),
+        )),
+        Decoding::NotTried => findings.not_verified.push(verified(format!(
+            "the decoding probe needs wal_level = logical, and it is {} (S3 and S7 make it logical)",
             db.setting("wal_level").unwrap_or("unknown")
-        ),
-        Decoding::NoPrivilege(message) => format!(
-            "not verified: the connection user may not create replication slots ({message}); the migration \
-             user's rds_replication membership (S8) is what the migration needs"
-        ),
+        ))),
+        Decoding::NoPrivilege(message) => findings.not_verified.push(verified(format!(
+            "the connection user may not create replication slots ({message}); the migration user's \
+             rds_replication membership (S8) is what the migration needs"
+        ))),
         Decoding::Failed(message) => {
             let mut blocker = Change::new(
                 address,
@@ -36,8 +40,6 @@ pub(super) fn check(findings: &mut Findings, db: &Database, reboot_planned: bool
                     .into(),
             );
             findings.changes.push(blocker);
-            return;
         }
-    };
-    findings.checks.push(Check { address, rule: RuleId::S9, summary });
+    }
 }

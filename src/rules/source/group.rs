@@ -105,9 +105,13 @@ pub(super) fn choose<'a>(findings: &mut Findings, spec: &Spec, cluster: &str, st
 fn why_not_in_place(cluster: &str, current: &GroupState) -> Option<String> {
     let others: Vec<&str> = current.users.iter().map(String::as_str).filter(|u| *u != cluster).collect();
     if current.group.is_default() {
-        Some(format!("{} is an AWS default group, which cannot be modified", current.group.name))
+        Some(format!("{}, an AWS default group, which cannot be modified", current.group.name))
     } else if !others.is_empty() {
-        Some(format!("{} is shared with {} (changing it would change them too)", current.group.name, others.join(", ")))
+        Some(format!(
+            "{}, which it shares with {}: changing it would change them too",
+            current.group.name,
+            others.join(", ")
+        ))
     } else {
         None
     }
@@ -127,7 +131,7 @@ fn foreign_blocker(spec: &Spec, cluster: &str, why: &str, foreign: &GroupState, 
         Action::Blocker,
         RuleId::S2,
         format!(
-            "cluster {cluster} needs a new parameter group because {why}, but a group named {} already \
+            "cluster {cluster} needs a new parameter group because it uses {why}, but a group named {} already \
              exists and was not created by migprep for this cluster (family {}, used by {}, \
              description {:?})",
             foreign.group.name,
@@ -175,9 +179,9 @@ fn prepare<'a>(
         action,
         RuleId::S2,
         format!(
-            "cluster {cluster} uses {why}: {verb} {name} in family {} carrying over {} user-set parameter(s) of {}",
+            "cluster {cluster} uses {why}; {verb} {name} in family {}, carrying over {} of {}",
             current.group.family,
-            carry.len(),
+            crate::text::count(carry.len() as u64, "user-set parameter", "user-set parameters"),
             current.group.name
         ),
     );

@@ -131,7 +131,7 @@ fn logical_replication<'a>(now: &Now<'_>, meta: Option<&'a Parameter>) -> Desire
         before: logical.clone().or_else(|| Some("0".into())),
         set: (logical.as_deref() != Some("1")).then(|| "1".to_string()),
         final_value: Some("1".into()),
-        reason: "logical replication needs rds.logical_replication = 1 (wal_level = logical)".into(),
+        reason: "logical replication needs it: it makes wal_level logical".into(),
         meta,
     }
 }
@@ -151,8 +151,8 @@ fn replication_slots<'a>(now: &Now<'_>, databases: i64, meta: Option<&'a Paramet
         set: (slots_now < Some(slots_min)).then(|| slots_min.to_string()),
         final_value: Some(slots_final.to_string()),
         reason: format!(
-            "must exceed the {databases} selected database(s) plus the {slots_in_use} slot(s) that exist, and 1: \
-             at least {slots_min}"
+            "it must exceed the selected databases ({databases}) plus the replication slots that exist \
+             ({slots_in_use}): at least {slots_min}"
         ),
         meta,
     };
@@ -173,8 +173,8 @@ fn wal_senders<'a>(now: &Now<'_>, slots_final: i64, meta: Option<&'a Parameter>)
         set: (senders_now < Some(senders_min)).then(|| senders_min.to_string()),
         final_value: Some(senders_final.to_string()),
         reason: format!(
-            "must be at least max_replication_slots ({slots_final}) plus the {walsenders} walsender(s) in use: \
-             at least {senders_min}"
+            "it must be at least max_replication_slots ({slots_final}) plus the walsenders in use \
+             ({walsenders}): at least {senders_min}"
         ),
         meta,
     }
@@ -191,7 +191,7 @@ fn wal_sender_timeout<'a>(now: &Now<'_>, wanted: Option<u32>, meta: Option<&'a P
         before: timeout_now.clone(),
         set: (number(timeout_now.as_deref()) != number(Some(&timeout))).then(|| timeout.clone()),
         final_value: Some(timeout.clone()),
-        reason: format!("walsenders must not time out during a long initial load: {timeout} ms (0 = never)"),
+        reason: format!("walsenders must not time out during a long initial load: {timeout} ms, where 0 means never"),
         meta,
     }
 }
@@ -224,7 +224,7 @@ pub(super) fn write(
             findings.checks.push(Check {
                 address,
                 rule: d.rule,
-                summary: format!("{} = {} ({})", d.name, d.before.as_deref().unwrap_or("unset"), d.reason),
+                summary: format!("{} = {}: {}", d.name, d.before.as_deref().unwrap_or("unset"), d.reason),
             });
             continue;
         };

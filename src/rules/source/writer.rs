@@ -59,6 +59,14 @@ pub(super) fn reboot(
         .observations
         .push(Observation::new(address.clone(), format!("{} {}", writer.instance_id, writer.parameter_group_status)));
     let mut why = reboot.why;
+    // What the writer's status is when the reboot runs: the planned group changes leave it pending.
+    let before = if !why.is_empty() {
+        "pending-reboot".to_string()
+    } else if writer.parameter_group_status != IN_SYNC {
+        writer.parameter_group_status.clone()
+    } else {
+        "in-sync, running older values".to_string()
+    };
     if writer.parameter_group_status != IN_SYNC {
         why.push(format!("the writer's parameter group status is {}", writer.parameter_group_status));
     }
@@ -78,21 +86,22 @@ pub(super) fn reboot(
         RuleId::S7,
         format!("reboot writer {} so the values take effect: {}", writer.instance_id, why.join("; ")),
     );
-    change.before = Some(writer.parameter_group_status.clone());
+    change.before = Some(before);
     change.after = Some(IN_SYNC.into());
     change.disruptive = true;
     change.prevents = Some(603107);
     change.depends_on = reboot.group_changes;
-    change.remedy = Some(format!(
-        "aws rds reboot-db-instance --db-instance-identifier {} --region {}",
-        writer.instance_id, spec.source.region
-    ));
     if !spec.allow.reboot_source_writer {
+        // Only then is the reboot the user's to do; otherwise apply does it and a command would mislead.
         change.pending = Some(
             "[allow] reboot_source_writer is false: the writer must be rebooted for logical replication to take \
-             effect; reboot it yourself (see remedy) or set reboot_source_writer = true"
+             effect; reboot it yourself (see hint) or set reboot_source_writer = true"
                 .into(),
         );
+        change.remedy = Some(format!(
+            "aws rds reboot-db-instance --db-instance-identifier {} --region {}",
+            writer.instance_id, spec.source.region
+        ));
     }
     change.operation = Some(Operation::Source(SourceOp::RebootWriter {
         cluster: cluster.id.clone(),
@@ -127,12 +136,13 @@ fn compare(desired: &[Desired<'_>], db: Option<&Database>) -> (Vec<(String, Stri
 /// Readers left `pending-reboot` (Aurora 15.2+/14.7+/13.10+/12.14+ does not reboot them with the writer).
 pub(super) fn readers(findings: &mut Findings, spec: &Spec, cluster: &Cluster) {
     for reader in cluster.members.iter().filter(|m| !m.is_writer && m.parameter_group_status != IN_SYNC) {
-        findings.checks.push(Check {
+        findings.left_out.push(Check {
             address: Address::cluster(&cluster.id).named("reader", &reader.instance_id),
             rule: RuleId::S7,
             summary: format!(
-                "reader {} is {}: it keeps the old values until rebooted (the migration reads from the writer); \
-                 aws rds reboot-db-instance --db-instance-identifier {} --region {}",
+                "reader {} is {} and is not rebooted: the migration reads from the writer, and the reader keeps \
+                 the old values until you reboot it (aws rds reboot-db-instance --db-instance-identifier {} \
+                 --region {})",
                 reader.instance_id, reader.parameter_group_status, reader.instance_id, spec.source.region
             ),
         });
