@@ -33,8 +33,11 @@ pub struct Setting {
     pub unit: Option<String>,
     /// `bool`, `integer`, `real`, `string`, `enum`.
     pub vartype: String,
-    /// Where the value comes from (`default`, `configuration file`, …).
+    /// Where the value comes from (`default`, `configuration file`, `client`, …).
     pub source: String,
+    /// PostgreSQL's built-in default (`boot_val`), in the same unit; `None` for a placeholder of a
+    /// library that is not loaded.
+    pub boot_value: Option<String>,
 }
 
 impl Default for Extensions {

@@ -40,11 +40,13 @@ async fn database_extensions(source: &Pool, name: &str) -> DatabaseExtensions {
     result
 }
 
-/// Every `pg_settings` row of the writer (a few hundred; one query).
+/// Every `pg_settings` row of the writer (a few hundred; one statement, pipelined with the other source
+/// observers' on the shared connection). All rows, whatever their source: T6 needs the unit and type of
+/// every parameter the group sets, and decides itself which sources count.
 async fn settings(writer: &Pool) -> Result<BTreeMap<String, Setting>, String> {
     let client = writer.main().await.map_err(|e| e.to_string())?;
     let rows = client
-        .query_typed("SELECT name, setting, unit, vartype, source FROM pg_settings", &[])
+        .query_typed("SELECT name, setting, unit, vartype, source, boot_val FROM pg_settings", &[])
         .await
         .map_err(|e| sql_error("reading pg_settings on the writer", e))?;
     Ok(rows
@@ -56,6 +58,7 @@ async fn settings(writer: &Pool) -> Result<BTreeMap<String, Setting>, String> {
                 unit: r.get(2),
                 vartype: r.get(3),
                 source: r.get(4),
+                boot_value: r.get(5),
             };
             (setting.name.to_ascii_lowercase(), setting)
         })

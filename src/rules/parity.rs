@@ -1,145 +1,177 @@
-//! T6: server parameters the user changed on the source are set to the same value on the target, where
-//! the target allows it; the others are listed with the reason. Pure.
+//! T6: the server parameters the source runs with a value of its own are set to the same value on the
+//! target, where the target takes it; the others are listed with the reason. Pure.
 //!
-//! What counts as "changed by the user" is the source cluster group's `Source=user` parameters. On Aurora
-//! that is the only place a user can change a server parameter (there is no ALTER SYSTEM); `pg_settings`
-//! cannot tell a user's value from the ones RDS sets itself (memory and connection formulas show up as
-//! `configuration file` too), and copying those would size the target like the source's instance class.
-//! `pg_settings` supplies each parameter's unit, and the effective value where the group holds a formula.
+//! What the source runs is the writer's `pg_settings`, kept to the rows whose value is the server's:
+//! `source` is `configuration file` (on Aurora, the parameter group with RDS's defaults under it) or
+//! `command line`. The other sources are not the server's choice:
+//! - `default`: PostgreSQL's built-in value, nothing was changed;
+//! - `client`, `session`, `interactive`, `test`: set by the connection the row was read through, that is
+//!   migprep's own session (its `application_name`, the driver's `client_encoding`);
+//! - `database`, `user`, `database user`, `global`: per-database and per-role settings (`ALTER DATABASE
+//!   / ROLE … SET`). They are not server parameters (T7 carries role settings), and setting them
+//!   server-wide on the target would widen their reach;
+//! - `override`: values the server derives itself (`data_directory`, `transaction_isolation`, an
+//!   auto-tuned `wal_buffers`);
+//! - `environment variable`: the server process's environment (`PGPORT`, the stack limit behind
+//!   `max_stack_depth`), which describes the host and which an Aurora user cannot set.
 //!
-//! Values are compared normalised: numbers converted into the target parameter's unit (`8MB` on the
-//! source and `8192` kB on the target are equal), booleans as on/off (`1` on RDS, `on` on Azure), other
-//! values case-insensitively. A value the target cannot take (read-only there, outside `allowedValues`,
-//! not expressible in its unit, or no such parameter) is shown as a pending change with the reason: it
-//! does not block the migration (no premigration error covers parity) but the user should decide.
+//! A row whose value is PostgreSQL's built-in default (`boot_val`) is not a change either: initdb and
+//! RDS write many of those into the configuration file. A server value that a per-session, per-database
+//! or per-role setting hides is not visible in `pg_settings`; the group's value still counts then.
+//!
+//! The group's `Source=user` values count too, and before `pg_settings`' for the same parameter: they are
+//! what the user wrote, in the user's units, and what the writer runs once S7 has it in sync. A group
+//! value that is an RDS formula (`{DBInstanceClassMemory/32768}`) is replaced by the running value.
+//!
+//! Parameters in [`never_copied`] (instance sizing, service-managed, owned by other rules) are skipped.
+//! Values are compared as [`value`] describes (type- and unit-aware). A value the target cannot take
+//! (read-only there, outside `allowedValues`, not expressible in its unit) is a pending change with the
+//! reason: it does not block the migration (no premigration error covers parity) but the user should
+//! decide. Parameters the target does not have at all are listed together in one warning.
+
+mod never_copied;
+mod value;
 
 use super::Findings;
 use super::target::configuration_address;
 use crate::model::Observed;
 use crate::model::cluster::Parameter;
 use crate::model::extensions::Setting;
-use crate::model::server::Configuration;
+use crate::model::server::{Configuration, Configurations};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
 use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::spec::Spec;
+use never_copied::never_copied;
+use std::collections::BTreeMap;
+use value::{Kind, SourceType};
 
-/// Source parameters never copied, by prefix: replication settings that the source rules (S3–S6) and
-/// the migration service manage, Aurora- and RDS-only settings, TLS and log destinations that belong to
-/// each platform, standby settings, and the preload libraries T5 derives from the extensions in use.
-const EXCLUDED_PREFIXES: [&str; 12] = [
-    "rds.",
-    "aurora",
-    "apg_",
-    "wal_",
-    "ssl",
-    "archive_",
-    "hot_standby",
-    "max_standby_",
-    "primary_",
-    "recovery_",
-    "syslog_",
-    "log_rotation_",
-];
+/// The `pg_settings.source` values of a server's own configuration (see the module's documentation).
+const SERVER_WIDE_SOURCES: [&str; 2] = ["configuration file", "command line"];
 
-/// Source parameters never copied, by name (see [`EXCLUDED_PREFIXES`]).
-const EXCLUDED: [&str; 17] = [
-    "max_replication_slots",
-    "max_wal_senders",
-    "max_logical_replication_workers",
-    "shared_preload_libraries",
-    "session_preload_libraries",
-    "local_preload_libraries",
-    "log_destination",
-    "log_directory",
-    "log_filename",
-    "log_file_mode",
-    "logging_collector",
-    "listen_addresses",
-    "port",
-    "unix_socket_directories",
-    "unix_socket_permissions",
-    "synchronous_standby_names",
-    "password_encryption",
-];
-
-/// Source (RDS) name → target (Azure) name, for names that differ beyond letter case. Sources:
-/// `rds.force_ssl` — AWS "Using SSL with a PostgreSQL DB instance" (RDS's switch for requiring TLS);
-/// `require_secure_transport` — Azure "Server parameters in Azure Database for PostgreSQL" (the same
-/// switch). Letter case alone (`timezone` in RDS groups, `TimeZone` on Azure; `datestyle`/`DateStyle`;
-/// `intervalstyle`/`IntervalStyle`, see the configuration list example in the Azure REST spec) is matched
-/// without a table entry.
-const RENAMED: [(&str, &str); 1] = [("rds.force_ssl", "require_secure_transport")];
-
-fn excluded(name: &str) -> bool {
-    EXCLUDED.contains(&name) || EXCLUDED_PREFIXES.iter().any(|p| name.starts_with(p))
+/// Where a source value comes from, for the reason shown with the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A `Source=user` value of the cluster parameter group.
+    Group,
+    /// The writer's running configuration (`pg_settings`).
+    Running,
 }
 
-/// The target's name for a source parameter, if the target has it.
-fn target_configuration<'a>(observed: &'a Observed, source_name: &str) -> Option<&'a Configuration> {
-    let lower = source_name.to_ascii_lowercase();
-    let wanted = RENAMED.iter().find(|(from, _)| *from == lower).map_or(lower.as_str(), |(_, to)| to);
-    observed
-        .configurations
-        .configuration(wanted)
-        .or_else(|| observed.configurations.by_name.values().find(|c| c.name.eq_ignore_ascii_case(wanted)))
+/// A value the source has that the target should have too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Wanted<'a> {
+    /// As the source spells it (`TimeZone` in `pg_settings`, `timezone` in an RDS group).
+    name: &'a str,
+    value: String,
+    source_type: SourceType<'a>,
+    origin: Origin,
 }
 
 /// T6.
 pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
-    let mut findings = Findings::default();
-    let server = observed.server.name.as_str();
-    let mut parameters: Vec<&Parameter> = observed.source.current.user_parameters.iter().collect();
-    parameters.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut matched = Vec::new();
-    for parameter in parameters {
-        let lower = parameter.name.to_ascii_lowercase();
-        let renamed = RENAMED.iter().any(|(from, _)| *from == lower);
-        if !renamed && excluded(&lower) {
+    let settings = observed.extensions.settings.as_ref().ok();
+    let wanted = wanted(&observed.source.current.user_parameters, settings);
+    compare(&spec.source.cluster, &observed.server.name, &wanted, &observed.configurations)
+}
+
+/// The source values to match, by lower-case name: the group's user values, then every server-wide
+/// `pg_settings` value that is not PostgreSQL's default; none that is never copied.
+fn wanted<'a>(group: &'a [Parameter], settings: Option<&'a BTreeMap<String, Setting>>) -> Vec<Wanted<'a>> {
+    let setting = |name: &str| settings.and_then(|s| s.get(&name.to_ascii_lowercase()));
+    let source_type = |setting: Option<&'a Setting>| SourceType {
+        unit: setting.and_then(|s| s.unit.as_deref()),
+        vartype: setting.map(|s| s.vartype.as_str()),
+    };
+    let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
+    for parameter in group {
+        let setting = setting(&parameter.name);
+        let value = match parameter.value.as_deref().map(str::trim) {
+            Some(value) if !is_formula(value) => value.to_string(),
+            // A formula's result is only in the running configuration.
+            _ => match setting.filter(|s| is_server_wide(s)) {
+                Some(setting) => setting.setting.clone(),
+                None => continue,
+            },
+        };
+        let origin = Origin::Group;
+        let entry = Wanted { name: &parameter.name, value, source_type: source_type(setting), origin };
+        wanted.insert(parameter.name.to_ascii_lowercase(), entry);
+    }
+    for (key, setting) in settings.into_iter().flatten() {
+        if wanted.contains_key(key) || !is_server_wide(setting) || is_built_in_default(setting) {
             continue;
         }
-        let setting = observed.extensions.setting(&parameter.name);
-        let Some((value, unit)) = source_value(parameter, setting) else {
+        let value = setting.setting.clone();
+        let entry =
+            Wanted { name: &setting.name, value, source_type: source_type(Some(setting)), origin: Origin::Running };
+        wanted.insert(key.clone(), entry);
+    }
+    wanted.into_values().filter(|w| !never_copied(w.name)).collect()
+}
+
+fn is_server_wide(setting: &Setting) -> bool {
+    SERVER_WIDE_SOURCES.contains(&setting.source.as_str())
+}
+
+/// Whether a row holds PostgreSQL's built-in default (both are in the parameter's base unit).
+fn is_built_in_default(setting: &Setting) -> bool {
+    let Some(boot) = setting.boot_value.as_deref() else {
+        return false;
+    };
+    let kind = Kind::of(None, Some(&setting.vartype));
+    value::same(&setting.setting, boot, kind, setting.unit.as_deref())
+}
+
+/// RDS formulas: `{DBInstanceClassMemory/32768}`, `GREATEST(...)`, `SUM(...)`, `$DBInstanceVCPU`.
+fn is_formula(value: &str) -> bool {
+    value.contains(['{', '(', '$'])
+}
+
+/// The target's parameter of a source parameter's name, in any letter case (`timezone` in RDS groups,
+/// `TimeZone` on Azure).
+fn target_configuration<'a>(configurations: &'a Configurations, name: &str) -> Option<&'a Configuration> {
+    configurations
+        .configuration(name)
+        .or_else(|| configurations.by_name.values().find(|c| c.name.eq_ignore_ascii_case(name)))
+}
+
+/// The changes, checks and warnings for the wanted values against the target's parameters.
+fn compare(cluster: &str, server: &str, wanted: &[Wanted], configurations: &Configurations) -> Findings {
+    let mut findings = Findings::default();
+    let mut matched = Vec::new();
+    let mut lacking = Vec::new();
+    for wanted in wanted {
+        let Wanted { name, value, source_type, .. } = wanted;
+        let Some(configuration) = target_configuration(configurations, name) else {
+            lacking.push(format!("{name} = {value}"));
             continue;
         };
-        let source_address = Address::cluster(&spec.source.cluster).named("setting", &parameter.name);
+        let source_address = Address::cluster(cluster).named("setting", name);
         findings.observations.push(Observation::new(source_address, value.clone()));
-        let Some(configuration) = target_configuration(observed, &parameter.name) else {
-            findings.changes.push(unmatched(
-                configuration_address(server, &parameter.name),
-                &parameter.name,
-                &value,
-                None,
-                "the target has no parameter of that name".into(),
-            ));
-            continue;
-        };
         let address = configuration_address(server, &configuration.name);
         let current = configuration.value.clone().unwrap_or_default();
         findings.observations.push(Observation::new(address.clone(), current.clone()));
-        let desired = match convert(&value, unit.as_deref(), configuration) {
+        let unmatched = |why: String| unmatched(address.clone(), wanted, &current, why);
+        let desired = match value::convert(value, *source_type, configuration) {
             Ok(desired) => desired,
             Err(why) => {
-                findings.changes.push(unmatched(address, &parameter.name, &value, Some(&current), why));
+                findings.changes.push(unmatched(why));
                 continue;
             }
         };
-        if same(&desired, &current, configuration) {
+        let kind = Kind::of(configuration.data_type.as_deref(), source_type.vartype);
+        let unit = configuration.unit.as_deref().or(source_type.unit);
+        if value::same(&desired, &current, kind, unit) {
             matched.push(configuration.name.clone());
             continue;
         }
         if configuration.is_read_only {
-            findings.changes.push(unmatched(
-                address,
-                &parameter.name,
-                &value,
-                Some(&current),
-                "it is read-only on the target".into(),
-            ));
+            findings.changes.push(unmatched("it is read-only on the target".into()));
             continue;
         }
-        if let Err(why) = allowed(&desired, configuration) {
-            findings.changes.push(unmatched(address, &parameter.name, &value, Some(&current), why));
+        if let Err(why) = allowed(&desired, kind, configuration) {
+            findings.changes.push(unmatched(why));
             continue;
         }
         let mut change = Change::new(
@@ -147,8 +179,8 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
             Action::Update,
             RuleId::T6,
             format!(
-                "{} = {value} on the source{}; server parameters are not migrated, so the target is set to match",
-                parameter.name,
+                "{name} = {value} {}; server parameters are not migrated, so the target is set to match{}",
+                origin_text(wanted.origin),
                 if configuration.is_dynamic { "" } else { " (static: takes effect with the restart)" }
             ),
         );
@@ -159,25 +191,46 @@ pub fn plan(spec: &Spec, observed: &Observed) -> Findings {
         findings.changes.push(change);
     }
     if !matched.is_empty() {
+        matched.sort();
         findings.checks.push(Check {
             address: Address::server(server).child("parameters"),
             rule: RuleId::T6,
             summary: format!("match the source: {}", matched.join(", ")),
         });
     }
+    if !lacking.is_empty() {
+        lacking.sort_by_key(|l| l.to_ascii_lowercase());
+        findings.warnings.push(Check {
+            address: Address::server(server).child("parameters"),
+            rule: RuleId::T6,
+            summary: format!(
+                "the target has no parameter of these names, so the source's values are not carried over \
+                 (set them per database or role where the application relies on them): {}",
+                lacking.join(", ")
+            ),
+        });
+    }
     findings
 }
 
+fn origin_text(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Group => "in the source's cluster parameter group",
+        Origin::Running => "in the source's running configuration",
+    }
+}
+
 /// A source value the target cannot take: shown, never applied, never blocking.
-fn unmatched(address: Address, name: &str, value: &str, current: Option<&str>, why: String) -> Change {
+fn unmatched(address: Address, wanted: &Wanted, current: &str, why: String) -> Change {
+    let Wanted { name, value, origin, .. } = wanted;
     let mut change = Change::new(
         address,
         Action::Update,
         RuleId::T6,
-        format!("{name} = {value} on the source cannot be matched on the target: {why}"),
+        format!("{name} = {value} {} cannot be matched on the target: {why}", origin_text(*origin)),
     );
-    change.before = current.map(String::from);
-    change.after = Some(value.to_string());
+    change.before = Some(current.to_string());
+    change.after = Some(value.clone());
     change.pending = Some(format!("the target cannot take {name} = {value}: {why}"));
     change.remedy = Some(format!(
         "decide whether the application relies on {name} = {value}; if so, set it per database or role \
@@ -186,127 +239,15 @@ fn unmatched(address: Address, name: &str, value: &str, current: Option<&str>, w
     change
 }
 
-/// The source's value and its unit: the group's value unless it is a formula (then `pg_settings`).
-fn source_value(parameter: &Parameter, setting: Option<&Setting>) -> Option<(String, Option<String>)> {
-    let unit = setting.and_then(|s| s.unit.clone());
-    match parameter.value.as_deref().map(str::trim) {
-        Some(value) if !is_formula(value) => Some((value.to_string(), unit)),
-        _ => setting.map(|s| (s.setting.clone(), unit)),
-    }
-}
-
-/// RDS formulas: `{DBInstanceClassMemory/32768}`, `GREATEST(...)`, `SUM(...)`, `$DBInstanceVCPU`.
-fn is_formula(value: &str) -> bool {
-    value.contains(['{', '(', '$'])
-}
-
-/// A unit as a multiple of its dimension's smallest unit (bytes, microseconds).
-fn unit_factor(unit: &str) -> Option<(char, i128)> {
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "b" | "byte" | "bytes" => ('m', 1),
-        "kb" => ('m', 1024),
-        "8kb" => ('m', 8192),
-        "16kb" => ('m', 16384),
-        "mb" | "megabytes" => ('m', 1 << 20),
-        "gb" | "gigabytes" => ('m', 1 << 30),
-        "tb" => ('m', 1 << 40),
-        "us" | "microseconds" => ('t', 1),
-        "ms" | "milliseconds" => ('t', 1_000),
-        "s" | "seconds" => ('t', 1_000_000),
-        "min" | "minutes" => ('t', 60_000_000),
-        "h" | "hours" => ('t', 3_600_000_000),
-        "d" | "days" => ('t', 86_400_000_000),
-        _ => return None,
-    };
-    Some(factor)
-}
-
-/// `8MB` → (8, Some("MB")); `4096` → (4096, None); anything else → None.
-fn number_with_unit(value: &str) -> Option<(i128, Option<&str>)> {
-    let value = value.trim();
-    let split = value.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(value.len());
-    let number = value[..split].parse::<i128>().ok()?;
-    let suffix = value[split..].trim();
-    Some((number, (!suffix.is_empty()).then_some(suffix)))
-}
-
-fn is_boolean(configuration: &Configuration) -> bool {
-    configuration.data_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Boolean"))
-}
-
-fn boolean(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "on" | "true" | "1" | "yes" => Some(true),
-        "off" | "false" | "0" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-/// The source value as the target writes it: in the target parameter's unit, booleans in its spelling.
-fn convert(value: &str, source_unit: Option<&str>, configuration: &Configuration) -> Result<String, String> {
-    if is_boolean(configuration) {
-        let on = boolean(value).ok_or_else(|| format!("{value} is not a boolean"))?;
-        let spelled_true = configuration.allowed_values.as_deref().is_some_and(|a| a.contains("true"));
-        return Ok(match (on, spelled_true) {
-            (true, true) => "true",
-            (false, true) => "false",
-            (true, false) => "on",
-            (false, false) => "off",
-        }
-        .into());
-    }
-    let Some((number, suffix)) = number_with_unit(value) else {
-        return Ok(value.trim().to_string());
-    };
-    // Without a unit on the target the value is in PostgreSQL's base unit, the same as pg_settings'.
-    let target_unit = configuration.unit.as_deref().or(source_unit);
-    let from = suffix.or(source_unit).and_then(unit_factor);
-    let to = target_unit.and_then(unit_factor);
-    // -1 and 0 usually mean "off" or "default" and are written the same in every unit.
-    if number == 0 || number == -1 {
-        return match suffix {
-            Some(_) if from.is_none() => Err(format!("unknown unit in {value}")),
-            _ => Ok(number.to_string()),
-        };
-    }
-    match (from, to) {
-        (Some((from_kind, from)), Some((to_kind, to))) if from_kind == to_kind => {
-            let base = number * from;
-            if base % to != 0 {
-                return Err(format!(
-                    "{value} is not a whole number of the target's unit ({})",
-                    target_unit.unwrap_or_default()
-                ));
-            }
-            Ok((base / to).to_string())
-        }
-        (Some(_), Some(_)) => Err(format!("{value} is not in a unit the target's parameter is measured in")),
-        (None, _) if suffix.is_some() => Err(format!("unknown unit in {value}")),
-        _ => Ok(number.to_string()),
-    }
-}
-
-/// Whether the target already has the desired value.
-fn same(desired: &str, current: &str, configuration: &Configuration) -> bool {
-    if is_boolean(configuration) {
-        return boolean(desired).is_some() && boolean(desired) == boolean(current);
-    }
-    match (number_with_unit(desired), number_with_unit(current)) {
-        (Some((a, None)), Some((b, None))) => a == b,
-        _ => desired.trim().eq_ignore_ascii_case(current.trim()),
-    }
-}
-
 /// Whether `allowedValues` admits the value: a range for numbers, a list for enumerations and sets, a
 /// simple character class for strings. Anything else is left to the server to judge.
-fn allowed(value: &str, configuration: &Configuration) -> Result<(), String> {
+fn allowed(value: &str, kind: Kind, configuration: &Configuration) -> Result<(), String> {
     let Some(allowed) = configuration.allowed_values.as_deref().map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(());
     };
-    let data_type = configuration.data_type.as_deref().unwrap_or_default().to_ascii_lowercase();
     let outside = || Err(format!("{value} is outside the target's allowed values ({allowed})"));
-    match data_type.as_str() {
-        "integer" | "numeric" => {
+    match kind {
+        Kind::Integer | Kind::Real => {
             let Ok(number) = value.trim().parse::<f64>() else {
                 return Err(format!("{value} is not a number"));
             };
@@ -317,30 +258,33 @@ fn allowed(value: &str, configuration: &Configuration) -> Result<(), String> {
                 outside()
             }
         }
-        "enumeration" | "set" => {
+        Kind::Enumeration | Kind::Set => {
             let options: Vec<&str> = allowed.split(',').map(str::trim).collect();
             let ok = value
                 .split(',')
                 .map(str::trim)
-                .filter(|v| !v.is_empty() || data_type == "enumeration")
+                .filter(|v| !v.is_empty() || kind == Kind::Enumeration)
                 .all(|v| options.iter().any(|o| o.eq_ignore_ascii_case(v)));
             if ok { Ok(()) } else { outside() }
         }
-        "string" => {
+        Kind::Text => {
             if character_class(allowed).is_none_or(|matches| matches(value)) {
                 Ok(())
             } else {
                 outside()
             }
         }
-        _ => Ok(()),
+        Kind::Boolean => Ok(()),
     }
 }
 
-/// `low-high`, where either end may be negative (`-1-2147483647`).
+/// `low-high`, where either end may be negative (`-1-2147483647`) or have an exponent
+/// (`0-1.79769e+308`): the separator is the first `-` after a digit or a dot.
 fn range(text: &str) -> Option<(f64, f64)> {
     let text = text.trim();
-    let split = text.char_indices().skip(1).find(|(_, c)| *c == '-').map(|(i, _)| i)?;
+    let bytes = text.as_bytes();
+    let split =
+        (1..bytes.len()).find(|&i| bytes[i] == b'-' && (bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.'))?;
     Some((text[..split].trim().parse().ok()?, text[split + 1..].trim().parse().ok()?))
 }
 
@@ -372,92 +316,4 @@ fn character_class(pattern: &str) -> Option<impl Fn(&str) -> bool> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn configuration(name: &str, data_type: &str, allowed: &str, unit: Option<&str>) -> Configuration {
-        Configuration {
-            name: name.into(),
-            value: None,
-            default_value: None,
-            data_type: Some(data_type.into()),
-            allowed_values: Some(allowed.into()),
-            is_dynamic: true,
-            is_read_only: false,
-            is_pending_restart: false,
-            source: None,
-            unit: unit.map(Into::into),
-        }
-    }
-
-    #[test]
-    fn values_are_converted_into_the_targets_unit() {
-        let work_mem = configuration("work_mem", "Integer", "4096-2097151", Some("KB"));
-        assert_eq!(convert("8MB", None, &work_mem), Ok("8192".into()));
-        assert_eq!(convert("8192", Some("kB"), &work_mem), Ok("8192".into()));
-        assert!(convert("1500B", None, &work_mem).is_err());
-        let timeout = configuration("statement_timeout", "Integer", "0-2147483647", Some("milliseconds"));
-        assert_eq!(convert("30s", None, &timeout), Ok("30000".into()));
-        assert_eq!(convert("0", Some("ms"), &timeout), Ok("0".into()));
-        assert!(convert("30MB", None, &timeout).is_err());
-        let unitless = configuration("checkpoint_timeout", "Integer", "30-86400", None);
-        assert_eq!(convert("5min", Some("s"), &unitless), Ok("300".into()));
-    }
-
-    #[test]
-    fn booleans_take_the_targets_spelling() {
-        let jit = configuration("jit", "Boolean", "on, off", None);
-        assert_eq!(convert("1", None, &jit), Ok("on".into()));
-        assert!(same("on", "ON", &jit) && !same("on", "off", &jit));
-        let bouncer = configuration("pgbouncer.enabled", "Boolean", "true, false", None);
-        assert_eq!(convert("0", None, &bouncer), Ok("false".into()));
-    }
-
-    #[test]
-    fn allowed_values_are_ranges_lists_or_classes() {
-        let range = configuration("x", "Integer", "-1-2147483647", None);
-        assert!(allowed("-1", &range).is_ok() && allowed("-2", &range).is_err());
-        let work_mem = configuration("work_mem", "Integer", "4096-2097151", None);
-        assert!(allowed("1024", &work_mem).is_err());
-        let enumeration = configuration("plan_cache_mode", "Enumeration", "auto,force_generic_plan", None);
-        assert!(allowed("force_generic_plan", &enumeration).is_ok() && allowed("never", &enumeration).is_err());
-        let zone = configuration("TimeZone", "String", "[A-Za-z0-9/+_-]+", None);
-        assert!(allowed("Europe/Berlin", &zone).is_ok() && allowed("Europe Berlin", &zone).is_err());
-        let anything = configuration("search_path", "String", ".*", None);
-        assert!(allowed("\"$user\", public", &anything).is_ok());
-    }
-
-    #[test]
-    fn formulas_fall_back_to_pg_settings() {
-        let parameter = |value: Option<&str>| Parameter {
-            name: "shared_buffers".into(),
-            value: value.map(Into::into),
-            source: Some("user".into()),
-            apply_type: crate::model::cluster::ApplyType::Static,
-            data_type: None,
-            allowed_values: None,
-            is_modifiable: true,
-        };
-        let setting = Setting {
-            name: "shared_buffers".into(),
-            setting: "16384".into(),
-            unit: Some("8kB".into()),
-            vartype: "integer".into(),
-            source: "configuration file".into(),
-        };
-        assert_eq!(
-            source_value(&parameter(Some("{DBInstanceClassMemory/32768}")), Some(&setting)),
-            Some(("16384".into(), Some("8kB".into())))
-        );
-        assert_eq!(source_value(&parameter(Some("2048")), Some(&setting)), Some(("2048".into(), Some("8kB".into()))));
-        assert_eq!(source_value(&parameter(None), None), None);
-    }
-
-    #[test]
-    fn replication_and_rds_only_parameters_are_left_out() {
-        for name in ["rds.logical_replication", "wal_sender_timeout", "max_wal_senders", "ssl_ciphers", "aurora_x"] {
-            assert!(excluded(name), "{name}");
-        }
-        assert!(!excluded("work_mem") && !excluded("timezone"));
-    }
-}
+mod tests;

@@ -57,7 +57,7 @@ const INCLUDE_FILE: &str = "standin.conf";
 
 impl PgServer {
     /// Starts a source set up like an Aurora writer: `wal_level=replica` until "rebooted",
-    /// `max_replication_slots=20`, `max_wal_senders=10`, two application databases with contrib
+    /// `max_replication_slots=20`, `max_wal_senders=10`, `timezone=UTC`, two application databases with contrib
     /// extensions, a master user that is not a superuser, and a migration user outside `rds_replication`.
     pub async fn start_aurora(ca: &CertAuthority) -> Result<Self> {
         let mut settings = base_settings();
@@ -65,6 +65,8 @@ impl PgServer {
         settings.insert("max_replication_slots".into(), "20".into());
         settings.insert("max_wal_senders".into(), "10".into());
         settings.insert("shared_preload_libraries".into(), "'pg_stat_statements'".into());
+        // Aurora's default time zone (the family's engine default), not the host's zone initdb writes.
+        settings.insert("timezone".into(), "UTC".into());
         // Aurora exposes this as a setting of its own; a placeholder GUC lets `SHOW` answer the same way.
         settings.insert("rds.logical_replication".into(), "off".into());
         let mut server = Self::init(Flavor::Aurora, ca, settings).await?;
