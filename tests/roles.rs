@@ -34,7 +34,7 @@ const SOURCE_ROLES: &str = r#"
 "#;
 
 /// The copied roles' names, for the queries below.
-const COPIED: &str = "('app', 'app_ro', 'Report Writer', 'etl', 'app_admin')";
+const COPIED: &str = "('app', 'app_ro', 'Report Writer', 'etl', 'app_admin', 'lead')";
 
 async fn arrange(scenario: &Scenario) {
     let db = scenario.source.superuser("postgres").await.unwrap();
@@ -203,6 +203,58 @@ async fn source_roles_are_created_on_the_target_without_superuser() {
         ]
     );
 
+    assert_eq!(role_changes(&scenario, &path).await, Vec::<Value>::new());
+}
+
+/// Roles that already exist on the target keep their attributes, but what they lack next to the source is
+/// added: the admin option of a membership (granted there without it) and a role setting whose value
+/// differs. Apply makes them equal; a second plan has nothing left.
+#[tokio::test]
+async fn an_existing_role_gets_the_admin_option_and_the_setting_it_lacks() {
+    let scenario = Scenario::start().await.unwrap();
+    let source = scenario.source.superuser("postgres").await.unwrap();
+    source
+        .batch_execute(
+            "CREATE ROLE app NOLOGIN;
+             CREATE ROLE lead NOLOGIN;
+             GRANT app TO lead WITH ADMIN OPTION;
+             ALTER ROLE lead SET statement_timeout = '5min';",
+        )
+        .await
+        .unwrap();
+    let target = scenario.target.superuser("postgres").await.unwrap();
+    target
+        .batch_execute(
+            "CREATE ROLE app NOLOGIN;
+             CREATE ROLE lead NOLOGIN IN ROLE app;
+             ALTER ROLE lead SET statement_timeout = '30s';",
+        )
+        .await
+        .unwrap();
+    let path = scenario.write_spec(&scenario.spec()).unwrap();
+
+    let changes = role_changes(&scenario, &path).await;
+    let grant = change(&changes, "target.pg/role/lead/member_of/app");
+    assert_eq!((grant["action"].as_str(), grant["before"].as_str()), (Some("update"), Some("member")), "{grant:#}");
+    assert_eq!(grant["operation"]["target_sql"]["admin_option"], true);
+    let setting = change(&changes, "target.pg/role/lead/setting/statement_timeout");
+    assert_eq!((setting["action"].as_str(), setting["before"].as_str()), (Some("update"), Some("30s")));
+    assert!(changes.iter().all(|c| c["address"] != "target.pg/role/lead"), "{changes:#?}");
+
+    let apply = migprep(&scenario, &["apply", "--auto-approve", text(&path)], &[]).await;
+    assert_eq!(apply.code, 0, "stdout:\n{}\nstderr:\n{}", apply.stdout, apply.stderr);
+    let s = |v: &str| v.to_string();
+    assert!(target_memberships(&scenario).await.contains(&(s("app"), s("lead"), true)));
+    let timeout: Vec<String> = target
+        .query_one(
+            "SELECT s.setconfig::text[] FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+              WHERE r.rolname = 'lead' AND s.setdatabase = 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, ["statement_timeout=5min"]);
     assert_eq!(role_changes(&scenario, &path).await, Vec::<Value>::new());
 }
 
