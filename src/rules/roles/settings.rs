@@ -7,7 +7,7 @@
 //! create. Settings of databases that are not migrated are not the target's business. A setting that
 //! exists only on the target is left as it is.
 
-use super::role_address;
+use super::{Findings, role_address};
 use crate::model::roles::{RoleSetting, TargetRoles};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetSqlOp;
@@ -30,7 +30,7 @@ pub(super) fn copy(
     settings: &[RoleSetting],
     copied: &BTreeSet<&str>,
     target: &TargetRoles,
-    findings: &mut super::Findings,
+    findings: &mut Findings,
 ) {
     let mut settings: Vec<&RoleSetting> = settings.iter().filter(|s| copied.contains(s.role.as_str())).collect();
     settings.sort();
