@@ -48,8 +48,9 @@ pub enum Command {
         /// Exit 2 when the plan has changes (0 means nothing to change), like terraform.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Write the SQL that creates the missing roles on the target (T7) to this file, for review; the
-        /// plan applies nothing. Passwords are never copied: the file lists the ones to set.
+        /// Write the SQL that creates the missing roles on the target (T7), with their memberships and role
+        /// settings, to this file, for review; the plan applies nothing. Passwords are never copied: the
+        /// file lists the ones to set.
         #[arg(long, value_name = "FILE")]
         roles_sql: Option<PathBuf>,
     },

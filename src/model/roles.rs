@@ -1,4 +1,5 @@
-//! Roles and memberships on both databases, and what the target's connection user may do (T7, T8).
+//! Roles, memberships and role-level settings on both databases, and what the target's connection user
+//! may do (T7, T8).
 //! Plain data, no I/O.
 
 /// Both sides' roles.
@@ -29,6 +30,8 @@ pub struct Role {
     pub bypassrls: bool,
     /// `-1` for no limit.
     pub connection_limit: i32,
+    /// `VALID UNTIL`, in UTC (`2030-01-01 00:00:00.000000+00`) or `infinity`; `None` when not set.
+    pub valid_until: Option<String>,
 }
 
 /// A direct membership: `member` was granted `role`.
@@ -39,11 +42,23 @@ pub struct Membership {
     pub admin_option: bool,
 }
 
-/// The roles of one database server, sorted by name, and its direct memberships.
+/// A role-level setting (`ALTER ROLE … [IN DATABASE …] SET name TO value`), from `pg_db_role_setting`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RoleSetting {
+    pub role: String,
+    /// `None` for every database.
+    pub database: Option<String>,
+    pub name: String,
+    /// As the catalog stores it (a list parameter's elements quoted as identifiers).
+    pub value: String,
+}
+
+/// The roles of one database server, sorted by name, its direct memberships and its role settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Roles {
     pub roles: Vec<Role>,
     pub memberships: Vec<Membership>,
+    pub settings: Vec<RoleSetting>,
 }
 
 impl Roles {
@@ -51,10 +66,26 @@ impl Roles {
         self.roles.iter().find(|r| r.name == name)
     }
 
-    /// Whether `member` was granted `role` directly.
-    pub fn is_member(&self, member: &str, role: &str) -> bool {
-        self.memberships.iter().any(|m| m.member == member && m.role == role)
+    /// `member`'s direct membership in `role`, if it was granted.
+    pub fn membership(&self, member: &str, role: &str) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.member == member && m.role == role)
     }
+
+    /// The value of `role`'s setting `name`, for `database` or (`None`) for every database.
+    pub fn setting(&self, role: &str, database: Option<&str>, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|s| s.role == role && s.database.as_deref() == database && s.name == name)
+            .map(|s| s.value.as_str())
+    }
+}
+
+/// A server parameter as the target's `pg_settings` shows it: who may set it and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    /// `pg_settings.context`: `user`, `superuser`, `backend`, `postmaster`, …
+    pub context: String,
 }
 
 /// The target's roles and what its connection user (the migration user) is and may do.
@@ -69,4 +100,8 @@ pub struct TargetRoles {
     pub in_azure_pg_admin: bool,
     /// The connection user holds `azure_pg_admin` with the admin option (it may grant it).
     pub admin_of_azure_pg_admin: bool,
+    /// The databases on the target: a per-database role setting needs its database there.
+    pub databases: Vec<String>,
+    /// The target's parameters: a role setting needs its parameter there, settable by the connection user.
+    pub parameters: Vec<Parameter>,
 }

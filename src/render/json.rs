@@ -138,6 +138,16 @@ mod tests {
                 createdb: false,
                 createrole: false,
                 connection_limit: -1,
+                valid_until: None,
+            }),
+            Operation::TargetSql(TargetSqlOp::CreateRole {
+                name: "contractor".into(),
+                login: true,
+                inherit: true,
+                createdb: false,
+                createrole: false,
+                connection_limit: 2,
+                valid_until: Some("infinity".into()),
             }),
             Operation::TargetSql(TargetSqlOp::GrantMembership {
                 role: "readers".into(),
@@ -145,6 +155,18 @@ mod tests {
                 admin_option: true,
             }),
             Operation::TargetSql(TargetSqlOp::AllowCreateRole { role: "migrator".into() }),
+            Operation::TargetSql(TargetSqlOp::SetRoleSetting {
+                role: "reporting".into(),
+                database: None,
+                name: "statement_timeout".into(),
+                value: "5min".into(),
+            }),
+            Operation::TargetSql(TargetSqlOp::SetRoleSetting {
+                role: "reporting".into(),
+                database: Some("orders".into()),
+                name: "search_path".into(),
+                value: "\"$user\",app".into(),
+            }),
         ]
     }
 
@@ -203,10 +225,35 @@ mod tests {
                 "inherit": true,
                 "createdb": false,
                 "createrole": false,
-                "connection_limit": -1
+                "connection_limit": -1,
+                "valid_until": null
+            }},
+            {"target_sql": {
+                "op": "create_role",
+                "name": "contractor",
+                "login": true,
+                "inherit": true,
+                "createdb": false,
+                "createrole": false,
+                "connection_limit": 2,
+                "valid_until": "infinity"
             }},
             {"target_sql": {"op": "grant_membership", "role": "readers", "member": "reporting", "admin_option": true}},
-            {"target_sql": {"op": "allow_create_role", "role": "migrator"}}
+            {"target_sql": {"op": "allow_create_role", "role": "migrator"}},
+            {"target_sql": {
+                "op": "set_role_setting",
+                "role": "reporting",
+                "database": null,
+                "name": "statement_timeout",
+                "value": "5min"
+            }},
+            {"target_sql": {
+                "op": "set_role_setting",
+                "role": "reporting",
+                "database": "orders",
+                "name": "search_path",
+                "value": "\"$user\",app"
+            }}
         ])
     }
 
@@ -261,9 +308,12 @@ mod tests {
             r#"{"target":{"op":"restart","parameters":["max_wal_senders"]}}"#.to_string(),
             r#"{"target":{"op":"resize","sku":"Standard_D4ds_v5","tier":"GeneralPurpose"}}"#.to_string(),
             r#"{"target":{"op":"grow_storage","size_gb":256}}"#.to_string(),
-            r#"{"target_sql":{"op":"create_role","name":"reporting","login":false,"inherit":true,"createdb":false,"createrole":false,"connection_limit":-1}}"#.to_string(),
+            r#"{"target_sql":{"op":"create_role","name":"reporting","login":false,"inherit":true,"createdb":false,"createrole":false,"connection_limit":-1,"valid_until":null}}"#.to_string(),
+            r#"{"target_sql":{"op":"create_role","name":"contractor","login":true,"inherit":true,"createdb":false,"createrole":false,"connection_limit":2,"valid_until":"infinity"}}"#.to_string(),
             r#"{"target_sql":{"op":"grant_membership","role":"readers","member":"reporting","admin_option":true}}"#.to_string(),
             r#"{"target_sql":{"op":"allow_create_role","role":"migrator"}}"#.to_string(),
+            r#"{"target_sql":{"op":"set_role_setting","role":"reporting","database":null,"name":"statement_timeout","value":"5min"}}"#.to_string(),
+            r#"{"target_sql":{"op":"set_role_setting","role":"reporting","database":"orders","name":"search_path","value":"\"$user\",app"}}"#.to_string(),
         ];
         assert_eq!(expected.len(), every_operation().len());
         for operation in expected {

@@ -1,5 +1,7 @@
-//! The roles SQL `plan --roles-sql FILE` writes for review: the plan's T7 statements, exactly as apply
-//! runs them ([`TargetSqlOp::statement`]), then the passwords the LOGIN roles need, as comments. Pure.
+//! The roles SQL `plan --roles-sql FILE` writes for review: the plan's T7 statements (roles without
+//! SUPERUSER, REPLICATION and BYPASSRLS, memberships with their admin option, role settings), exactly as
+//! apply runs them ([`TargetSqlOp::statement`]: every name a quoted identifier, every value a quoted
+//! literal, no control character), then the passwords the LOGIN roles need, as comments. Pure.
 
 use crate::plan::operation::TargetSqlOp;
 use crate::plan::sql::quote_ident;
@@ -44,6 +46,7 @@ mod tests {
             createdb: false,
             createrole: false,
             connection_limit: -1,
+            valid_until: None,
         }));
         let mut createrole =
             Change::new(Address::target_database().named("role", "migrator"), Action::Update, RuleId::T8, "r");
@@ -53,5 +56,25 @@ mod tests {
         assert!(sql.contains("\nCREATE ROLE \"app\" WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE;\n"), "{sql}");
         assert!(sql.contains("-- ALTER ROLE \"app\" PASSWORD '…';"), "{sql}");
         assert!(!sql.contains("ALTER ROLE \"migrator\" CREATEROLE"), "only T7's roles: {sql}");
+    }
+
+    #[test]
+    fn a_hostile_setting_value_stays_on_its_line() {
+        let mut plan = Plan::new(Kind::Apply, "orders");
+        let address = Address::target_database().named("role", "app").named("setting", "application_name");
+        let mut set = Change::new(address, Action::Create, RuleId::T7, "r");
+        set.operation = Some(Operation::TargetSql(TargetSqlOp::SetRoleSetting {
+            role: "app".into(),
+            database: None,
+            name: "application_name".into(),
+            value: "x';\nDROP ROLE sentinel; --".into(),
+        }));
+        plan.changes = vec![set];
+        let sql = render(&plan);
+        assert_eq!(sql.lines().count(), 2, "{sql}");
+        assert!(
+            sql.ends_with("\nALTER ROLE \"app\" SET \"application_name\" TO E'x'';\\u000aDROP ROLE sentinel; --';\n"),
+            "{sql}"
+        );
     }
 }

@@ -1,18 +1,25 @@
 //! Roles across both sides: T7 (the source's roles exist on the target, without superuser powers) and T8
 //! (the target's migration user is a member of `azure_pg_admin` and has CREATEROLE). Pure.
 //!
-//! T7 copies what `pg_roles` shows: the attributes and the direct memberships among the copied roles,
-//! never a password (Aurora does not expose them; each LOGIN role gets the exact `ALTER ROLE … PASSWORD`
-//! to run). Skipped: the provider's roles (`rds*`, and `pg_*`, which every server has), the source's master
-//! and connection users (the target has its own admin), the target's admin roles, and SUPERUSER roles
-//! (on Aurora only AWS's own `rdsadmin` is one; the flexible server has no superuser to give). SUPERUSER,
-//! REPLICATION and BYPASSRLS are dropped from what is created, and the change says so. The source's
-//! migration user is copied like any other role: it may own objects or hold grants the restore replays.
-//! Nothing is ever dropped or altered on the target: a role that exists there is left as it is.
+//! T7 copies what `pg_roles`, `pg_auth_members` and `pg_db_role_setting` show: the attributes, the direct
+//! memberships among the copied roles (with their admin option) and the role-level settings, never a
+//! password (Aurora does not expose them; each LOGIN role gets the exact `ALTER ROLE … PASSWORD` to run).
+//! Skipped: the provider's roles (`rds*`, and `pg_*`, which every server has), the source's master and
+//! connection users (the target has its own admin) and the target's admin roles. Every other role is
+//! created, a SUPERUSER one too: objects it owns and grants to it need it on the target. SUPERUSER,
+//! REPLICATION and BYPASSRLS are stripped from what is created, each with a warning that says what to grant
+//! instead ([`attributes`]). The source's migration user is copied like any other role: it may own objects
+//! or hold grants the restore replays. Nothing is ever dropped or weakened on the target: a role that exists
+//! there keeps its attributes; a missing membership, admin option or setting is added.
+
+mod attributes;
+mod settings;
+
+pub use settings::setting_address;
 
 use super::Findings;
 use crate::model::Observed;
-use crate::model::roles::{Role, Roles, TargetRoles};
+use crate::model::roles::{Membership, Role, Roles, TargetRoles};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetSqlOp;
 use crate::plan::sql::quote_ident;
@@ -149,16 +156,10 @@ fn skipped(role: &Role, spec: &Spec, master: Option<&str>, target_user: &str) ->
     if TARGET_RESERVED.contains(&name) || name == target_user {
         return Some(Some(format!("{name} is one of the flexible server's admin roles")));
     }
-    if role.superuser {
-        return Some(Some(format!(
-            "{name} is SUPERUSER: on Aurora only AWS's own roles are, and the flexible server gives superuser \
-             to no role; grant what it needs on the target instead"
-        )));
-    }
     None
 }
 
-/// T7: the source's roles and their memberships on the target.
+/// T7: the source's roles, their memberships and their settings on the target.
 fn copy_roles(
     spec: &Spec,
     master: Option<&str>,
@@ -190,7 +191,8 @@ fn copy_roles(
         let address = role_address(&role.name);
         findings
             .observations
-            .push(Observation::new(Address::source_database().named("role", &role.name), attributes(role)));
+            .push(Observation::new(Address::source_database().named("role", &role.name), attributes::observed(role)));
+        findings.warnings.extend(attributes::warnings(role, target, &address));
         let exists = target.roles.role(&role.name).is_some();
         findings.observations.push(Observation::new(address.clone(), if exists { "present" } else { "absent" }));
         if exists {
@@ -201,73 +203,57 @@ fn copy_roles(
             });
             continue;
         }
-        findings.changes.push(create(role, address, createrole.clone()));
+        findings.changes.push(attributes::create(role, address, createrole.clone()));
     }
 
     for membership in memberships {
-        if !(copied.contains(membership.role.as_str()) && copied.contains(membership.member.as_str())) {
-            continue;
+        if copied.contains(membership.role.as_str()) && copied.contains(membership.member.as_str()) {
+            copy_membership(membership, target, findings);
         }
-        let (role, member) = (&membership.role, &membership.member);
-        let address = membership_address(member, role);
-        let present = target.roles.is_member(member, role);
-        findings.observations.push(Observation::new(address.clone(), if present { "member" } else { "not a member" }));
-        if present {
+    }
+    settings::copy(spec, &source.settings, &copied, target, findings);
+}
+
+/// One membership among copied roles: granted where missing, its admin option added where only the source
+/// has it. An admin option only the target has is left alone.
+fn copy_membership(membership: &Membership, target: &TargetRoles, findings: &mut Findings) {
+    let (role, member) = (&membership.role, &membership.member);
+    let address = membership_address(member, role);
+    let state = |m: Option<&Membership>| match m {
+        None => "not a member",
+        Some(m) if m.admin_option => "member with admin option",
+        Some(_) => "member",
+    };
+    let present = target.roles.membership(member, role);
+    findings.observations.push(Observation::new(address.clone(), state(present)));
+    let (action, reason) = match present {
+        Some(m) if m.admin_option || !membership.admin_option => {
             findings.checks.push(Check {
                 address,
                 rule: RuleId::T7,
                 summary: format!("{member} is a member of {role} on the target, as on the source"),
             });
-            continue;
+            return;
         }
-        let mut change = Change::new(
-            address,
-            Action::Create,
-            RuleId::T7,
-            format!("{member} is a member of {role} on the source; the migrated grants rely on it"),
-        );
-        change.before = Some("not a member".into());
-        change.after = Some(if membership.admin_option { "member with admin option" } else { "member" }.into());
-        // Dependencies the plan does not create are already there.
-        change.depends_on = vec![role_address(role), role_address(member)];
-        change.operation = Some(Operation::TargetSql(TargetSqlOp::GrantMembership {
-            role: role.clone(),
-            member: member.clone(),
-            admin_option: membership.admin_option,
-        }));
-        findings.changes.push(change);
-    }
-}
-
-fn create(role: &Role, address: Address, createrole: Option<Address>) -> Change {
-    let dropped: Vec<&str> = [(role.replication, "REPLICATION"), (role.bypassrls, "BYPASSRLS")]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
-    let mut reason = format!("source role {} does not exist on the target", role.name);
-    if !dropped.is_empty() {
-        reason.push_str(&format!(
-            "; created without {} (the flexible server grants it to no role)",
-            dropped.join(" and ")
-        ));
-    }
-    let op = TargetSqlOp::CreateRole {
-        name: role.name.clone(),
-        login: role.login,
-        inherit: role.inherit,
-        createdb: role.createdb,
-        createrole: role.createrole,
-        connection_limit: role.connection_limit,
+        Some(_) => (
+            Action::Update,
+            format!("{member} may grant {role} to others on the source (admin option), not on the target"),
+        ),
+        None => {
+            (Action::Create, format!("{member} is a member of {role} on the source; the migrated grants rely on it"))
+        }
     };
-    let mut change = Change::new(address, Action::Create, RuleId::T7, reason);
-    change.before = Some("absent".into());
-    change.after = Some(created_attributes(role));
-    if role.login {
-        change.remedy = Some(password_hint(&role.name));
-    }
-    change.depends_on = createrole.into_iter().collect();
-    change.operation = Some(Operation::TargetSql(op));
-    change
+    let mut change = Change::new(address, action, RuleId::T7, reason);
+    change.before = Some(state(present).into());
+    change.after = Some(state(Some(membership)).into());
+    // Dependencies the plan does not create are already there.
+    change.depends_on = vec![role_address(role), role_address(member)];
+    change.operation = Some(Operation::TargetSql(TargetSqlOp::GrantMembership {
+        role: role.clone(),
+        member: member.clone(),
+        admin_option: membership.admin_option,
+    }));
+    findings.changes.push(change);
 }
 
 /// What a LOGIN role needs after it is created: passwords are never copied.
@@ -278,165 +264,5 @@ pub fn password_hint(name: &str) -> String {
     )
 }
 
-/// The attributes that matter to T7, for the fingerprint: a change on the source makes a saved plan stale.
-fn attributes(role: &Role) -> String {
-    format!(
-        "super={} inherit={} createrole={} createdb={} login={} replication={} bypassrls={} connlimit={}",
-        role.superuser,
-        role.inherit,
-        role.createrole,
-        role.createdb,
-        role.login,
-        role.replication,
-        role.bypassrls,
-        role.connection_limit
-    )
-}
-
-fn created_attributes(role: &Role) -> String {
-    let mut words = vec![if role.login { "LOGIN" } else { "NOLOGIN" }];
-    if !role.inherit {
-        words.push("NOINHERIT");
-    }
-    if role.createdb {
-        words.push("CREATEDB");
-    }
-    if role.createrole {
-        words.push("CREATEROLE");
-    }
-    let mut text = words.join(" ");
-    if role.connection_limit >= 0 {
-        text.push_str(&format!(" CONNECTION LIMIT {}", role.connection_limit));
-    }
-    text
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::roles::Membership;
-
-    fn role(name: &str) -> Role {
-        Role {
-            name: name.into(),
-            superuser: false,
-            inherit: true,
-            createrole: false,
-            createdb: false,
-            login: false,
-            replication: false,
-            bypassrls: false,
-            connection_limit: -1,
-        }
-    }
-
-    fn member(role: &str, member: &str) -> Membership {
-        Membership { role: role.into(), member: member.into(), admin_option: false }
-    }
-
-    fn spec() -> Spec {
-        crate::rules::fixtures::spec("")
-    }
-
-    fn target(roles: Vec<Role>, memberships: Vec<Membership>) -> TargetRoles {
-        TargetRoles {
-            roles: Roles { roles, memberships },
-            version_num: 150004,
-            user: "azureadmin".into(),
-            in_azure_pg_admin: true,
-            admin_of_azure_pg_admin: false,
-        }
-    }
-
-    fn admin() -> Role {
-        Role { login: true, createrole: true, createdb: true, ..role("azureadmin") }
-    }
-
-    fn run(source: &Roles, target: &TargetRoles) -> Findings {
-        let mut findings = Findings::default();
-        let createrole = migration_user(target, &mut findings);
-        copy_roles(&spec(), Some("postgres"), source, target, createrole, &mut findings);
-        findings
-    }
-
-    fn find<'a>(findings: &'a Findings, address: &str) -> Option<&'a Change> {
-        findings.changes.iter().find(|c| c.address.as_str() == address)
-    }
-
-    #[test]
-    fn copies_roles_without_superuser_powers_and_their_memberships() {
-        let source = Roles {
-            roles: vec![
-                role("app"),
-                Role { login: true, replication: true, bypassrls: true, ..role("app_rw") },
-                role("app_ro"),
-                Role { superuser: true, login: true, ..role("boss") },
-                Role { login: true, ..role("postgres") },
-                role("rds_superuser"),
-                role("pg_monitor"),
-            ],
-            memberships: vec![
-                member("app", "app_ro"),
-                member("app_ro", "app_rw"),
-                member("rds_superuser", "postgres"),
-                member("app", "boss"),
-            ],
-        };
-        let findings = run(&source, &target(vec![admin(), role(ADMIN_ROLE)], Vec::new()));
-        let created: Vec<&str> =
-            findings.changes.iter().filter(|c| c.rule == RuleId::T7).map(|c| c.address.as_str()).collect();
-        assert_eq!(
-            created,
-            [
-                "target.pg/role/app",
-                "target.pg/role/app_ro",
-                "target.pg/role/app_rw",
-                "target.pg/role/app_ro/member_of/app",
-                "target.pg/role/app_rw/member_of/app_ro",
-            ]
-        );
-        let rw = find(&findings, "target.pg/role/app_rw").unwrap();
-        assert!(rw.reason.contains("without REPLICATION and BYPASSRLS"), "{}", rw.reason);
-        assert!(rw.remedy.as_deref().unwrap().contains("ALTER ROLE \"app_rw\" PASSWORD"));
-        let nested = find(&findings, "target.pg/role/app_rw/member_of/app_ro").unwrap();
-        assert_eq!(nested.depends_on, [role_address("app_ro"), role_address("app_rw")]);
-        assert!(findings.checks.iter().any(|c| c.address.as_str() == "target.pg/role/boss"));
-        // T8 holds for an admin in azure_pg_admin with CREATEROLE.
-        assert!(!findings.changes.iter().any(|c| c.rule == RuleId::T8));
-    }
-
-    #[test]
-    fn nothing_to_do_when_the_target_has_them() {
-        let source = Roles { roles: vec![role("app"), role("app_ro")], memberships: vec![member("app", "app_ro")] };
-        let target =
-            target(vec![admin(), role(ADMIN_ROLE), role("app"), role("app_ro")], vec![member("app", "app_ro")]);
-        assert!(run(&source, &target).changes.is_empty());
-    }
-
-    #[test]
-    fn a_migration_user_outside_azure_pg_admin_without_createrole_is_blocked_with_the_statements() {
-        let mut target = target(vec![Role { login: true, ..role("azureadmin") }, role(ADMIN_ROLE)], Vec::new());
-        target.in_azure_pg_admin = false;
-        let findings = run(&Roles::default(), &target);
-        let member = find(&findings, "target.pg/role/azureadmin/member_of/azure_pg_admin").unwrap();
-        assert_eq!(member.action, Action::Blocker);
-        assert_eq!(member.prevents, Some(603115));
-        assert!(member.remedy.as_deref().unwrap().contains("GRANT \"azure_pg_admin\" TO \"azureadmin\";"));
-        let createrole = find(&findings, "target.pg/role/azureadmin/createrole").unwrap();
-        assert_eq!((createrole.action, createrole.prevents), (Action::Blocker, Some(603116)));
-        assert!(createrole.remedy.as_deref().unwrap().contains("ALTER ROLE \"azureadmin\" CREATEROLE;"));
-    }
-
-    #[test]
-    fn createrole_lets_the_user_join_azure_pg_admin_before_postgres_16() {
-        let mut target = target(vec![admin(), role(ADMIN_ROLE)], Vec::new());
-        target.in_azure_pg_admin = false;
-        let findings = run(&Roles::default(), &target);
-        let member = find(&findings, "target.pg/role/azureadmin/member_of/azure_pg_admin").unwrap();
-        assert_eq!(member.action, Action::Create);
-        target.version_num = 160002;
-        let findings = run(&Roles::default(), &target);
-        let member = find(&findings, "target.pg/role/azureadmin/member_of/azure_pg_admin").unwrap();
-        assert_eq!(member.action, Action::Blocker);
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! Performs the target's role operations (T7, T8) as the target connection user. Each re-observes first
-//! and does nothing if the role, membership or attribute is already there, so a retried or resumed apply
-//! is harmless. Statements come from [`TargetSqlOp::statement`] (identifiers quoted), the same text
+//! and does nothing if the role, membership (with the admin option asked for), attribute or role setting
+//! is already there, so a retried or resumed apply is harmless; the statements themselves are idempotent
+//! too (`GRANT` of a held role, `ALTER ROLE … SET` to the same value). Statements come from [`TargetSqlOp::statement`] (identifiers quoted), the same text
 //! `plan --roles-sql` writes; lookups bind their values. No role is ever dropped.
 
 use crate::clients::postgres;
@@ -22,14 +23,14 @@ pub async fn perform(op: &TargetSqlOp, clients: &Clients, databases: &Databases)
                 .is_some();
             (exists, "present")
         }
-        TargetSqlOp::GrantMembership { role, member, .. } => {
+        TargetSqlOp::GrantMembership { role, member, admin_option } => {
             let member_now: bool = client
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_auth_members a
                                       JOIN pg_roles r ON r.oid = a.roleid
                                       JOIN pg_roles m ON m.oid = a.member
-                                     WHERE r.rolname = $1 AND m.rolname = $2)",
-                    &[role, member],
+                                     WHERE r.rolname = $1 AND m.rolname = $2 AND (a.admin_option OR NOT $3))",
+                    &[role, member, admin_option],
                 )
                 .await
                 .map_err(|e| sql(format!("checking whether {member:?} is a member of {role:?} on the target"), e))?
@@ -43,6 +44,22 @@ pub async fn perform(op: &TargetSqlOp, clients: &Clients, databases: &Databases)
                 .map_err(|e| sql(format!("reading role {role:?} on the target"), e))?
                 .is_some_and(|row| row.get(0));
             (has, "CREATEROLE")
+        }
+        TargetSqlOp::SetRoleSetting { role, database, name, value } => {
+            let stored = format!("{name}={value}");
+            let set: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+                                     WHERE r.rolname = $1
+                                       AND s.setdatabase = CASE WHEN $2::text IS NULL THEN 0
+                                               ELSE (SELECT oid FROM pg_database WHERE datname = $2) END
+                                       AND $3 = ANY (s.setconfig))",
+                    &[role, database, &stored],
+                )
+                .await
+                .map_err(|e| sql(format!("reading role {role:?}'s setting {name:?} on the target"), e))?
+                .get(0);
+            (set, "set")
         }
     };
     if !done {

@@ -166,9 +166,29 @@ struct Replica {
 #[derive(Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum TargetSqlOp {
-    CreateRole { name: String, login: bool, inherit: bool, createdb: bool, createrole: bool, connection_limit: i32 },
-    GrantMembership { role: String, member: String, admin_option: bool },
-    AllowCreateRole { role: String },
+    CreateRole {
+        name: String,
+        login: bool,
+        inherit: bool,
+        createdb: bool,
+        createrole: bool,
+        connection_limit: i32,
+        valid_until: Option<String>,
+    },
+    GrantMembership {
+        role: String,
+        member: String,
+        admin_option: bool,
+    },
+    AllowCreateRole {
+        role: String,
+    },
+    SetRoleSetting {
+        role: String,
+        database: Option<String>,
+        name: String,
+        value: String,
+    },
 }
 
 impl From<&plan::Plan> for Document {
@@ -342,7 +362,7 @@ impl From<&target_sql_ops::TargetSqlOp> for TargetSqlOp {
     fn from(op: &target_sql_ops::TargetSqlOp) -> Self {
         use target_sql_ops::TargetSqlOp as Op;
         match op {
-            Op::CreateRole { name, login, inherit, createdb, createrole, connection_limit } => {
+            Op::CreateRole { name, login, inherit, createdb, createrole, connection_limit, valid_until } => {
                 TargetSqlOp::CreateRole {
                     name: name.clone(),
                     login: *login,
@@ -350,12 +370,19 @@ impl From<&target_sql_ops::TargetSqlOp> for TargetSqlOp {
                     createdb: *createdb,
                     createrole: *createrole,
                     connection_limit: *connection_limit,
+                    valid_until: valid_until.clone(),
                 }
             }
             Op::GrantMembership { role, member, admin_option } => {
                 TargetSqlOp::GrantMembership { role: role.clone(), member: member.clone(), admin_option: *admin_option }
             }
             Op::AllowCreateRole { role } => TargetSqlOp::AllowCreateRole { role: role.clone() },
+            Op::SetRoleSetting { role, database, name, value } => TargetSqlOp::SetRoleSetting {
+                role: role.clone(),
+                database: database.clone(),
+                name: name.clone(),
+                value: value.clone(),
+            },
         }
     }
 }
