@@ -86,7 +86,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
         findings.checks.push(Check {
             address,
             rule: RuleId::T8,
-            summary: format!("the migration user {user} is a member of {ADMIN_ROLE}"),
+            summary: format!("{user}, the migration service's user on the target, is a member of {ADMIN_ROLE}"),
         });
     } else {
         let grant = TargetSqlOp::GrantMembership { role: ADMIN_ROLE.into(), member: user.clone(), admin_option: false };
@@ -120,7 +120,7 @@ fn migration_user(target: &TargetRoles, findings: &mut Findings) -> Option<Addre
         findings.checks.push(Check {
             address,
             rule: RuleId::T8,
-            summary: format!("the migration user {user} has CREATEROLE"),
+            summary: format!("{user}, the migration service's user on the target, has CREATEROLE"),
         });
         return None;
     }
@@ -178,7 +178,7 @@ fn copy_roles(
         match skipped(role, spec, master, &target.user) {
             Some(None) => continue,
             Some(Some(why)) => {
-                findings.checks.push(Check {
+                findings.left_out.push(Check {
                     address: role_address(&role.name),
                     rule: RuleId::T7,
                     summary: format!("not copied: {why}"),

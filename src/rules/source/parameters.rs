@@ -131,7 +131,7 @@ fn logical_replication<'a>(now: &Now<'_>, meta: Option<&'a Parameter>) -> Desire
         before: logical.clone().or_else(|| Some("0".into())),
         set: (logical.as_deref() != Some("1")).then(|| "1".to_string()),
         final_value: Some("1".into()),
-        reason: "logical replication needs it: it makes wal_level logical".into(),
+        reason: "logical replication needs wal_level = logical, which this turns on".into(),
         meta,
     }
 }
