@@ -120,7 +120,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         Command::Apply { input, auto_approve, force_unlock, deadline } => {
             let _interrupts = watch_interrupts();
             if is_plan_file(&input) {
-                apply_saved(&input, Steps { auto_approve, deadline }, force_unlock.as_deref(), settings).await
+                apply_saved(&input, Steps { auto_approve, deadline, shown: false }, force_unlock.as_deref(), settings)
+                    .await
             } else {
                 let spec = Spec::load(&input)?;
                 let dir = state_dir(&spec, settings)?;
@@ -129,7 +130,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let session = Session::open(&spec, settings).await?;
                 let (observed, databases) = session.observe(&spec).await?;
                 let (plan, _) = rules::plan(&spec, &observed);
-                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
             }
         }
         Command::ForceUnlock { spec, id } => {
@@ -153,7 +154,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
         }
     }
 }
@@ -272,7 +273,7 @@ async fn apply_saved(
         return Err(file::unreviewed_error(path, &differences).into());
     }
     print(&saved.plan, Format::Human, settings)?;
-    execute(&saved.plan, &session, &databases, &lock, run).await
+    execute(&saved.plan, &session, &databases, &lock, Steps { shown: true, ..run }).await
 }
 
 /// The addresses the latest, interrupted attempt at this very plan already touched: the steps it finished
@@ -294,11 +295,13 @@ fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections:
         .unwrap_or_default()
 }
 
-/// How to run a plan's steps: whether to ask first, and how long they may take in all.
+/// How to run a plan's steps: whether to ask first, how long they may take in all, and whether the plan
+/// was shown already.
 #[derive(Clone, Copy, Debug)]
 struct Steps {
     auto_approve: bool,
     deadline: Duration,
+    shown: bool,
 }
 
 /// Confirms, runs the plan's changes under the lock, and reports.
@@ -307,7 +310,7 @@ async fn execute(
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    Steps { auto_approve, deadline }: Steps,
+    Steps { auto_approve, deadline, shown }: Steps,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
@@ -315,6 +318,10 @@ async fn execute(
         eprintln!("  done {} (made by an interrupted run; recorded now)", crate::text::inert(address.as_str(), false));
     }
     if plan.has_blockers() {
+        // Which blockers, and what to do about each, is in the plan.
+        if !shown {
+            print(plan, Format::Human, session.settings)?;
+        }
         eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
         return Ok(Outcome::Blockers);
     }
