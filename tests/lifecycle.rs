@@ -394,6 +394,61 @@ async fn originals_of_a_server_the_spec_no_longer_names_block_restore() {
     assert_eq!(running(&scenario, TEMP), "on");
 }
 
+/// An apply is killed (SIGKILL) while it disables high availability: the journal holds that step's intent
+/// and no outcome. Restore refuses with exit 1, naming the journal and the unfinished step, and says to run
+/// apply first; it writes nothing to either cloud, the state file and the journal stay as they were, and
+/// its lock is released. An apply then settles the step, and the restore after it puts back every
+/// original.
+#[tokio::test]
+async fn a_restore_after_a_killed_apply_waits_until_an_apply_settles_it() {
+    let (scenario, spec) = two_sided().await;
+    // The HA change stays in progress long after its intent, and finishes by itself soon after the kill.
+    scenario.arm.set_polls_until_done(100);
+    scenario.arm.set_operation_duration(Some(Duration::from_secs(4)));
+    let ha = format!("azure.server/{SERVER}/high_availability");
+    let mut child = spawn(&scenario, &["apply", text(&spec), "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !records(&journal(&scenario)).iter().any(|r| r["address"] == ha.as_str() && r["phase"] == "intent") {
+        assert!(child.try_wait().unwrap().is_none(), "the apply ended early: {}", diagnostics(&scenario));
+        assert!(Instant::now() < deadline, "no intent for {ha} within a minute");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let last = records(&journal(&scenario)).into_iter().rev().find(|r| r["address"] == ha.as_str()).unwrap();
+    assert_eq!(last["phase"], "intent", "killed mid-step: {}", diagnostics(&scenario));
+
+    let dir = state_dir(&scenario);
+    let lock: Value = serde_json::from_slice(&std::fs::read(dir.join("lock.json")).unwrap()).unwrap();
+    let (state_before, journal_before) = (std::fs::read(dir.join("state.json")).ok(), records(&journal(&scenario)));
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let id = lock["id"].as_str().unwrap();
+    let refused = migprep(&scenario, &["restore", text(&spec), "--auto-approve", "--force-unlock", id], &[]).await;
+    assert_eq!(refused.code, 1, "stdout:\n{}\nstderr:\n{}", refused.stdout, refused.stderr);
+    let error =
+        refused.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", refused.stderr));
+    assert!(error.contains("journal.jsonl") && error.contains(&ha), "{error}");
+    assert!(refused.stderr.contains("hint: run `migprep apply` to settle it, then restore"), "{}", refused.stderr);
+    assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
+    assert_eq!(std::fs::read(dir.join("state.json")).ok(), state_before);
+    assert_eq!(records(&journal(&scenario)), journal_before);
+    assert!(!dir.join("lock.json").exists(), "the refusing restore released its lock");
+
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stderr, diagnostics(&scenario));
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stderr, diagnostics(&scenario));
+    let live = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!(
+        (live["mode"].as_str(), live["standbyAvailabilityZone"].as_str()),
+        (Some("ZoneRedundant"), Some("2")),
+        "{live:#}\n{}",
+        diagnostics(&scenario)
+    );
+    assert_eq!(running(&scenario, TEMP), "on");
+}
+
 /// PATCH requests ending in `suffix` that ARM accepted (a 409 or 429 refused them and changed nothing).
 fn accepted_patches(scenario: &Scenario, suffix: &str) -> usize {
     let suffix = suffix.to_ascii_lowercase();
