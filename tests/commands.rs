@@ -3,14 +3,17 @@
 
 mod common;
 
-use common::{Output, member_of, migprep, text};
+use common::{Output, command, member_of, migprep, text};
 use migprep::apply::StateDir;
 use migprep::apply::lock::{Holder, Lock};
 use migprep::plan::Operation;
 use migprep::plan::file;
 use migprep::plan::operation::SourceOp;
 use migprep_testkit::scenario::Scenario;
-use std::time::SystemTime;
+use migprep_testkit::terminal::Terminal;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::AsyncReadExt;
 
 /// `plan --out` saves what it printed; `show` prints the same plan from the file, in every format; a
 /// file edited after it was written is refused with one error and a hint.
@@ -158,4 +161,59 @@ async fn a_saved_plan_moved_with_its_spec_still_applies() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     let user = &scenario.source.migration_user().user;
     assert!(member_of(&scenario.source, user, "rds_replication").await, "the moved plan ran");
+}
+
+/// Starts `args` on a fresh terminal and waits until the confirmation prompt shows on stderr. Returns the
+/// child, the terminal, stderr and what it showed so far.
+async fn at_the_prompt(
+    scenario: &Scenario,
+    args: &[&str],
+) -> (tokio::process::Child, Terminal, tokio::process::ChildStderr, Vec<u8>) {
+    let terminal = Terminal::open().unwrap();
+    let mut run = command(scenario, args);
+    terminal.attach(&mut run).unwrap();
+    let mut child = run.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&shown).contains("Do you want to perform these actions?") {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline.into(), stderr.read(&mut chunk)).await;
+        let read = read.unwrap_or_else(|_| panic!("no prompt within a minute: {}", String::from_utf8_lossy(&shown)));
+        let read = read.unwrap();
+        assert!(read > 0, "stderr closed before the prompt: {}", String::from_utf8_lossy(&shown));
+        shown.extend_from_slice(&chunk[..read]);
+    }
+    (child, terminal, stderr, shown)
+}
+
+/// `apply` on a terminal shows the plan and asks for `yes`. Ctrl-C typed at the prompt (stdin still open,
+/// no Enter) ends the run at once with exit 130: nothing is changed on the source, the journal holds no
+/// step, and the lock is released. Asked again, `yes` applies.
+#[tokio::test]
+async fn ctrl_c_at_the_confirmation_prompt_cancels_at_once() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let user = &scenario.source.migration_user().user;
+    let (mut child, mut terminal, mut stderr, mut shown) = at_the_prompt(&scenario, &["apply", text(&spec)]).await;
+    let lock = scenario.dir().join(".migprep/orders/lock.json");
+    assert!(lock.exists(), "the prompt comes after the lock is taken");
+
+    terminal.press(b"\x03").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let status = status.expect("Ctrl-C at the prompt ends the run without waiting for Enter").unwrap();
+    stderr.read_to_end(&mut shown).await.unwrap();
+    let shown = String::from_utf8_lossy(&shown);
+    assert_eq!(status.code(), Some(130), "{shown}");
+    assert!(shown.contains("nothing was changed"), "{shown}");
+    assert!(!lock.exists(), "the lock is released");
+    let journal = scenario.dir().join(".migprep/orders/journal.jsonl");
+    assert!(std::fs::read_to_string(&journal).unwrap_or_default().trim().is_empty(), "no step started");
+    assert!(!member_of(&scenario.source, user, "rds_replication").await);
+
+    let (mut child, mut terminal, _stderr, _) = at_the_prompt(&scenario, &["apply", text(&spec)]).await;
+    terminal.press(b"yes\n").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(member_of(&scenario.source, user, "rds_replication").await, "the answer was read");
 }
