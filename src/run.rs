@@ -422,6 +422,7 @@ async fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result
             .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
     }
     print(plan, Format::Human, settings)?;
+    PROMPTING.store(true, Ordering::SeqCst);
     eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     // A thread of its own rather than the runtime's blocking pool: a read nobody waits for any more must
@@ -432,7 +433,6 @@ async fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result
         let read = std::io::stdin().lock().read_line(&mut answer).map(|_| answer);
         let _ = sender.send(read);
     });
-    PROMPTING.store(true, Ordering::SeqCst);
     let answer = tokio::select! {
         answer = answer => answer,
         () = interrupted() => return Ok(Answer::Interrupted),
