@@ -24,6 +24,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
 
 /// How a successful run ended; the binary turns it into an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,12 @@ impl Outcome {
 /// Set by the first Ctrl-C during an apply or restore: no further step starts.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Wakes whoever waits for the first Ctrl-C (the confirmation prompt).
+static INTERRUPT: Notify = Notify::const_new();
+
+/// Set while the confirmation prompt waits for an answer: a Ctrl-C then cancels the run, which says so.
+static PROMPTING: AtomicBool = AtomicBool::new(false);
+
 /// Watches for Ctrl-C from the start of an apply or a restore until it returns (dropping it stops the
 /// watch). The first Ctrl-C lets the running steps finish and be recorded, and no further step starts;
 /// the lock is released as the command returns. A second stops at once, as a kill would: the journal's
@@ -70,12 +77,27 @@ fn watch_interrupts() -> Interrupts {
             return;
         }
         INTERRUPTED.store(true, Ordering::SeqCst);
-        eprintln!("migprep: interrupted: letting the running steps finish; Ctrl-C again stops at once");
+        INTERRUPT.notify_waiters();
+        if !PROMPTING.load(Ordering::SeqCst) {
+            eprintln!("migprep: interrupted: letting the running steps finish; Ctrl-C again stops at once");
+        }
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("migprep: stopped; run the command again to resume");
             std::process::exit(130);
         }
     }))
+}
+
+/// Returns once the first Ctrl-C of the run arrived (at once if it already has).
+async fn interrupted() {
+    let notified = INTERRUPT.notified();
+    tokio::pin!(notified);
+    // Registered before the flag is read, so a Ctrl-C in between is not missed.
+    notified.as_mut().enable();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return;
+    }
+    notified.await;
 }
 
 /// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
@@ -122,7 +144,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         Command::Apply { input, auto_approve, force_unlock, deadline } => {
             let _interrupts = watch_interrupts();
             if is_plan_file(&input) {
-                apply_saved(&input, Steps { auto_approve, deadline }, force_unlock.as_deref(), settings).await
+                apply_saved(&input, Steps { auto_approve, deadline, shown: false }, force_unlock.as_deref(), settings)
+                    .await
             } else {
                 let spec = Spec::load(&input)?;
                 let dir = state_dir(&spec, settings)?;
@@ -132,7 +155,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let (observed, databases) = session.observe(&spec).await?;
                 let (mut plan, _) = rules::plan(&spec, &observed);
                 plan.connections = session.connections(&databases).await;
-                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
             }
         }
         Command::ForceUnlock { spec, id } => {
@@ -157,7 +180,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
         }
     }
 }
@@ -313,7 +336,7 @@ async fn apply_saved(
         return Err(file::unreviewed_error(path, &differences).into());
     }
     print(&saved.plan, Format::Human, settings)?;
-    execute(&saved.plan, &session, &databases, &lock, run).await
+    execute(&saved.plan, &session, &databases, &lock, Steps { shown: true, ..run }).await
 }
 
 /// The addresses the latest, interrupted attempt at this very plan already touched: the steps it finished
@@ -335,11 +358,13 @@ fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections:
         .unwrap_or_default()
 }
 
-/// How to run a plan's steps: whether to ask first, and how long they may take in all.
+/// How to run a plan's steps: whether to ask first, how long they may take in all, and whether the plan
+/// was shown already.
 #[derive(Clone, Copy, Debug)]
 struct Steps {
     auto_approve: bool,
     deadline: Duration,
+    shown: bool,
 }
 
 /// Confirms, runs the plan's changes under the lock, and reports.
@@ -348,7 +373,7 @@ async fn execute(
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    Steps { auto_approve, deadline }: Steps,
+    Steps { auto_approve, deadline, shown }: Steps,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
@@ -356,6 +381,10 @@ async fn execute(
         eprintln!("  done {} (made by an interrupted run; recorded now)", crate::text::inert(address.as_str(), false));
     }
     if plan.has_blockers() {
+        // Which blockers, and what to do about each, is in the plan.
+        if !shown {
+            print(plan, Format::Human, session.settings)?;
+        }
         eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
         return Ok(Outcome::Blockers);
     }
@@ -363,7 +392,10 @@ async fn execute(
         eprintln!("migprep: nothing to do");
         return Ok(Outcome::Clean);
     }
-    confirm(plan, auto_approve, session.settings)?;
+    if confirm(plan, auto_approve, session.settings).await? == Answer::Interrupted {
+        eprintln!("\nmigprep: interrupted at the prompt; nothing was changed");
+        return Ok(Outcome::Interrupted);
+    }
     let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
     if INTERRUPTED.load(Ordering::SeqCst) {
@@ -419,24 +451,45 @@ async fn execute(
     Ok(Outcome::Clean)
 }
 
-/// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead.
-fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result<(), UserError> {
+/// How the confirmation ended, when it did not refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Yes,
+    /// Ctrl-C while the prompt waited.
+    Interrupted,
+}
+
+/// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead. A Ctrl-C while it
+/// waits ends the wait at once, without the Enter a blocking read would need.
+async fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result<Answer, UserError> {
     if auto_approve {
-        return Ok(());
+        return Ok(Answer::Yes);
     }
     if !std::io::stdin().is_terminal() {
         return Err(UserError::new("no terminal to confirm the changes on, and --auto-approve was not given")
             .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
     }
     print(plan, Format::Human, settings)?;
+    PROMPTING.store(true, Ordering::SeqCst);
     eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
+    // A thread of its own rather than the runtime's blocking pool: a read nobody waits for any more must
+    // not keep the process from exiting.
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = sender.send(read);
+    });
+    let answer = tokio::select! {
+        answer = answer => answer,
+        () = interrupted() => return Ok(Answer::Interrupted),
+    };
+    PROMPTING.store(false, Ordering::SeqCst);
+    let answer = answer
+        .map_err(|_| UserError::new("cannot read the answer: the reader stopped"))?
         .map_err(|e| UserError::new(format!("cannot read the answer: {e}")))?;
-    if answer.trim() == "yes" { Ok(()) } else { Err(UserError::new("cancelled: nothing was changed")) }
+    if answer.trim() == "yes" { Ok(Answer::Yes) } else { Err(UserError::new("cancelled: nothing was changed")) }
 }
 
 fn break_lock(dir: &StateDir, id: Option<&str>) -> Result<(), UserError> {

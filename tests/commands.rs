@@ -3,14 +3,19 @@
 
 mod common;
 
-use common::{Output, member_of, migprep, text};
+use common::{Output, command, member_of, migprep, text};
 use migprep::apply::StateDir;
 use migprep::apply::lock::{Holder, Lock};
 use migprep::plan::Operation;
 use migprep::plan::file;
-use migprep::plan::operation::SourceOp;
-use migprep_testkit::scenario::Scenario;
-use std::time::SystemTime;
+use migprep::plan::operation::{SourceOp, TargetOp};
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
+use migprep_testkit::terminal::Terminal;
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::AsyncReadExt;
 
 /// `plan --out` saves what it printed; `show` prints the same plan from the file, in every format; a
 /// file edited after it was written is refused with one error and a hint.
@@ -158,4 +163,155 @@ async fn a_saved_plan_moved_with_its_spec_still_applies() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     let user = &scenario.source.migration_user().user;
     assert!(member_of(&scenario.source, user, "rds_replication").await, "the moved plan ran");
+}
+
+/// Starts `args` on a fresh terminal and waits until the confirmation prompt shows on stderr. Returns the
+/// child, the terminal, stderr and what it showed so far.
+async fn at_the_prompt(
+    scenario: &Scenario,
+    args: &[&str],
+) -> (tokio::process::Child, Terminal, tokio::process::ChildStderr, Vec<u8>) {
+    let terminal = Terminal::open().unwrap();
+    let mut run = command(scenario, args);
+    terminal.attach(&mut run).unwrap();
+    let mut child = run.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&shown).contains("Do you want to perform these actions?") {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline.into(), stderr.read(&mut chunk)).await;
+        let read = read.unwrap_or_else(|_| panic!("no prompt within a minute: {}", String::from_utf8_lossy(&shown)));
+        let read = read.unwrap();
+        assert!(read > 0, "stderr closed before the prompt: {}", String::from_utf8_lossy(&shown));
+        shown.extend_from_slice(&chunk[..read]);
+    }
+    (child, terminal, stderr, shown)
+}
+
+/// `apply` on a terminal shows the plan and asks for `yes`. Ctrl-C typed at the prompt (stdin still open,
+/// no Enter) ends the run at once with exit 130: nothing is changed on the source, the journal holds no
+/// step, and the lock is released. Asked again, `yes` applies.
+#[tokio::test]
+async fn ctrl_c_at_the_confirmation_prompt_cancels_at_once() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let user = &scenario.source.migration_user().user;
+    let (mut child, mut terminal, mut stderr, mut shown) = at_the_prompt(&scenario, &["apply", text(&spec)]).await;
+    let lock = scenario.dir().join(".migprep/orders/lock.json");
+    assert!(lock.exists(), "the prompt comes after the lock is taken");
+
+    terminal.press(b"\x03").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let status = status.expect("Ctrl-C at the prompt ends the run without waiting for Enter").unwrap();
+    stderr.read_to_end(&mut shown).await.unwrap();
+    let shown = String::from_utf8_lossy(&shown);
+    assert_eq!(status.code(), Some(130), "{shown}");
+    assert!(shown.contains("nothing was changed"), "{shown}");
+    assert!(!lock.exists(), "the lock is released");
+    let journal = scenario.dir().join(".migprep/orders/journal.jsonl");
+    assert!(std::fs::read_to_string(&journal).unwrap_or_default().trim().is_empty(), "no step started");
+    assert!(!member_of(&scenario.source, user, "rds_replication").await);
+
+    let (mut child, mut terminal, _stderr, _) = at_the_prompt(&scenario, &["apply", text(&spec)]).await;
+    terminal.press(b"yes\n").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(member_of(&scenario.source, user, "rds_replication").await, "the answer was read");
+}
+
+/// The ARM writes a plan shows (`runs: ARM PATCH …` with the request body) as `(path suffix, body)`.
+fn shown_writes(human: &str) -> Vec<(String, Value)> {
+    let server = migprep_testkit::scenario::SERVER;
+    human
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("runs: ARM PATCH "))
+        .map(|call| {
+            let (target, body) = call.split_at(call.find('{').unwrap_or_else(|| panic!("no body: {call}")));
+            let suffix = if let Some(name) = target.trim().strip_prefix("the flexible server's configurations/") {
+                format!("/flexibleServers/{server}/configurations/{name}")
+            } else if target.trim() == "the flexible server" {
+                format!("/flexibleServers/{server}")
+            } else {
+                let name = target.trim().strip_prefix("flexible server ").unwrap().split(' ').next().unwrap();
+                format!("/flexibleServers/{name}")
+            };
+            (suffix.to_ascii_lowercase(), serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")))
+        })
+        .collect()
+}
+
+/// The PATCH and PUT requests the fake ARM received, as `(method, path, body)`.
+fn sent_writes(scenario: &Scenario) -> Vec<(String, String, Value)> {
+    scenario
+        .arm
+        .requests()
+        .into_iter()
+        .filter_map(|r| {
+            let body = serde_json::from_str(r.body.as_deref()?).unwrap();
+            Some((r.method, r.path.to_ascii_lowercase(), body))
+        })
+        .collect()
+}
+
+/// Every PATCH body ARM receives is exactly the body the plan showed for that resource, and every shown
+/// body is sent: on apply (high availability off, temp tablespaces off, a replica deleted) and on the
+/// restore that puts them back (zone-redundant HA in zone 2, the parameter on, the replica re-created by
+/// a PUT with the recorded definition).
+#[tokio::test]
+async fn arm_requests_carry_exactly_the_bodies_the_plan_shows() {
+    let config = ScenarioConfig {
+        server: ServerSeed::new(SERVER).high_availability("ZoneRedundant", "2").replica("pg-orders-r1"),
+        ..ScenarioConfig::default()
+    };
+    let scenario = Scenario::start_with(config).await.unwrap();
+    let spec =
+        common::with_allow(&scenario, &[("remove_replicas", "delete".into()), ("recreate_replicas", true.into())]);
+    let check = |human: &str, stage: &str| {
+        let shown = shown_writes(human);
+        let sent = sent_writes(&scenario);
+        assert!(shown.len() >= 2, "{stage}: {human}");
+        for (method, path, body) in sent.iter().filter(|(method, ..)| method == "PATCH") {
+            let matched = shown.iter().any(|(suffix, shown)| path.ends_with(suffix) && shown == body);
+            assert!(matched, "{stage}: {method} {path} {body} was not shown:\n{human}");
+        }
+        for (suffix, body) in &shown {
+            let matched =
+                sent.iter().any(|(method, path, sent)| method == "PATCH" && path.ends_with(suffix) && sent == body);
+            assert!(matched, "{stage}: {suffix} {body} was shown but not sent: {sent:#?}");
+        }
+    };
+
+    let plan = migprep(&scenario, &["plan", text(&spec)], &[]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    check(&plan.stdout, "apply");
+
+    scenario.arm.clear_requests();
+    let saved = scenario.dir().join("restore.plan");
+    let restore = migprep(&scenario, &["restore", text(&spec), "--out", text(&saved)], &[]).await;
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    let applied = migprep(&scenario, &["apply", text(&saved), "--auto-approve"], &[]).await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    check(&restore.stdout, "restore");
+
+    let shown = file::load(&saved, None).unwrap().plan;
+    let replica = shown
+        .changes
+        .iter()
+        .find_map(|c| match &c.operation {
+            Some(Operation::Target(TargetOp::CreateReplica { replica })) => Some(replica.clone()),
+            _ => None,
+        })
+        .expect("the restore re-creates the replica");
+    // A PUT refused while the server was busy is sent again, the same.
+    let puts: Vec<_> = sent_writes(&scenario).into_iter().filter(|(method, ..)| method == "PUT").collect();
+    assert!(!puts.is_empty() && puts.iter().all(|put| *put == puts[0]), "{puts:#?}");
+    let (_, path, body) = &puts[0];
+    assert!(path.ends_with(&format!("/flexibleservers/{}", replica.name)), "{path}");
+    assert_eq!(body["location"], replica.location.as_str());
+    assert_eq!(body["sku"], serde_json::json!({ "name": replica.sku, "tier": replica.tier }));
+    assert_eq!(body["properties"]["createMode"], "Replica");
+    assert_eq!(body["properties"]["storage"]["storageSizeGB"], replica.storage_size_gb.unwrap());
 }

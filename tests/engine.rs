@@ -574,3 +574,85 @@ fn the_executor_future_is_send() {
     let future = executor::execute(&plan, &fake, &lock, options(1));
     assert_send(&future);
 }
+
+/// An apply killed between a step's intent and its outcome leaves that step unsettled: a restore then
+/// refuses before anything runs, naming the journal and the step, and writes nothing. An apply of the
+/// same plan settles it (runs it again, recording its original), after which the restore runs.
+#[tokio::test]
+async fn a_restore_refuses_while_an_apply_step_is_unsettled() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let mut temporary = update("azure.server/s/high_availability", "ZoneRedundant", "Disabled", &[]);
+    temporary.temporary = true;
+    temporary.original =
+        Some(Original::HighAvailability { server: "s".into(), mode: "ZoneRedundant".into(), standby_zone: None });
+    let apply = plan(vec![temporary]);
+    let run = Run { id: "killed".into(), plan: apply.digest(), kind: Kind::Apply, clock: at };
+    Journal::open(&dir.journal()).unwrap().append(&run.record(1, &apply.changes[0], Phase::Intent)).unwrap();
+
+    let mut back = update("azure.server/s/high_availability", "Disabled", "ZoneRedundant", &[]);
+    back.temporary = true;
+    let mut restore = plan(vec![back]);
+    restore.kind = Kind::Restore;
+    let lock = lock(&dir);
+    let fake = Fake::default();
+    let journal_before = std::fs::read(dir.journal()).unwrap();
+    let error = executor::execute(&restore, &fake, &lock, options(1)).await.unwrap_err();
+    assert!(matches!(error, ExecuteError::UnsettledApply { .. }), "{error}");
+    let message = error.to_user_error();
+    assert!(message.message.contains(&dir.journal().display().to_string()), "{}", message.message);
+    assert!(message.message.contains("step 1 (azure.server/s/high_availability)"), "{}", message.message);
+    assert_eq!(message.hint.as_deref(), Some("run `migprep apply` to settle it, then restore"));
+    assert!(fake.started().is_empty());
+    assert_eq!(std::fs::read(dir.journal()).unwrap(), journal_before);
+    assert!(!dir.state().exists());
+
+    executor::execute(&apply, &fake, &lock, options(1)).await.unwrap();
+    assert_eq!(state::load(&dir.state()).unwrap().originals().count(), 1);
+    executor::execute(&restore, &fake, &lock, options(1)).await.unwrap();
+    assert_eq!(state::load(&dir.state()).unwrap().temporary().count(), 0);
+}
+
+/// A restore step that forgets an original already back runs nothing on a live system of its own making
+/// but is journaled like any step; killed after it saved the state and before its `done`, the next
+/// restore (whose fresh plan no longer has it) settles it, so the original is neither kept nor lost twice.
+#[tokio::test]
+async fn a_forgotten_original_is_journaled_and_settled_after_a_kill() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let mut temporary = update("azure.server/s/configuration/t", "on", "off", &[]);
+    temporary.temporary = true;
+    temporary.original = Some(Original::Configuration { server: "s".into(), name: "t".into(), value: "on".into() });
+    let fake = Fake::default();
+    executor::execute(&plan(vec![temporary.clone()]), &fake, &lock, options(1)).await.unwrap();
+
+    let mut forget = Change::new(Address::new("azure.server/s/configuration/t"), Action::Delete, RuleId::T1, "back");
+    forget.operation = Some(migprep::plan::Operation::Forget);
+    let mut restore = plan(vec![forget]);
+    restore.kind = Kind::Restore;
+    // Killed between the state and the `done`: the intent is in the journal, the state already forgot.
+    let run = Run { id: "killed".into(), plan: restore.digest(), kind: Kind::Restore, clock: at };
+    Journal::open(&dir.journal()).unwrap().append(&run.record(1, &restore.changes[0], Phase::Intent)).unwrap();
+    let mut forgotten = state::load(&dir.state()).unwrap();
+    forgotten.changed.clear();
+    state::save(&forgotten, &dir.state()).unwrap();
+
+    let mut fresh = plan(Vec::new());
+    fresh.kind = Kind::Restore;
+    let settled = executor::reconcile(&fresh, &lock, at).unwrap();
+    assert_eq!(settled, [Address::new("azure.server/s/configuration/t")]);
+    let state = state::load(&dir.state()).unwrap();
+    assert!(state.changed.is_empty(), "{state:?}");
+    assert_eq!(History::read(&dir.journal()).unwrap().replay(), state);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty());
+
+    // Not killed: the step runs through the provider like any other, and the state forgets the address.
+    executor::execute(&plan(vec![temporary]), &fake, &lock, options(1)).await.unwrap();
+    assert_eq!(state::load(&dir.state()).unwrap().originals().count(), 1);
+    let outcome = executor::execute(&restore, &fake, &lock, options(1)).await.unwrap();
+    assert_eq!(outcome.applied.len(), 1);
+    let state = state::load(&dir.state()).unwrap();
+    assert!(state.changed.is_empty(), "{state:?}");
+    assert_eq!(History::read(&dir.journal()).unwrap().replay(), state);
+}

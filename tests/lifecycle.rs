@@ -308,6 +308,147 @@ async fn exit_codes_follow_the_spec() {
     assert!(writes(&blocked).is_empty(), "{:#?}", writes(&blocked));
 }
 
+/// After the apply, someone puts both of the server's temporary changes back by hand (temp tablespaces on,
+/// high availability zone-redundant with the standby in zone 2). Restore finds them back: it writes
+/// nothing to the server and drops both originals from the state, each as a journaled restore step.
+/// Before the next migration the standby moves to zone 3; that migration's apply records zone 3 as the
+/// original, and its restore puts zone 3 back, not the first migration's zone 2.
+#[tokio::test]
+async fn a_restore_that_finds_an_address_already_back_forgets_its_original() {
+    let (scenario, spec) = two_sided().await;
+    let (ha, temp) =
+        (format!("azure.server/{SERVER}/high_availability"), format!("azure.server/{SERVER}/configuration/{TEMP}"));
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(state(&scenario)["changed"][&ha]["original"]["standby_zone"], "2", "{}", diagnostics(&scenario));
+
+    scenario.arm.stage_high_availability(SUBSCRIPTION, RESOURCE_GROUP, SERVER, "ZoneRedundant", "2").unwrap();
+    scenario.arm.stage_configuration(SUBSCRIPTION, RESOURCE_GROUP, SERVER, TEMP, "on").unwrap();
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(restored.code, 0, "stdout:\n{}\nstderr:\n{}", restored.stdout, restored.stderr);
+    assert!(writes(&scenario).is_empty(), "nothing to put back on the server: {:#?}", writes(&scenario));
+    let after = state(&scenario);
+    for address in [&ha, &temp] {
+        assert!(after["changed"].get(address).is_none(), "{address} is back, its original forgotten: {after:#}");
+        let journaled = records(&journal(&scenario))
+            .iter()
+            .any(|r| r["address"] == address.as_str() && r["kind"] == "restore" && r["phase"] == "done");
+        assert!(journaled, "{address}: {}", diagnostics(&scenario));
+    }
+
+    scenario.arm.stage_high_availability(SUBSCRIPTION, RESOURCE_GROUP, SERVER, "ZoneRedundant", "3").unwrap();
+    let second = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let original = &state(&scenario)["changed"][&ha]["original"];
+    assert_eq!(original["standby_zone"], "3", "the second migration's original: {}", diagnostics(&scenario));
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    let live = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!(
+        (live["mode"].as_str(), live["standbyAvailabilityZone"].as_str()),
+        (Some("ZoneRedundant"), Some("3")),
+        "{live:#}\n{}",
+        diagnostics(&scenario)
+    );
+    assert_eq!(running(&scenario, TEMP), "on");
+}
+
+/// After the apply, the spec is edited to name another flexible server. Restore cannot look at the server
+/// the originals were recorded for: each of them is a blocker naming that server, with a hint to point
+/// the spec back at it; restore exits 3, sends nothing to either server and keeps every original in the
+/// state. Pointed back, restore puts them back.
+#[tokio::test]
+async fn originals_of_a_server_the_spec_no_longer_names_block_restore() {
+    let (scenario, spec) = two_sided().await;
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    scenario.arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, ServerSeed::new("pg-other")).unwrap();
+    let mut edited = scenario.spec();
+    common::set(&mut edited, "target.server", "pg-other");
+    let other = scenario.write_spec(&edited).unwrap();
+    let recorded = std::fs::read(state_dir(&scenario).join("state.json")).unwrap();
+
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let blocked = migprep(&scenario, &["restore", text(&other), "--auto-approve"], &[]).await;
+    assert_eq!(blocked.code, 3, "stdout:\n{}\nstderr:\n{}", blocked.stdout, blocked.stderr);
+    for address in
+        [format!("azure.server/{SERVER}/high_availability"), format!("azure.server/{SERVER}/configuration/{TEMP}")]
+    {
+        let block =
+            blocked.stdout.split(&format!("! {address}")).nth(1).unwrap_or_else(|| panic!("{}", blocked.stdout));
+        let block = block.split("\n\n").next().unwrap();
+        assert!(block.contains(SERVER) && block.contains("pg-other"), "{block}");
+        assert!(block.contains("hint: point [target] server in the spec back at pg-orders"), "{block}");
+    }
+    assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
+    assert_eq!(std::fs::read(state_dir(&scenario).join("state.json")).unwrap(), recorded, "the originals are kept");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "ZoneRedundant");
+    assert_eq!(running(&scenario, TEMP), "on");
+}
+
+/// An apply is killed (SIGKILL) while it disables high availability: the journal holds that step's intent
+/// and no outcome. Restore refuses with exit 1, naming the journal and the unfinished step, and says to run
+/// apply first; it writes nothing to either cloud, the state file and the journal stay as they were, and
+/// its lock is released. An apply then settles the step, and the restore after it puts back every
+/// original.
+#[tokio::test]
+async fn a_restore_after_a_killed_apply_waits_until_an_apply_settles_it() {
+    let (scenario, spec) = two_sided().await;
+    // The HA change stays in progress long after its intent, and finishes by itself soon after the kill.
+    scenario.arm.set_polls_until_done(100);
+    scenario.arm.set_operation_duration(Some(Duration::from_secs(4)));
+    let ha = format!("azure.server/{SERVER}/high_availability");
+    let mut child = spawn(&scenario, &["apply", text(&spec), "--auto-approve"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !records(&journal(&scenario)).iter().any(|r| r["address"] == ha.as_str() && r["phase"] == "intent") {
+        assert!(child.try_wait().unwrap().is_none(), "the apply ended early: {}", diagnostics(&scenario));
+        assert!(Instant::now() < deadline, "no intent for {ha} within a minute");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let last = records(&journal(&scenario)).into_iter().rev().find(|r| r["address"] == ha.as_str()).unwrap();
+    assert_eq!(last["phase"], "intent", "killed mid-step: {}", diagnostics(&scenario));
+
+    let dir = state_dir(&scenario);
+    let lock: Value = serde_json::from_slice(&std::fs::read(dir.join("lock.json")).unwrap()).unwrap();
+    let (state_before, journal_before) = (std::fs::read(dir.join("state.json")).ok(), records(&journal(&scenario)));
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let id = lock["id"].as_str().unwrap();
+    let refused = migprep(&scenario, &["restore", text(&spec), "--auto-approve", "--force-unlock", id], &[]).await;
+    assert_eq!(refused.code, 1, "stdout:\n{}\nstderr:\n{}", refused.stdout, refused.stderr);
+    let error =
+        refused.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", refused.stderr));
+    assert!(error.contains("journal.jsonl") && error.contains(&ha), "{error}");
+    assert!(refused.stderr.contains("hint: run `migprep apply` to settle it, then restore"), "{}", refused.stderr);
+    assert!(writes(&scenario).is_empty(), "{:#?}", writes(&scenario));
+    assert_eq!(std::fs::read(dir.join("state.json")).ok(), state_before);
+    assert_eq!(records(&journal(&scenario)), journal_before);
+    assert!(!dir.join("lock.json").exists(), "the refusing restore released its lock");
+
+    let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stderr, diagnostics(&scenario));
+    let restored = migprep(&scenario, &["restore", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stderr, diagnostics(&scenario));
+    let live = &server(&scenario, SERVER)["properties"]["highAvailability"];
+    assert_eq!(
+        (live["mode"].as_str(), live["standbyAvailabilityZone"].as_str()),
+        (Some("ZoneRedundant"), Some("2")),
+        "{live:#}\n{}",
+        diagnostics(&scenario)
+    );
+    assert_eq!(running(&scenario, TEMP), "on");
+}
+
 /// PATCH requests ending in `suffix` that ARM accepted (a 409 or 429 refused them and changed nothing).
 fn accepted_patches(scenario: &Scenario, suffix: &str) -> usize {
     let suffix = suffix.to_ascii_lowercase();

@@ -51,6 +51,19 @@ async fn every_failure_is_reported_with_its_cause() {
     );
     assert!(run.stdout.contains(&format!("connection refused at 127.0.0.1:{closed}")), "{}", run.stdout);
     assert!(!run.stdout.contains("wrong"), "the password must never be shown");
+    // A log that holds only stderr still says which database failed, why, and what to do.
+    let source_line = run
+        .stderr
+        .lines()
+        .position(|l| l.contains("error: the source database") && l.contains("password authentication failed"));
+    let target_line =
+        run.stderr.lines().position(|l| l.contains(&format!("error: the target database 127.0.0.1:{closed}")));
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    for found in [source_line, target_line] {
+        let at = found.unwrap_or_else(|| panic!("no stderr line for each database:\n{}", run.stderr));
+        assert!(lines.get(at + 1).is_some_and(|next| next.starts_with("hint: ")), "{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("wrong"), "the password must never be shown");
 }
 
 /// The spec asks for plain text to a loopback host (the only kind allowed), but the server accepts TLS

@@ -19,7 +19,7 @@ use super::state::{self, StateError};
 use crate::error::UserError;
 use crate::plan::Recorded;
 use crate::plan::recorded::Step;
-use crate::plan::{Action, Address, Change, Plan};
+use crate::plan::{Action, Address, Change, Kind, Plan};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -123,6 +123,13 @@ pub enum ExecuteError {
     Cycle(Vec<Address>),
     #[error("the plan has more than one change to {0}")]
     Duplicate(Address),
+    #[error(
+        "the journal {} holds an apply that stopped midway: {} started and never finished, so what it changed \
+         is not recorded yet",
+        journal.display(),
+        steps.iter().map(|(step, address)| format!("step {step} ({address})")).collect::<Vec<_>>().join(", ")
+    )]
+    UnsettledApply { journal: std::path::PathBuf, steps: Vec<(usize, Address)> },
 }
 
 impl ExecuteError {
@@ -135,6 +142,7 @@ impl ExecuteError {
             ExecuteError::Cycle(_) | ExecuteError::Duplicate(_) => {
                 error.hint("the plan file is not one migprep wrote; make it again with `migprep plan --out`")
             }
+            ExecuteError::UnsettledApply { .. } => error.hint("run `migprep apply` to settle it, then restore"),
         }
     }
 }
@@ -244,9 +252,23 @@ pub async fn execute<P: Provider + Sync>(
 /// before a crash would be forgotten and never restored. Unfinished steps still in the plan are left
 /// alone: the plan runs them again. Only steps of the same kind (apply or restore) as `plan` are settled.
 /// Returns their addresses; writes nothing when there are none.
+///
+/// A restore refuses while an apply's step is unfinished: that step may have changed an address whose
+/// original only the next apply records, and a restore now would leave it changed and forget it.
 pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Address>, ExecuteError> {
     let dir = lock.dir();
     let history = History::read(&dir.journal())?;
+    if plan.kind == Kind::Restore {
+        let steps: Vec<(usize, Address)> = history
+            .unfinished()
+            .into_iter()
+            .filter(|intent| intent.kind == Kind::Apply)
+            .map(|intent| (intent.step, intent.address.clone()))
+            .collect();
+        if !steps.is_empty() {
+            return Err(ExecuteError::UnsettledApply { journal: dir.journal(), steps });
+        }
+    }
     let planned: BTreeSet<&Address> = plan.changes.iter().map(|change| &change.address).collect();
     let settled: Vec<&Record> = history
         .unfinished()

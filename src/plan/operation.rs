@@ -18,6 +18,10 @@ pub enum Operation {
     Target(TargetOp),
     /// SQL on the flexible server's roles (T7, T8).
     TargetSql(TargetSqlOp),
+    /// Nothing on a live system: a restore found the address already back at its recorded original (put
+    /// back outside migprep), so the record is dropped. A step of its own, so that it is shown, approved
+    /// and journaled like any other, and a later apply records the value it finds then.
+    Forget,
 }
 
 impl Operation {
@@ -28,6 +32,9 @@ impl Operation {
             Operation::Source(op) => op.describe(),
             Operation::Target(op) => op.describe(),
             Operation::TargetSql(op) => format!("SQL on the target: {};", op.statement()),
+            Operation::Forget => {
+                "nothing on the clouds or databases: migprep drops the recorded original from its state".to_string()
+            }
         }
     }
 }

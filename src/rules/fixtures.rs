@@ -2,7 +2,7 @@
 //! change what their case is about (`Server { sku: …, ..server() }`) and keep the rest.
 
 use crate::model::server::{
-    Configuration, Configurations, HighAvailability, Network, ReplicationRole, Server, ServerState, Sku,
+    Configuration, Configurations, HighAvailability, Network, Replica, ReplicationRole, Server, ServerState, Sku,
 };
 use crate::spec::Spec;
 
@@ -58,6 +58,26 @@ pub fn server() -> Server {
         availability_zone: Some("1".into()),
         replication_role: Some(ReplicationRole::Primary),
         administrator_login: None,
+    }
+}
+
+/// [`server`] with high availability in `mode`, the standby in `zone`.
+pub fn server_with_ha(mode: &str, zone: Option<&str>) -> Server {
+    let high_availability = HighAvailability { mode: mode.into(), state: None, standby_zone: zone.map(Into::into) };
+    Server { high_availability, ..server() }
+}
+
+/// A ready read replica of [`server`] in resource group `rg`: General Purpose D2ds_v5 with 128 GB.
+pub fn replica(name: &str) -> Replica {
+    Replica {
+        id: format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"),
+        name: name.into(),
+        resource_group: Some("rg".into()),
+        location: "eastus".into(),
+        sku: Sku { name: "Standard_D2ds_v5".into(), tier: "GeneralPurpose".into() },
+        storage_size_gb: Some(128),
+        role: ReplicationRole::AsyncReplica,
+        state: ServerState::Ready,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod extensions;
 pub mod inventory;
 pub mod network;
 pub mod parity;
+pub mod restore;
 pub mod roles;
 pub mod sizing;
 pub mod source;
@@ -81,8 +82,11 @@ pub fn plan(spec: &Spec, observed: &Observed) -> (Plan, Vec<Observation>) {
 
 /// The plan that puts back what was changed only for the migration, from the recorded originals.
 pub fn restore(spec: &Spec, observed: &Observed, recorded: &Recorded) -> (Plan, Vec<Observation>) {
-    let mut findings = Findings::default();
-    findings.extend(source::restore(spec, &observed.source, recorded));
-    findings.extend(target::restore(spec, &observed.server, &observed.replicas, &observed.configurations, recorded));
-    findings.into_plan(Kind::Restore, &spec.name)
+    let live = restore::Live {
+        source: &observed.source.database,
+        server: &observed.server,
+        replicas: &observed.replicas,
+        configurations: &observed.configurations,
+    };
+    restore::plan(spec, live, recorded).into_plan(Kind::Restore, &spec.name)
 }

@@ -1,17 +1,17 @@
 //! Target prerequisites T1–T3 and T11 (temp tablespaces, high availability, read replicas, one batched
-//! restart) and their restore. Pure: the spec and the observed server in, changes, checks and the
-//! observations they depend on out.
+//! restart). Pure: the spec and the observed server in, changes, checks and the observations they depend
+//! on out.
 //!
 //! What `restore` needs travels as data: each temporary change carries its [`Original`] (a parameter's
-//! value, the HA mode and standby zone, a replica's definition), which the executor records and restore
-//! reads back. The display text (`before`/`after`) is for people only.
+//! value, the HA mode and standby zone, a replica's definition), which the executor records and
+//! [`super::restore`] reads back. The display text (`before`/`after`) is for people only.
 
 use super::Findings;
 use crate::model::server::{self, Configurations, HighAvailability, Server};
 use crate::plan::file::Observation;
 use crate::plan::operation::TargetOp;
 use crate::plan::target_ops::{ReplicaDefinition, describe_high_availability};
-use crate::plan::{Action, Address, Change, Check, Operation, Original, Recorded, Removal, RuleId};
+use crate::plan::{Action, Address, Change, Check, Operation, Original, Removal, RuleId};
 use crate::spec::{RemoveReplicas, Spec};
 use std::collections::BTreeSet;
 
@@ -21,7 +21,7 @@ pub const TEMP_TABLESPACES: &str = "azure.enable_temp_tablespaces_on_local_ssd";
 const PROMOTED: &str = "promoted to a standalone server";
 const DELETED: &str = "deleted";
 
-fn server_address(server: &str, rest: &str) -> Address {
+pub(super) fn server_address(server: &str, rest: &str) -> Address {
     Address::server(server).child(rest)
 }
 
@@ -92,7 +92,7 @@ fn is_off(value: &str) -> bool {
     ["off", "false", "0"].iter().any(|off| value.trim().eq_ignore_ascii_case(off))
 }
 
-fn describe(ha: &HighAvailability) -> String {
+pub(super) fn describe(ha: &HighAvailability) -> String {
     describe_high_availability(&ha.mode, ha.standby_zone.as_deref())
 }
 
@@ -124,7 +124,7 @@ fn high_availability(server: &Server, findings: &mut Findings) {
     findings.changes.push(change);
 }
 
-fn definition(spec: &Spec, replica: &server::Replica) -> ReplicaDefinition {
+pub(super) fn definition(spec: &Spec, replica: &server::Replica) -> ReplicaDefinition {
     ReplicaDefinition {
         name: replica.name.clone(),
         resource_group: replica.resource_group.clone().unwrap_or_else(|| spec.target.resource_group.clone()),
@@ -135,7 +135,7 @@ fn definition(spec: &Spec, replica: &server::Replica) -> ReplicaDefinition {
     }
 }
 
-fn summary(replica: &ReplicaDefinition) -> String {
+pub(super) fn summary(replica: &ReplicaDefinition) -> String {
     let storage = replica.storage_size_gb.map(|gb| format!(", {gb} GB")).unwrap_or_default();
     format!(
         "{} ({}, {}{storage}, resource group {})",
@@ -208,7 +208,7 @@ fn read_replicas(spec: &Spec, server: &Server, replicas: &[server::Replica], fin
 
 /// T11: one restart for every static parameter this plan changes and every one already waiting, after
 /// them (and after an HA change, so the standby is not restarted too). Only with `[allow] restart_target`.
-fn restart(spec: &Spec, server: &Server, state: &Configurations, changes: &[Change]) -> Option<Change> {
+pub(super) fn restart(spec: &Spec, server: &Server, state: &Configurations, changes: &[Change]) -> Option<Change> {
     let mut parameters: BTreeSet<String> = state.pending_restart().map(|c| c.name.clone()).collect();
     let mut depends_on = Vec::new();
     // Pending changes and blockers are not applied, so they have nothing for the restart to activate.
@@ -250,157 +250,20 @@ fn restart(spec: &Spec, server: &Server, state: &Configurations, changes: &[Chan
     Some(change)
 }
 
-fn observe_restart(server: &Server, state: &Configurations, findings: &mut Findings) {
+pub(super) fn observe_restart(server: &Server, state: &Configurations, findings: &mut Findings) {
     let waiting: Vec<&str> = state.pending_restart().map(|c| c.name.as_str()).collect();
     findings.observations.push(Observation::new(server_address(&server.name, "restart"), waiting.join(",")));
-}
-
-/// Puts back what the recorded originals say this server had, where it is not back already.
-pub fn restore(
-    spec: &Spec,
-    server: &Server,
-    replicas: &[server::Replica],
-    configurations: &Configurations,
-    recorded: &Recorded,
-) -> Findings {
-    let mut findings = Findings::default();
-    for (address, original) in recorded.originals() {
-        match original {
-            Original::Configuration { server: of, name, value } if *of == server.name => {
-                restore_configuration(address, name, value, configurations, &mut findings)
-            }
-            Original::HighAvailability { server: of, mode, standby_zone } if *of == server.name => {
-                restore_high_availability(address, mode, standby_zone.as_deref(), server, &mut findings)
-            }
-            Original::Replica { server: of, replica, removed } if *of == server.name => {
-                restore_replica(spec, address, replica, *removed, server, replicas, &mut findings)
-            }
-            _ => {}
-        }
-    }
-    if let Some(restart) = restart(spec, server, configurations, &findings.changes) {
-        findings.changes.push(restart);
-    }
-    observe_restart(server, configurations, &mut findings);
-    findings
-}
-
-fn restore_configuration(
-    address: &Address,
-    name: &str,
-    original: &str,
-    configurations: &Configurations,
-    findings: &mut Findings,
-) {
-    let live = configurations.configuration(name).and_then(|c| c.value.clone()).unwrap_or_default();
-    findings.observations.push(Observation::new(address.clone(), live.clone()));
-    if live.trim().eq_ignore_ascii_case(original.trim()) {
-        return;
-    }
-    let mut change = Change::new(
-        address.clone(),
-        Action::Update,
-        RuleId::T1,
-        format!("puts back {name} as it was before the migration"),
-    );
-    change.before = Some(live);
-    change.after = Some(original.to_string());
-    change.operation =
-        Some(Operation::Target(TargetOp::SetConfiguration { name: name.to_string(), value: original.to_string() }));
-    findings.changes.push(change);
-}
-
-fn restore_high_availability(
-    address: &Address,
-    mode: &str,
-    standby_zone: Option<&str>,
-    server: &Server,
-    findings: &mut Findings,
-) {
-    let live = describe(&server.high_availability);
-    findings.observations.push(Observation::new(address.clone(), live.clone()));
-    let same_mode = server.high_availability.mode.eq_ignore_ascii_case(mode);
-    let same_zone = standby_zone.is_none() || server.high_availability.standby_zone.as_deref() == standby_zone;
-    if same_mode && same_zone {
-        return;
-    }
-    let mut change = Change::new(
-        address.clone(),
-        Action::Update,
-        RuleId::T2,
-        "re-enables high availability as it was before the migration; creating the standby takes time (often 10–30 minutes)",
-    );
-    change.before = Some(live);
-    change.after = Some(describe_high_availability(mode, standby_zone));
-    change.operation = Some(Operation::Target(TargetOp::SetHighAvailability {
-        mode: mode.to_string(),
-        standby_zone: standby_zone.map(str::to_string),
-    }));
-    findings.changes.push(change);
-}
-
-fn restore_replica(
-    spec: &Spec,
-    address: &Address,
-    replica: &ReplicaDefinition,
-    removed: Removal,
-    server: &Server,
-    replicas: &[server::Replica],
-    findings: &mut Findings,
-) {
-    let names: Vec<&str> = replicas.iter().map(|r| r.name.as_str()).collect();
-    findings.observations.push(Observation::new(server_address(&server.name, "replicas"), names.join(",")));
-    if names.contains(&replica.name.as_str()) {
-        return;
-    }
-    let mut reason = format!("re-creates {} as a read replica of {}", summary(replica), server.name);
-    if removed == Removal::Promoted {
-        reason.push_str(&format!(
-            "; the promoted standalone server {} still holds the name, so delete it (or rename it) first",
-            replica.name
-        ));
-    }
-    let mut change = Change::new(address.clone(), Action::Create, RuleId::T3, reason);
-    change.after = Some(format!("read replica of {}", server.name));
-    if !spec.allow.recreate_replicas {
-        change.pending = Some("re-creating read replicas is opt-in: [allow] recreate_replicas is false".into());
-        change.remedy = Some("set [allow] recreate_replicas = true in the spec and run restore again".into());
-    }
-    change.operation = Some(Operation::Target(TargetOp::CreateReplica { replica: replica.clone() }));
-    findings.changes.push(change);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::server::{Configuration, Sku};
-    use crate::plan::Kind;
-    use crate::plan::recorded::Step;
+    use crate::model::server::Configuration;
 
-    use crate::rules::fixtures::{self, configuration, spec};
-
-    fn server(mode: &str, zone: Option<&str>) -> Server {
-        let high_availability = HighAvailability { mode: mode.into(), state: None, standby_zone: zone.map(Into::into) };
-        Server { high_availability, ..fixtures::server() }
-    }
+    use crate::rules::fixtures::{self, configuration, replica, server_with_ha as server, spec};
 
     fn state(list: &[Configuration]) -> Configurations {
         fixtures::configurations(list)
-    }
-
-    fn replica(name: &str) -> server::Replica {
-        server::Replica {
-            id: format!(
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
-            ),
-            name: name.into(),
-            resource_group: Some("rg".into()),
-            location: "eastus".into(),
-            sku: Sku { name: "Standard_D2ds_v5".into(), tier: "GeneralPurpose".into() },
-            storage_size_gb: Some(128),
-            role: crate::model::server::ReplicationRole::AsyncReplica,
-            state: crate::model::server::ServerState::Ready,
-        }
     }
 
     fn addresses(findings: &Findings) -> Vec<(&str, Action, bool)> {
@@ -523,82 +386,5 @@ mod tests {
             }))
         );
         assert_eq!(restart.depends_on, [configuration_address("pg-orders", "shared_preload_libraries")]);
-    }
-
-    /// Records the plan's temporary changes as the executor does once they are applied. `reword` first
-    /// changes their display text, which restore must not depend on.
-    fn applied(findings: &Findings, reword: bool) -> Recorded {
-        let mut recorded = Recorded::default();
-        for change in findings.changes.iter().filter(|c| c.temporary) {
-            let mut change = change.clone();
-            if reword {
-                change.before = Some("shown some other way".into());
-                change.after = Some("reworded".into());
-            }
-            recorded.record(Step::of(Kind::Apply, &change, change.after.as_deref()));
-        }
-        recorded
-    }
-
-    #[test]
-    fn restore_puts_back_what_is_not_back_yet_from_typed_originals() {
-        let on = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
-        let enabled = server("ZoneRedundant", Some("2"));
-        let planned = plan(&spec("remove_replicas = \"promote\""), &enabled, &[replica("r1")], &on, &[]);
-        assert_eq!(planned.changes.iter().filter(|c| c.temporary).count(), 3);
-        for reword in [false, true] {
-            let recorded = applied(&planned, reword);
-            let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
-            let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
-            assert_eq!(
-                addresses(&findings),
-                [
-                    (
-                        "azure.server/pg-orders/configuration/azure.enable_temp_tablespaces_on_local_ssd",
-                        Action::Update,
-                        false
-                    ),
-                    ("azure.server/pg-orders/high_availability", Action::Update, false),
-                    ("azure.server/pg-orders/replica/r1", Action::Create, true),
-                ],
-                "reworded: {reword}"
-            );
-            assert_eq!(
-                findings.changes[0].operation,
-                Some(Operation::Target(TargetOp::SetConfiguration {
-                    name: TEMP_TABLESPACES.into(),
-                    value: "on".into()
-                }))
-            );
-            assert_eq!(
-                findings.changes[1].operation,
-                Some(Operation::Target(TargetOp::SetHighAvailability {
-                    mode: "ZoneRedundant".into(),
-                    standby_zone: Some("2".into())
-                }))
-            );
-            assert_eq!(
-                findings.changes[2].operation,
-                Some(Operation::Target(TargetOp::CreateReplica { replica: definition(&spec(""), &replica("r1")) }))
-            );
-            assert!(findings.changes[2].reason.contains("promoted standalone server r1"));
-            let opted_in = restore(&spec("recreate_replicas = true"), &server("Disabled", None), &[], &off, &recorded);
-            assert!(opted_in.changes[2].pending.is_none());
-
-            let findings = restore(&spec(""), &enabled, &[replica("r1")], &on, &recorded);
-            assert!(findings.changes.is_empty(), "{:?}", findings.changes);
-        }
-    }
-
-    #[test]
-    fn another_servers_originals_are_left_alone() {
-        let on = state(&[configuration(TEMP_TABLESPACES, "on", true, false)]);
-        let mut other = server("ZoneRedundant", Some("2"));
-        other.name = "pg-other".into();
-        let recorded = applied(&plan(&spec(""), &other, &[], &on, &[]), false);
-        assert_eq!(recorded.originals().count(), 2);
-        let off = state(&[configuration(TEMP_TABLESPACES, "off", true, false)]);
-        let findings = restore(&spec(""), &server("Disabled", None), &[], &off, &recorded);
-        assert!(findings.changes.is_empty(), "{:?}", findings.changes);
     }
 }

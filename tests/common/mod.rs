@@ -39,18 +39,26 @@ pub async fn migprep(scenario: &Scenario, args: &[&str], env: &[(&str, &str)]) -
 /// Starts `migprep` with `args` in the background, in the environment [`migprep`] gives a run, its output
 /// discarded: for tests that kill it midway. The child is killed if it is dropped.
 pub fn spawn(scenario: &Scenario, args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(BINARY)
+    command(scenario, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting migprep")
+}
+
+/// `migprep` with `args` in the environment [`migprep`] gives a run, to be started by the caller (who
+/// decides where its input and output go). The child is killed if it is dropped.
+pub fn command(scenario: &Scenario, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BINARY);
+    command
         .args(args)
         .envs(scenario.env())
         .env("NO_COLOR", "1")
         .env_remove("MIGPREP_STATE_DIR")
         .env_remove("MIGPREP_CA_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting migprep")
+        .kill_on_drop(true);
+    command
 }
 
 /// A path as a command-line argument.

@@ -40,6 +40,8 @@ impl Dispatch<'_> {
             Some(Operation::Source(op)) => source::perform(op, self.clients, self.databases).await,
             Some(Operation::Target(op)) => target::perform(op, change, self.clients, self.poll_interval).await,
             Some(Operation::TargetSql(op)) => roles::perform(op, self.clients, self.databases).await,
+            // The executor's bookkeeping is the whole step: a restore drops the address from the state.
+            Some(Operation::Forget) => Ok(None),
             None => anyhow::bail!("{} has no operation to perform (a plan from a newer migprep?)", change.address),
         }
     }

@@ -98,6 +98,7 @@ enum Operation {
     Source(SourceOp),
     Target(TargetOp),
     TargetSql(TargetSqlOp),
+    Forget,
 }
 
 #[derive(Serialize)]
@@ -287,6 +288,7 @@ impl From<&plan::Operation> for Operation {
             plan::Operation::Source(op) => Operation::Source(op.into()),
             plan::Operation::Target(op) => Operation::Target(op.into()),
             plan::Operation::TargetSql(op) => Operation::TargetSql(op.into()),
+            plan::Operation::Forget => Operation::Forget,
         }
     }
 }

@@ -26,8 +26,6 @@ pub use parameters::allowed;
 use super::Findings;
 use crate::model::cluster::Cluster;
 use crate::model::source::Source;
-use crate::plan::file::Observation;
-use crate::plan::{Action, Change, Operation, Original, Recorded, RuleId, operation::SourceOp};
 use crate::spec::Spec;
 
 /// The oldest PostgreSQL a migration can start from (`server_version_num`).
@@ -62,42 +60,6 @@ pub fn plan(spec: &Spec, cluster: &Cluster, state: &Source) -> Findings {
         let reboot_planned = findings.changes.iter().any(|c| c.address == writer);
         decoding::check(&mut findings, db, reboot_planned);
         access::check(&mut findings, spec, db);
-    }
-    findings
-}
-
-/// Puts back what the source rules changed only for the migration: a role membership migprep granted and
-/// recorded as temporary, while the member still has it. (S8's grant is lasting today, so this finds
-/// nothing unless a change records a [`Original::Membership`].)
-pub fn restore(spec: &Spec, state: &Source, recorded: &Recorded) -> Findings {
-    let mut findings = Findings::default();
-    let Ok(db) = &state.database else {
-        return findings;
-    };
-    for (address, original) in recorded.originals() {
-        let Original::Membership { role, member } = original else {
-            continue;
-        };
-        // The writer's observation answers for the replication role and the migration user only.
-        if role != REPLICATION_ROLE || *member != spec.source.migration_user {
-            continue;
-        }
-        findings
-            .observations
-            .push(Observation::new(address.clone(), format!("member={}", db.migration_user_is_member)));
-        if !(db.migration_user_exists && db.migration_user_is_member) {
-            continue;
-        }
-        let mut change = Change::new(
-            address.clone(),
-            Action::Delete,
-            RuleId::S8,
-            format!("migprep granted {role} to {member} for the migration; revoke it"),
-        );
-        change.before = Some("member".into());
-        change.after = Some("not a member".into());
-        change.operation = Some(Operation::Source(SourceOp::Revoke { role: role.clone(), member: member.clone() }));
-        findings.changes.push(change);
     }
     findings
 }

@@ -10,4 +10,5 @@ pub mod fake_pg;
 pub mod postgres;
 pub mod rds;
 pub mod scenario;
+pub mod terminal;
 pub mod tls;

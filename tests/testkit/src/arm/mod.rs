@@ -450,6 +450,30 @@ impl FakeArm {
         Ok(())
     }
 
+    /// Sets the high-availability mode and standby zone as a finished PATCH would, checked as ARM checks
+    /// it (someone changing the server outside migprep, e.g. with the az CLI).
+    pub fn stage_high_availability(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        server: &str,
+        mode: &str,
+        standby_zone: &str,
+    ) -> Result<()> {
+        let mut state = self.shared.state();
+        let server = state
+            .servers
+            .get_mut(&model::server_key(subscription, resource_group, server))
+            .with_context(|| format!("no server '{server}'"))?;
+        let (mode, zone) =
+            routes::resolve_high_availability(mode, standby_zone, &server.availability_zone, &server.sku_tier)
+                .map_err(|refusal| anyhow::anyhow!(refusal.message))?;
+        server.ha_state = if mode == "Disabled" { "NotEnabled" } else { "Healthy" }.into();
+        server.ha_mode = mode;
+        server.ha_standby_zone = zone;
+        Ok(())
+    }
+
     /// The next `count` ARM requests (not token requests) are answered 429 with `Retry-After: retry_after_secs`.
     pub fn inject_throttling(&self, count: u32, retry_after_secs: u32) {
         let mut state = self.shared.state();

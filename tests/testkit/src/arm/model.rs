@@ -326,6 +326,8 @@ pub struct RecordedRequest {
     /// The raw query string, if any.
     pub query: Option<String>,
     pub status: u16,
+    /// The body as sent, for the writes that carry one (PATCH, PUT).
+    pub body: Option<String>,
 }
 
 pub(crate) struct IssuedToken {

@@ -99,10 +99,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     }
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
+    let mut sent = None;
     let mut response = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
-        Ok(body) => answer(&shared, &parts.method, &path, query.as_deref(), &parts.headers, &body)
-            .await
-            .unwrap_or_else(Refusal::into_response),
+        Ok(body) => {
+            if parts.method == Method::PATCH || parts.method == Method::PUT {
+                sent = Some(String::from_utf8_lossy(&body).into_owned());
+            }
+            answer(&shared, &parts.method, &path, query.as_deref(), &parts.headers, &body)
+                .await
+                .unwrap_or_else(Refusal::into_response)
+        }
         Err(error) => Refusal::invalid_content(error).into_response(),
     };
     for name in ["x-ms-request-id", "x-ms-correlation-request-id"] {
@@ -114,6 +120,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         path,
         query,
         status: response.status().as_u16(),
+        body: sent,
     });
     response
 }
