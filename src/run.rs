@@ -114,6 +114,11 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             Ok(outcome(&plan, detailed_exitcode))
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "migprep", &mut std::io::stdout());
+            Ok(Outcome::Clean)
+        }
         Command::Show { planfile, format } => {
             let saved = file::load(&planfile, None)?;
             print(&saved.plan, format, settings)?;
