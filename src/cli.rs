@@ -110,6 +110,9 @@ pub enum Command {
         /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
+        /// How to report: the plan and progress for people, or JSON lines on stdout for CI.
+        #[arg(long, value_enum, default_value_t = Report::Human)]
+        format: Report,
     },
     /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
@@ -130,6 +133,10 @@ pub enum Command {
         /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
+        /// How to report: the plan and progress for people, or JSON lines on stdout for CI (not with --out,
+        /// which prints the plan for people).
+        #[arg(long, value_enum, default_value_t = Report::Human)]
+        format: Report,
     },
     /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
     /// the refusal of the next run quotes.
@@ -184,6 +191,16 @@ pub enum Format {
     Json,
     /// For a pull-request comment.
     Markdown,
+}
+
+/// How `apply` and `restore` report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Report {
+    /// The plan as `plan` shows it on stdout, then a line per step on stderr (timestamped, with
+    /// durations and heartbeats, when stderr is not a terminal).
+    Human,
+    /// One JSON object per line on stdout: the plan, each step's start, progress and end, the summary.
+    Json,
 }
 
 #[cfg(test)]

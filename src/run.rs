@@ -5,9 +5,10 @@
 use crate::apply::executor::{self, Options};
 use crate::apply::lock::{self, Holder, Lock};
 use crate::apply::perform::Dispatch;
+use crate::apply::progress::{Listener, Progress};
 use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
-use crate::cli::{Cli, Command, Format};
+use crate::cli::{Cli, Command, Format, Report};
 use crate::clients::postgres;
 use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
@@ -15,7 +16,9 @@ use crate::model::Observed;
 use crate::model::server::ServerId;
 use crate::observe;
 use crate::plan::file::{self, Observation};
-use crate::plan::{Connection, Kind, Plan, System};
+use crate::plan::{Change, Connection, Kind, Plan, System};
+use crate::poll::Sighting;
+use crate::render::events;
 use crate::rules;
 use crate::settings::Settings;
 use crate::spec::Spec;
@@ -124,10 +127,11 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
-        Command::Apply { input, auto_approve, force_unlock, deadline } => {
+        Command::Apply { input, auto_approve, force_unlock, deadline, format: report } => {
             let _interrupts = watch_interrupts();
             if is_plan_file(&input) {
-                apply_saved(&input, Steps { auto_approve, deadline }, force_unlock.as_deref(), settings).await
+                let approval = Approval::Reviewed(input.clone());
+                apply_saved(&input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
             } else {
                 let spec = Spec::load(&input)?;
                 let dir = state_dir(&spec, settings)?;
@@ -137,7 +141,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let (observed, databases) = session.observe(&spec).await?;
                 let (mut plan, _) = rules::plan(&spec, &observed);
                 plan.connections = session.connections(&databases).await;
-                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+                let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+                execute(&plan, &session, &databases, &lock, steps).await
             }
         }
         Command::ForceUnlock { spec, id } => {
@@ -145,7 +150,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             break_lock(&state_dir(&spec, settings)?, Some(&id))?;
             Ok(Outcome::Clean)
         }
-        Command::Restore { spec, out, auto_approve, force_unlock, deadline } => {
+        Command::Restore { spec, out, auto_approve, force_unlock, deadline, format: report } => {
             let _interrupts = watch_interrupts();
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
@@ -162,7 +167,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline }).await
+            let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+            execute(&plan, &session, &databases, &lock, steps).await
         }
     }
 }
@@ -317,7 +323,6 @@ async fn apply_saved(
     if !differences.is_empty() {
         return Err(file::unreviewed_error(path, &differences).into());
     }
-    print(&saved.plan, Format::Human, settings)?;
     execute(&saved.plan, &session, &databases, &lock, run).await
 }
 
@@ -341,19 +346,110 @@ fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections:
 }
 
 /// How to run a plan's steps: whether to ask first, and how long they may take in all.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Steps {
-    auto_approve: bool,
+    approval: Approval,
     deadline: Duration,
+    report: Report,
 }
 
-/// Confirms, runs the plan's changes under the lock, and reports.
+/// Who said yes to a plan's changes.
+#[derive(Clone, Debug)]
+enum Approval {
+    /// Nobody yet: ask on the terminal.
+    Ask,
+    /// `--auto-approve`.
+    Given,
+    /// The plan comes from this saved file, reviewed when it was made (as terraform applies a saved plan),
+    /// and re-derived from the live systems just now without a difference.
+    Reviewed(std::path::PathBuf),
+}
+
+impl From<bool> for Approval {
+    fn from(auto_approve: bool) -> Self {
+        if auto_approve { Approval::Given } else { Approval::Ask }
+    }
+}
+
+/// Shows the plan, confirms, runs the plan's changes under the lock, and reports: on stderr, and with
+/// `--format json` as JSON lines on stdout from the plan to the summary.
 async fn execute(
     plan: &Plan,
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    Steps { auto_approve, deadline }: Steps,
+    steps: Steps,
+) -> anyhow::Result<Outcome> {
+    // Printed whether or not anyone is asked, so that a log records what was approved.
+    match steps.report {
+        Report::Human => print(plan, Format::Human, session.settings)?,
+        Report::Json => JsonLines.emit(events::Event::Plan(plan), SystemTime::now()),
+    }
+    let tally = Tally::default();
+    let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
+    if steps.report == Report::Json {
+        let status = match &outcome {
+            Ok(Outcome::Blockers) => events::Status::Blocked,
+            Ok(Outcome::Interrupted) => events::Status::Interrupted,
+            Ok(Outcome::Clean | Outcome::Changes) if !plan.has_changes() => events::Status::NothingToDo,
+            Ok(Outcome::Clean | Outcome::Changes) => events::Status::Complete,
+            Err(_) if tally.asked.get() && !tally.approved.get() => events::Status::Refused,
+            Err(_) => events::Status::Failed,
+        };
+        let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
+        let summary = events::Event::Summary { plan, status, applied: tally.applied.get(), error: error.as_deref() };
+        JsonLines.emit(summary, SystemTime::now());
+    }
+    outcome
+}
+
+/// How far a run got, for its summary.
+#[derive(Default)]
+struct Tally {
+    asked: std::cell::Cell<bool>,
+    approved: std::cell::Cell<bool>,
+    applied: std::cell::Cell<usize>,
+}
+
+/// The JSON lines of `--format json` on stdout, for the plan, the summary and (as the executor's
+/// listener) every step.
+struct JsonLines;
+
+impl JsonLines {
+    fn emit(&self, event: events::Event<'_>, at: SystemTime) {
+        // A closed stdout (a consumer that went away) must not stop the run: the journal is the record.
+        let _ = events::write(event, &crate::apply::timestamp(at), &mut std::io::stdout().lock());
+    }
+}
+
+impl Listener for JsonLines {
+    fn started(&self, at: SystemTime, change: &Change) {
+        self.emit(events::Event::Started { address: change.address.as_str(), action: change.action }, at);
+    }
+
+    fn running(&self, at: SystemTime, change: &Change, elapsed: Duration, waiting: Option<&Sighting>) {
+        let address = change.address.as_str();
+        let (waiting_for, seen) = (waiting.map(|w| w.what.as_str()), waiting.map(|w| w.seen.as_str()));
+        self.emit(events::Event::Progress { address, elapsed, waiting_for, seen }, at);
+    }
+
+    fn finished(&self, at: SystemTime, change: &Change, elapsed: Duration, outcome: Result<Option<&str>, String>) {
+        let address = change.address.as_str();
+        match &outcome {
+            Ok(after) => self.emit(events::Event::Done { address, elapsed, after: *after }, at),
+            Err(error) => self.emit(events::Event::Failed { address, elapsed, error }, at),
+        }
+    }
+}
+
+/// Confirms and runs the plan's changes under the lock, reporting on stderr.
+async fn run_steps(
+    plan: &Plan,
+    session: &Session<'_>,
+    databases: &Databases,
+    lock: &Lock,
+    Steps { approval, deadline, report }: Steps,
+    tally: &Tally,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
@@ -368,8 +464,15 @@ async fn execute(
         eprintln!("migprep: nothing to do");
         return Ok(Outcome::Clean);
     }
-    confirm(plan, auto_approve, session.settings)?;
-    let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
+    tally.asked.set(true);
+    confirm(&approval)?;
+    tally.approved.set(true);
+    let heartbeat = session.settings.heartbeat();
+    let progress = match report {
+        Report::Human => Progress::to_stderr(heartbeat, SystemTime::now),
+        Report::Json => Progress::to_listener(Box::new(JsonLines), heartbeat, SystemTime::now),
+    };
+    let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval(), progress);
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
     if INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("migprep: interrupted before any step started; nothing was changed");
@@ -385,6 +488,7 @@ async fn execute(
         .into());
     };
     let result = result.map_err(|e| e.to_user_error())?;
+    tally.applied.set(result.applied.len());
     for held in &result.held {
         let (address, waits_for) =
             (crate::text::inert(held.address.as_str(), false), crate::text::inert(held.waits_for.as_str(), false));
@@ -424,16 +528,24 @@ async fn execute(
     Ok(Outcome::Clean)
 }
 
-/// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead.
-fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result<(), UserError> {
-    if auto_approve {
-        return Ok(());
+/// Asks for `yes` on a terminal (the plan is on the screen already); without a terminal only
+/// `--auto-approve` or a saved plan goes ahead.
+fn confirm(approval: &Approval) -> Result<(), UserError> {
+    match approval {
+        Approval::Given => return Ok(()),
+        Approval::Reviewed(file) => {
+            eprintln!(
+                "migprep: applying the saved plan {} as reviewed; nothing it depends on has changed since it was made",
+                file.display()
+            );
+            return Ok(());
+        }
+        Approval::Ask => {}
     }
     if !std::io::stdin().is_terminal() {
         return Err(UserError::new("no terminal to confirm the changes on, and --auto-approve was not given")
             .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
     }
-    print(plan, Format::Human, settings)?;
     eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
