@@ -4,13 +4,52 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const EXIT_CODES: &str = "\
+/// The exit codes, as every command's help lists them.
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  success, nothing to change
-  1  error (bad input, unreachable API, failed step)
+  1  error (bad input, a usage error, unreachable API, failed step)
   2  success with changes present (plan with --detailed-exitcode only)
   3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5)
-  130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again";
+  130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again"
+    };
+}
+
+/// Every environment variable migprep reads (all are read once, by [`crate::settings::Settings`]),
+/// for the long help (`--help`; `-h` leaves it out).
+macro_rules! environment {
+    () => {
+        "\
+Environment:
+  MIGPREP_STATE_DIR               where state folders live (default: .migprep/ beside the spec)
+  MIGPREP_CA_FILE                 an extra CA bundle (PEM), when the spec sets no ca_file
+  MIGPREP_ARM_ENDPOINT            the ARM endpoint, when the spec sets no target.arm_endpoint
+  MIGPREP_ARM_AUDIENCE            the ARM token audience (sovereign or private clouds)
+  MIGPREP_ALLOW_CUSTOM_ENDPOINTS  1: Azure credentials may go outside Azure's clouds
+  MIGPREP_POLL_INTERVAL_MS        the pause between looks at a slow operation (default 5000)
+  MIGPREP_REQUEST_TIMEOUT_SECS    how long one request to AWS or Azure may take
+  MIGPREP_HEARTBEAT_SECS          no terminal: how often a running step reports (default 30)
+  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE
+                                  the Azure identity (service principal, workload identity);
+                                  without them a managed identity or the az CLI's login
+  AZURE_AUTHORITY_HOST            the Entra ID host, when the spec sets no target.authority_host
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
+                                  the AWS SDK's own settings and credential chain
+  NO_COLOR                        never colour the output (https://no-color.org)
+  RUST_LOG                        what to log on stderr, overriding -v (e.g. migprep=debug)
+  USER, LOGNAME, USERNAME, HOSTNAME
+                                  who holds a lock, as a refused run names them"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+const LONG_HELP: &str = concat!(environment!(), "\n\n", exit_codes!());
+
+/// `0.1.0 (commit 1a2b3c4d5e6f, built 2025-03-01)`: the commit when the binary was built from a git
+/// checkout, the date always.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("MIGPREP_BUILD_DETAILS"));
 
 /// Get an Aurora PostgreSQL cluster and an Azure Database for PostgreSQL flexible server ready for an
 /// online migration with Azure's migration service.
@@ -19,7 +58,7 @@ Exit codes:
 /// databases), compares it with the migration's prerequisites, and shows (plan) or makes (apply) the
 /// changes, terraform-style. restore puts back what was changed only for the migration.
 #[derive(Debug, Parser)]
-#[command(name = "migprep", version, about, long_about, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+#[command(name = "migprep", version = VERSION, about, long_about, after_long_help = LONG_HELP, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +73,7 @@ pub enum Command {
     /// Show what must change on both sides; never changes anything.
     ///
     /// The plan goes to stdout; progress and errors to stderr.
-    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Plan {
         /// The migration spec (TOML).
         #[arg(default_value = "migprep.toml")]
@@ -56,12 +95,13 @@ pub enum Command {
     },
     /// Make the changes: from a spec (plans, shows, asks for `yes`) or from a saved plan file (applies
     /// exactly that plan, after checking that nothing it depends on has changed since).
-    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Apply {
         /// A migration spec or a plan file saved with `plan --out`.
         #[arg(default_value = "migprep.toml", value_name = "SPEC|PLANFILE")]
         input: PathBuf,
-        /// Do not ask for confirmation (required when there is no terminal).
+        /// Do not ask for confirmation (required for a spec when there is no terminal; a saved plan was
+        /// reviewed already and needs none). The plan is printed first all the same.
         #[arg(long)]
         auto_approve: bool,
         /// Break a stale lock left by a run that died, naming the lock's ID.
@@ -70,9 +110,12 @@ pub enum Command {
         /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
+        /// How to report: the plan and progress for people, or JSON lines on stdout for CI.
+        #[arg(long, value_enum, default_value_t = Report::Human)]
+        format: Report,
     },
     /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
-    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Restore {
         /// The migration spec (TOML).
         #[arg(default_value = "migprep.toml")]
@@ -80,7 +123,8 @@ pub enum Command {
         /// Save the restore plan to this file instead of applying it.
         #[arg(long, value_name = "PLANFILE")]
         out: Option<PathBuf>,
-        /// Do not ask for confirmation (required when there is no terminal).
+        /// Do not ask for confirmation (required when there is no terminal). The plan is printed first
+        /// all the same.
         #[arg(long)]
         auto_approve: bool,
         /// Break a stale lock left by a run that died, naming the lock's ID.
@@ -89,10 +133,14 @@ pub enum Command {
         /// Give up after this long, whatever is still running (a rerun resumes): e.g. `90m`, `4h`, `30s`.
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
+        /// How to report: the plan and progress for people, or JSON lines on stdout for CI (not with --out,
+        /// which prints the plan for people).
+        #[arg(long, value_enum, default_value_t = Report::Human)]
+        format: Report,
     },
     /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
     /// the refusal of the next run quotes.
-    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     ForceUnlock {
         /// The migration spec (TOML).
         spec: PathBuf,
@@ -100,13 +148,20 @@ pub enum Command {
         id: String,
     },
     /// Print a saved plan.
-    #[command(after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Show {
         /// A plan file saved with `plan --out`.
         planfile: PathBuf,
         /// How to print the plan.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Print a completion script for a shell, e.g. `migprep completions bash > /etc/bash_completion.d/migprep`
+    /// or `migprep completions zsh > "${fpath[1]}/_migprep"`.
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -138,6 +193,16 @@ pub enum Format {
     Markdown,
 }
 
+/// How `apply` and `restore` report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Report {
+    /// The plan as `plan` shows it on stdout, then a line per step on stderr (timestamped, with
+    /// durations and heartbeats, when stderr is not a terminal).
+    Human,
+    /// One JSON object per line on stdout: the plan, each step's start, progress and end, the summary.
+    Json,
+}
+
 #[cfg(test)]
 mod help_tests {
     use super::*;
@@ -152,6 +217,21 @@ mod help_tests {
             for help in [sub.render_help().to_string(), sub.render_long_help().to_string()] {
                 assert!(help.contains("Exit codes:") && help.contains("130"), "`migprep {name} --help`:\n{help}");
             }
+        }
+    }
+
+    #[test]
+    fn the_long_help_names_every_environment_variable_migprep_reads() {
+        let read = std::cell::RefCell::new(Vec::new());
+        crate::settings::Settings::from_vars(|name| {
+            read.borrow_mut().push(name.to_string());
+            None
+        });
+        let mut cli = Cli::command();
+        let help = cli.render_long_help().to_string();
+        assert!(!read.borrow().is_empty());
+        for name in read.borrow().iter() {
+            assert!(help.contains(name.as_str()), "{name} is not in `migprep --help`:\n{help}");
         }
     }
 }

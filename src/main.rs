@@ -6,7 +6,15 @@ use migprep::settings::Settings;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // `--help` and `--version` end here too, successfully. Every usage error exits 1: clap's own 2
+            // would read as "changes present" to a pipeline using --detailed-exitcode.
+            return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
     let settings = Settings::from_env();
     migprep::run::init_logging(cli.verbose, &settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -5,9 +5,10 @@
 use crate::apply::executor::{self, Options};
 use crate::apply::lock::{self, Holder, Lock};
 use crate::apply::perform::Dispatch;
+use crate::apply::progress::{Listener, Progress};
 use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
-use crate::cli::{Cli, Command, Format};
+use crate::cli::{Cli, Command, Format, Report};
 use crate::clients::postgres;
 use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
@@ -15,7 +16,9 @@ use crate::model::Observed;
 use crate::model::server::ServerId;
 use crate::observe;
 use crate::plan::file::{self, Observation};
-use crate::plan::{Connection, Kind, Plan, System};
+use crate::plan::{Change, Connection, Kind, Plan, System};
+use crate::poll::Sighting;
+use crate::render::events;
 use crate::rules;
 use crate::settings::Settings;
 use crate::spec::Spec;
@@ -136,16 +139,21 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             Ok(outcome(&plan, detailed_exitcode))
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "migprep", &mut std::io::stdout());
+            Ok(Outcome::Clean)
+        }
         Command::Show { planfile, format } => {
             let saved = file::load(&planfile, None)?;
             print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
-        Command::Apply { input, auto_approve, force_unlock, deadline } => {
+        Command::Apply { input, auto_approve, force_unlock, deadline, format: report } => {
             let _interrupts = watch_interrupts();
             if is_plan_file(&input) {
-                apply_saved(&input, Steps { auto_approve, deadline, shown: false }, force_unlock.as_deref(), settings)
-                    .await
+                let approval = Approval::Reviewed(input.clone());
+                apply_saved(&input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
             } else {
                 let spec = Spec::load(&input)?;
                 let dir = state_dir(&spec, settings)?;
@@ -155,7 +163,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let (observed, databases) = session.observe(&spec).await?;
                 let (mut plan, _) = rules::plan(&spec, &observed);
                 plan.connections = session.connections(&databases).await;
-                execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
+                let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+                execute(&plan, &session, &databases, &lock, steps).await
             }
         }
         Command::ForceUnlock { spec, id } => {
@@ -163,7 +172,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             break_lock(&state_dir(&spec, settings)?, Some(&id))?;
             Ok(Outcome::Clean)
         }
-        Command::Restore { spec, out, auto_approve, force_unlock, deadline } => {
+        Command::Restore { spec, out, auto_approve, force_unlock, deadline, format: report } => {
             let _interrupts = watch_interrupts();
             let spec = Spec::load(&spec)?;
             let dir = state_dir(&spec, settings)?;
@@ -180,7 +189,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            execute(&plan, &session, &databases, &lock, Steps { auto_approve, deadline, shown: false }).await
+            let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+            execute(&plan, &session, &databases, &lock, steps).await
         }
     }
 }
@@ -335,8 +345,7 @@ async fn apply_saved(
     if !differences.is_empty() {
         return Err(file::unreviewed_error(path, &differences).into());
     }
-    print(&saved.plan, Format::Human, settings)?;
-    execute(&saved.plan, &session, &databases, &lock, Steps { shown: true, ..run }).await
+    execute(&saved.plan, &session, &databases, &lock, run).await
 }
 
 /// The addresses the latest, interrupted attempt at this very plan already touched: the steps it finished
@@ -358,22 +367,111 @@ fn changed_by_earlier_attempts(plan: &Plan, dir: &StateDir) -> std::collections:
         .unwrap_or_default()
 }
 
-/// How to run a plan's steps: whether to ask first, how long they may take in all, and whether the plan
-/// was shown already.
-#[derive(Clone, Copy, Debug)]
+/// How to run a plan's steps: whether to ask first, and how long they may take in all.
+#[derive(Clone, Debug)]
 struct Steps {
-    auto_approve: bool,
+    approval: Approval,
     deadline: Duration,
-    shown: bool,
+    report: Report,
 }
 
-/// Confirms, runs the plan's changes under the lock, and reports.
+/// Who said yes to a plan's changes.
+#[derive(Clone, Debug)]
+enum Approval {
+    /// Nobody yet: ask on the terminal.
+    Ask,
+    /// `--auto-approve`.
+    Given,
+    /// The plan comes from this saved file, reviewed when it was made (as terraform applies a saved plan),
+    /// and re-derived from the live systems just now without a difference.
+    Reviewed(std::path::PathBuf),
+}
+
+impl From<bool> for Approval {
+    fn from(auto_approve: bool) -> Self {
+        if auto_approve { Approval::Given } else { Approval::Ask }
+    }
+}
+
+/// Shows the plan, confirms, runs the plan's changes under the lock, and reports: on stderr, and with
+/// `--format json` as JSON lines on stdout from the plan to the summary.
 async fn execute(
     plan: &Plan,
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    Steps { auto_approve, deadline, shown }: Steps,
+    steps: Steps,
+) -> anyhow::Result<Outcome> {
+    // Printed whether or not anyone is asked, so that a log records what was approved.
+    match steps.report {
+        Report::Human => print(plan, Format::Human, session.settings)?,
+        Report::Json => JsonLines.emit(events::Event::Plan(plan), SystemTime::now()),
+    }
+    let tally = Tally::default();
+    let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
+    if steps.report == Report::Json {
+        let status = match &outcome {
+            Ok(Outcome::Blockers) => events::Status::Blocked,
+            Ok(Outcome::Interrupted) => events::Status::Interrupted,
+            Ok(Outcome::Clean | Outcome::Changes) if !plan.has_changes() => events::Status::NothingToDo,
+            Ok(Outcome::Clean | Outcome::Changes) => events::Status::Complete,
+            Err(_) if tally.asked.get() && !tally.approved.get() => events::Status::Refused,
+            Err(_) => events::Status::Failed,
+        };
+        let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
+        let summary = events::Event::Summary { plan, status, applied: tally.applied.get(), error: error.as_deref() };
+        JsonLines.emit(summary, SystemTime::now());
+    }
+    outcome
+}
+
+/// How far a run got, for its summary.
+#[derive(Default)]
+struct Tally {
+    asked: std::cell::Cell<bool>,
+    approved: std::cell::Cell<bool>,
+    applied: std::cell::Cell<usize>,
+}
+
+/// The JSON lines of `--format json` on stdout, for the plan, the summary and (as the executor's
+/// listener) every step.
+struct JsonLines;
+
+impl JsonLines {
+    fn emit(&self, event: events::Event<'_>, at: SystemTime) {
+        // A closed stdout (a consumer that went away) must not stop the run: the journal is the record.
+        let _ = events::write(event, &crate::apply::timestamp(at), &mut std::io::stdout().lock());
+    }
+}
+
+impl Listener for JsonLines {
+    fn started(&self, at: SystemTime, change: &Change) {
+        self.emit(events::Event::Started { address: change.address.as_str(), action: change.action }, at);
+    }
+
+    fn running(&self, at: SystemTime, change: &Change, elapsed: Duration, waiting: Option<&Sighting>) {
+        let address = change.address.as_str();
+        let (waiting_for, seen) = (waiting.map(|w| w.what.as_str()), waiting.map(|w| w.seen.as_str()));
+        self.emit(events::Event::Progress { address, elapsed, waiting_for, seen }, at);
+    }
+
+    fn finished(&self, at: SystemTime, change: &Change, elapsed: Duration, outcome: Result<Option<&str>, String>) {
+        let address = change.address.as_str();
+        match &outcome {
+            Ok(after) => self.emit(events::Event::Done { address, elapsed, after: *after }, at),
+            Err(error) => self.emit(events::Event::Failed { address, elapsed, error }, at),
+        }
+    }
+}
+
+/// Confirms and runs the plan's changes under the lock, reporting on stderr.
+async fn run_steps(
+    plan: &Plan,
+    session: &Session<'_>,
+    databases: &Databases,
+    lock: &Lock,
+    Steps { approval, deadline, report }: Steps,
+    tally: &Tally,
 ) -> anyhow::Result<Outcome> {
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
@@ -381,10 +479,7 @@ async fn execute(
         eprintln!("  done {} (made by an interrupted run; recorded now)", crate::text::inert(address.as_str(), false));
     }
     if plan.has_blockers() {
-        // Which blockers, and what to do about each, is in the plan.
-        if !shown {
-            print(plan, Format::Human, session.settings)?;
-        }
+        // Which blockers, and what to do about each, is in the plan printed above.
         eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
         return Ok(Outcome::Blockers);
     }
@@ -392,11 +487,18 @@ async fn execute(
         eprintln!("migprep: nothing to do");
         return Ok(Outcome::Clean);
     }
-    if confirm(plan, auto_approve, session.settings).await? == Answer::Interrupted {
+    tally.asked.set(true);
+    if confirm(&approval).await? == Answer::Interrupted {
         eprintln!("\nmigprep: interrupted at the prompt; nothing was changed");
         return Ok(Outcome::Interrupted);
     }
-    let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval());
+    tally.approved.set(true);
+    let heartbeat = session.settings.heartbeat();
+    let progress = match report {
+        Report::Human => Progress::to_stderr(heartbeat, SystemTime::now),
+        Report::Json => Progress::to_listener(Box::new(JsonLines), heartbeat, SystemTime::now),
+    };
+    let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval(), progress);
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
     if INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("migprep: interrupted before any step started; nothing was changed");
@@ -412,6 +514,7 @@ async fn execute(
         .into());
     };
     let result = result.map_err(|e| e.to_user_error())?;
+    tally.applied.set(result.applied.len());
     for held in &result.held {
         let (address, waits_for) =
             (crate::text::inert(held.address.as_str(), false), crate::text::inert(held.waits_for.as_str(), false));
@@ -459,17 +562,25 @@ enum Answer {
     Interrupted,
 }
 
-/// Asks for `yes` on a terminal; without a terminal only `--auto-approve` goes ahead. A Ctrl-C while it
-/// waits ends the wait at once, without the Enter a blocking read would need.
-async fn confirm(plan: &Plan, auto_approve: bool, settings: &Settings) -> Result<Answer, UserError> {
-    if auto_approve {
-        return Ok(Answer::Yes);
+/// Asks for `yes` on a terminal (the plan is on the screen already); without a terminal only
+/// `--auto-approve` or a saved plan goes ahead. A Ctrl-C while it waits ends the wait at once, without
+/// the Enter a blocking read would need.
+async fn confirm(approval: &Approval) -> Result<Answer, UserError> {
+    match approval {
+        Approval::Given => return Ok(Answer::Yes),
+        Approval::Reviewed(file) => {
+            eprintln!(
+                "migprep: applying the saved plan {} as reviewed; nothing it depends on has changed since it was made",
+                file.display()
+            );
+            return Ok(Answer::Yes);
+        }
+        Approval::Ask => {}
     }
     if !std::io::stdin().is_terminal() {
         return Err(UserError::new("no terminal to confirm the changes on, and --auto-approve was not given")
             .hint("review the plan, then run again with --auto-approve (or apply a saved plan file)"));
     }
-    print(plan, Format::Human, settings)?;
     PROMPTING.store(true, Ordering::SeqCst);
     eprint!("Do you want to perform these actions? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();

@@ -8,6 +8,10 @@ use std::time::Duration;
 /// `MIGPREP_POLL_INTERVAL_MS` does not set one: soon enough to notice the end, light on the API rate.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often a step that is still running says so in a log without a terminal, when
+/// `MIGPREP_HEARTBEAT_SECS` does not set it: often enough that a CI log never looks stuck.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+
 /// Every environment variable migprep reads (besides the clouds' own credential chains).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -17,6 +21,8 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// `MIGPREP_POLL_INTERVAL_MS`.
     pub poll_interval: Option<Duration>,
+    /// `MIGPREP_HEARTBEAT_SECS`.
+    pub heartbeat: Option<Duration>,
     /// `MIGPREP_REQUEST_TIMEOUT_SECS`: how long one request to AWS or Azure may take.
     pub request_timeout: Option<Duration>,
     /// `MIGPREP_ARM_ENDPOINT`, when the spec sets no `target.arm_endpoint`.
@@ -57,6 +63,10 @@ impl Settings {
                 .and_then(|ms| ms.trim().parse::<u64>().ok())
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
+            heartbeat: get("MIGPREP_HEARTBEAT_SECS")
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
             request_timeout: get("MIGPREP_REQUEST_TIMEOUT_SECS")
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .filter(|s| *s > 0)
@@ -80,6 +90,11 @@ impl Settings {
     pub fn poll_interval(&self) -> Duration {
         self.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL)
     }
+
+    /// The heartbeat interval in force.
+    pub fn heartbeat(&self) -> Duration {
+        self.heartbeat.unwrap_or(DEFAULT_HEARTBEAT)
+    }
 }
 
 #[cfg(test)]
@@ -92,8 +107,10 @@ mod tests {
             "MIGPREP_POLL_INTERVAL_MS" => Some("250".into()),
             "MIGPREP_STATE_DIR" => Some(" ".into()),
             "LOGNAME" => Some("dba".into()),
+            "MIGPREP_HEARTBEAT_SECS" => Some("0".into()),
             _ => None,
         });
+        assert_eq!(settings.heartbeat(), DEFAULT_HEARTBEAT, "zero would log without pause");
         assert_eq!(settings.poll_interval(), Duration::from_millis(250));
         assert_eq!(settings.state_dir, None);
         assert_eq!(settings.user.as_deref(), Some("dba"));

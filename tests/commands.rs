@@ -315,3 +315,33 @@ async fn arm_requests_carry_exactly_the_bodies_the_plan_shows() {
     assert_eq!(body["properties"]["createMode"], "Replica");
     assert_eq!(body["properties"]["storage"]["storageSizeGB"], replica.storage_size_gb.unwrap());
 }
+
+/// The command line's own habits, without any stand-in: a usage error (an unknown value, an unknown flag,
+/// a missing subcommand) exits 1, never 2, which `--detailed-exitcode` gives "changes present"; `--help`
+/// and `--version` exit 0, the version naming its build; completion scripts print for the usual shells;
+/// the long help names the environment variables.
+#[test]
+fn usage_errors_exit_1_and_completions_print() {
+    let run = |args: &[&str]| std::process::Command::new(common::BINARY).args(args).output().unwrap();
+    for args in [&["plan", "--format", "yaml"][..], &["plan", "--no-such-flag"], &[], &["completions", "tcsh"]] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("Environment:") && help.contains("MIGPREP_STATE_DIR"), "{help}");
+    let version = run(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(version.starts_with(&format!("migprep {} (", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(version.contains("built "), "{version}");
+
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef migprep"), ("fish", "complete -c migprep")] {
+        let output = run(&["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains(marker) && script.contains("force-unlock"), "{shell}:\n{script}");
+    }
+}

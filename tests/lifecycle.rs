@@ -459,3 +459,132 @@ fn accepted_patches(scenario: &Scenario, suffix: &str) -> usize {
         .filter(|r| r.method == "PATCH" && r.path.to_ascii_lowercase().ends_with(&suffix) && r.status < 300)
         .count()
 }
+
+/// Runs migprep like [`migprep`] (no terminal), with stdout and stderr into one file as a CI runner
+/// keeps them, so the order of plan lines and step lines can be judged. Returns the exit code and the log.
+async fn ci_log(scenario: &Scenario, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let path = scenario.dir().join(format!("ci-{}.log", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let status = tokio::process::Command::new(common::BINARY)
+        .args(args)
+        .envs(scenario.env())
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .env_remove("MIGPREP_STATE_DIR")
+        .env_remove("MIGPREP_CA_FILE")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .await
+        .unwrap();
+    (status.code().unwrap_or(-1), std::fs::read_to_string(&path).unwrap())
+}
+
+/// Whether `line` opens with an RFC 3339 UTC timestamp to the second (`2025-03-01T12:03:05Z `).
+fn timestamped(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 21
+        && bytes[..20].iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        })
+        && bytes[20] == b' '
+}
+
+/// `apply --auto-approve` in a CI job (no terminal), with the HA removal slowed down on the fake ARM and a
+/// one-second heartbeat: the log first shows the plan it approved (its `runs:` lines) and then the steps,
+/// each started and ended with a UTC timestamp, the end with its duration, and the slow step says every
+/// heartbeat that it is still running and what it waits for.
+#[tokio::test]
+async fn a_ci_log_shows_the_approved_plan_then_timestamped_steps_with_heartbeats() {
+    let (scenario, spec) = two_sided().await;
+    scenario.arm.set_polls_until_done(5);
+    let (code, log) =
+        ci_log(&scenario, &["apply", text(&spec), "--auto-approve"], &[("MIGPREP_HEARTBEAT_SECS", "1")]).await;
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    let lines: Vec<&str> = log.lines().collect();
+    let last_runs = lines.iter().rposition(|l| l.trim_start().starts_with("runs:")).unwrap_or_else(|| panic!("{log}"));
+    let first_step = lines.iter().position(|l| timestamped(l)).unwrap_or_else(|| panic!("{log}"));
+    assert!(last_runs < first_step, "the plan comes before the steps:\n{log}");
+
+    let ha = format!("azure.server/{SERVER}/high_availability");
+    let of_ha: Vec<&str> = lines.iter().copied().filter(|l| l.contains(&ha) && timestamped(l)).collect();
+    assert!(of_ha.first().is_some_and(|l| l.ends_with(&format!("~ {ha} …"))), "{log}");
+    let done = of_ha.last().unwrap();
+    assert!(done.contains(&format!(" done {ha} in ")) && done.ends_with('s'), "a duration: {log}");
+    let beats: Vec<&&str> = of_ha.iter().filter(|l| l.contains(": still running after ")).collect();
+    assert!(!beats.is_empty(), "heartbeats: {log}");
+    assert!(beats.iter().any(|l| l.contains("(waiting for ") && l.contains("InProgress")), "{log}");
+    for line in lines.iter().filter(|l| l.contains(" done ") && l.contains('/')) {
+        assert!(timestamped(line), "every step line is timestamped: {line}\n{log}");
+    }
+}
+
+/// A plan saved with `plan --out` was reviewed when it was made: `apply FILE` without a terminal and
+/// without `--auto-approve` applies it (as terraform does), saying so on stderr. With `--format json`,
+/// stdout holds only JSON lines, each one object with a `type` and a `time`: the plan first, each step's
+/// start and end (and its heartbeats while slow), the summary last; restore streams the same way.
+#[tokio::test]
+async fn a_saved_plan_applies_without_approval_and_streams_json_lines() {
+    let (scenario, spec) = two_sided().await;
+    let saved = scenario.dir().join("orders.plan");
+    let plan = migprep(&scenario, &["plan", text(&spec), "--out", text(&saved)], &[]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    scenario.arm.set_polls_until_done(4);
+    let heartbeat = [("MIGPREP_HEARTBEAT_SECS", "1")];
+    let apply = migprep(&scenario, &["apply", text(&saved), "--format", "json"], &heartbeat).await;
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains(&format!("applying the saved plan {} as reviewed", text(&saved))),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+    assert!(is_member(&scenario).await);
+
+    let lines = json_lines(&apply.stdout);
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!((types.first(), types.last()), (Some(&"plan"), Some(&"summary")), "{}", apply.stdout);
+    assert_eq!(lines[0]["plan"]["format_version"], 1);
+    let planned = runnable(&changes(&lines[0]["plan"]));
+    let of = |kind: &str| -> Vec<String> {
+        lines.iter().filter(|l| l["type"] == kind).map(|l| l["address"].as_str().unwrap().to_string()).collect()
+    };
+    let (mut started, mut done) = (of("started"), of("done"));
+    started.sort();
+    done.sort();
+    let mut planned_sorted = planned.clone();
+    planned_sorted.sort();
+    assert_eq!((&started, &done), (&planned_sorted, &planned_sorted), "{}", apply.stdout);
+    let ha = format!("azure.server/{SERVER}/high_availability");
+    assert!(lines.iter().any(|l| l["type"] == "progress" && l["address"] == ha), "{}", apply.stdout);
+    let summary = lines.last().unwrap();
+    assert_eq!((summary["kind"].as_str(), summary["status"].as_str()), (Some("apply"), Some("complete")));
+    assert_eq!(summary["applied"].as_u64(), Some(planned.len() as u64));
+
+    let restore = migprep(&scenario, &["restore", text(&spec), "--auto-approve", "--format", "json"], &[]).await;
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    let lines = json_lines(&restore.stdout);
+    let summary = lines.last().unwrap();
+    assert_eq!((summary["kind"].as_str(), summary["status"].as_str()), (Some("restore"), Some("complete")));
+    assert!(lines.iter().any(|l| l["type"] == "done" && l["address"] == ha), "{}", restore.stdout);
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "ZoneRedundant");
+}
+
+/// Every line of a JSON stream, each parsed on its own, with the keys every line has.
+fn json_lines(stdout: &str) -> Vec<Value> {
+    assert!(!stdout.is_empty());
+    stdout
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stdout}"));
+            assert!(value["type"].is_string() && value["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{line}");
+            value
+        })
+        .collect()
+}

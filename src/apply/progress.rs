@@ -1,52 +1,172 @@
-//! Progress of an apply on stderr: a spinner per running step on a terminal (several run at once, and
-//! some — a reboot, an HA change — take minutes, so the user sees what is being waited for), plain
-//! lines otherwise so that logs of CI pipelines stay readable.
+//! Progress of an apply: a spinner per running step on a terminal (several run at once, and some — a
+//! reboot, an HA change — take minutes); without a terminal, log lines for CI, each with a UTC timestamp:
+//!
+//! ```text
+//! 2025-03-01T12:03:05Z ~ azure.server/pg-orders/high_availability …
+//! 2025-03-01T12:03:35Z … azure.server/pg-orders/high_availability: still running after 30s (waiting for …: InProgress)
+//! 2025-03-01T12:07:35Z done azure.server/pg-orders/high_availability in 4m30s
+//! 2025-03-01T12:07:35Z failed aws.cluster/orders-prod/reboot after 12s
+//! ```
+//!
+//! A step still running says so every heartbeat, with what its wait last saw ([`crate::poll::Watch`]).
+//! A [`Listener`] may take the events instead (JSON lines for CI); it decides how they are shown.
 
 use crate::plan::Change;
+use crate::poll::{Sighting, Watch};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::future::Future;
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Told of every step's start, heartbeat and end, in place of the lines on stderr.
+pub trait Listener: Send + Sync {
+    fn started(&self, at: SystemTime, change: &Change);
+    /// The step is still running after `elapsed`; `waiting` is what it waits for, if it is waiting.
+    fn running(&self, at: SystemTime, change: &Change, elapsed: Duration, waiting: Option<&Sighting>);
+    /// The step ended: `Ok` with the value observed afterwards (if any), or the error.
+    fn finished(&self, at: SystemTime, change: &Change, elapsed: Duration, outcome: Result<Option<&str>, String>);
+}
 
 /// Where progress goes.
 pub struct Progress {
-    bars: Option<MultiProgress>,
+    shown: Shown,
+    /// How often a running step reports (not on a terminal, where the spinner shows its time).
+    heartbeat: Duration,
+    clock: super::Clock,
 }
 
-/// One running step.
-pub struct Step {
-    bar: Option<ProgressBar>,
-    address: String,
+enum Shown {
+    Spinners(MultiProgress),
+    Lines,
+    Listener(Box<dyn Listener>),
 }
 
 impl Progress {
-    /// Spinners when stderr is a terminal, plain lines otherwise.
-    pub fn to_stderr() -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        Self { bars: terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())) }
+    /// Spinners when stderr is a terminal, timestamped lines otherwise.
+    pub fn to_stderr(heartbeat: Duration, clock: super::Clock) -> Self {
+        let shown = if std::io::stderr().is_terminal() {
+            Shown::Spinners(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        } else {
+            Shown::Lines
+        };
+        Self { shown, heartbeat, clock }
     }
 
-    pub fn start(&self, change: &Change) -> Step {
+    /// Every event to `listener`, nothing on stderr.
+    pub fn to_listener(listener: Box<dyn Listener>, heartbeat: Duration, clock: super::Clock) -> Self {
+        Self { shown: Shown::Listener(listener), heartbeat, clock }
+    }
+
+    /// Runs one step's `work`, reporting its start, a heartbeat while it runs, and its end.
+    pub async fn follow<F>(&self, change: &Change, work: F) -> anyhow::Result<Option<String>>
+    where
+        F: Future<Output = anyhow::Result<Option<String>>>,
+    {
+        let started = Instant::now();
         let address = crate::text::inert(change.address.as_str(), false).into_owned();
-        let label = format!("{} {address}", change.action.symbol());
-        let Some(bars) = &self.bars else {
-            eprintln!("  {label} …");
-            return Step { bar: None, address };
+        let bar = self.start(change, &address);
+        let watch = Watch::default();
+        let work = watch.around(work);
+        tokio::pin!(work);
+        let beats = !matches!(self.shown, Shown::Spinners(_));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = heartbeat.tick(), if beats => self.beat(change, &address, started.elapsed(), watch.latest()),
+            }
         };
-        let bar = bars.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("a valid template"));
-        bar.set_message(label);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Step { bar: Some(bar), address }
+        self.finish(change, &address, bar, started.elapsed(), &result);
+        result
+    }
+
+    fn start(&self, change: &Change, address: &str) -> Option<ProgressBar> {
+        let label = format!("{} {address}", change.action.symbol());
+        match &self.shown {
+            Shown::Spinners(bars) => {
+                let bar = bars.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("a valid template"));
+                bar.set_message(label);
+                bar.enable_steady_tick(Duration::from_millis(120));
+                return Some(bar);
+            }
+            Shown::Lines => eprintln!("{} {label} …", self.now()),
+            Shown::Listener(listener) => listener.started((self.clock)(), change),
+        }
+        None
+    }
+
+    fn beat(&self, change: &Change, address: &str, elapsed: Duration, waiting: Option<Sighting>) {
+        match &self.shown {
+            Shown::Spinners(_) => {}
+            Shown::Lines => {
+                let waiting = waiting
+                    .map(|Sighting { what, seen }| {
+                        let (what, seen) = (crate::text::inert(&what, false), crate::text::inert(&seen, false));
+                        format!(" (waiting for {what}: {seen})")
+                    })
+                    .unwrap_or_default();
+                eprintln!("{} … {address}: still running after {}{waiting}", self.now(), duration(elapsed));
+            }
+            Shown::Listener(listener) => listener.running((self.clock)(), change, elapsed, waiting.as_ref()),
+        }
+    }
+
+    fn finish(
+        &self,
+        change: &Change,
+        address: &str,
+        bar: Option<ProgressBar>,
+        elapsed: Duration,
+        result: &anyhow::Result<Option<String>>,
+    ) {
+        let outcome = if result.is_ok() { "done" } else { "failed" };
+        match &self.shown {
+            Shown::Spinners(_) => {
+                if let Some(bar) = bar {
+                    bar.finish_with_message(format!("{outcome} {address}"));
+                }
+            }
+            Shown::Lines => {
+                let preposition = if result.is_ok() { "in" } else { "after" };
+                eprintln!("{} {outcome} {address} {preposition} {}", self.now(), duration(elapsed));
+            }
+            Shown::Listener(listener) => {
+                let outcome = match result {
+                    Ok(after) => Ok(after.as_deref().or(change.after.as_deref())),
+                    Err(error) => Err(format!("{error:#}")),
+                };
+                listener.finished((self.clock)(), change, elapsed, outcome);
+            }
+        }
+    }
+
+    fn now(&self) -> String {
+        super::timestamp((self.clock)())
     }
 }
 
-impl Step {
-    pub fn finish<T>(self, result: &anyhow::Result<T>) {
-        let outcome = if result.is_ok() { "done" } else { "failed" };
-        let line = format!("{outcome} {}", self.address);
-        match self.bar {
-            Some(bar) => bar.finish_with_message(line),
-            None => eprintln!("  {line}"),
+/// A step's duration for people: `850ms`, `12s`, `4m30s`, `1h02m`.
+pub fn duration(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs();
+    match seconds {
+        0 => format!("{}ms", elapsed.as_millis()),
+        1..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        let cases = [(850, "850ms"), (12_000, "12s"), (270_000, "4m30s"), (60_000, "1m00s"), (3_720_000, "1h02m")];
+        for (ms, text) in cases {
+            assert_eq!(duration(Duration::from_millis(ms)), text);
         }
     }
 }

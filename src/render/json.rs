@@ -60,6 +60,8 @@
 
 mod wire;
 
+pub(super) use wire::Document;
+
 use crate::plan::Plan;
 use std::io::{self, Write};
 

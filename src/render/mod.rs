@@ -5,6 +5,7 @@
 //! by the caller (terminal and `NO_COLOR`) and passed in as [`human::Style`]. All three views are derived
 //! from the same plan value and share the grouping and wording below, so they cannot disagree.
 
+pub mod events;
 pub mod human;
 pub mod json;
 pub mod markdown;

@@ -1,7 +1,7 @@
 //! Where a mistake is: byte spans turned into `file:line:column`, and the one-line errors with their
 //! `hint:`, including the TOML parser's and serde's own errors reworded as `key: problem`.
 
-use super::EXAMPLE;
+use super::keys;
 use crate::error::UserError;
 use std::ops::Range;
 use std::path::Path;
@@ -53,20 +53,34 @@ impl Locator<'_> {
             let table = key.rsplit_once('.').map(|(table, _)| format!("[{table}]"));
             let allowed =
                 message.split_once("expected ").map(|(_, rest)| rest.replace("one of ", "")).unwrap_or_default();
-            let hint = format!("keys allowed in {}: {allowed}", table.as_deref().unwrap_or("the top level"));
+            let names: Vec<&str> = allowed.split(", ").map(|name| name.trim().trim_matches('`')).collect();
+            let typed = key.rsplit('.').next().unwrap_or(&key);
+            let mut hint = format!("keys allowed in {}: {allowed}", table.as_deref().unwrap_or("the top level"));
+            if let Some(meant) = keys::closest(typed, &names) {
+                let full = match key.rsplit_once('.') {
+                    Some((table, _)) => format!("{table}.{meant}"),
+                    None => meant.to_string(),
+                };
+                let meaning = keys::documentation(&full).map(|doc| format!(" ({doc})")).unwrap_or_default();
+                hint = format!("did you mean {meant}?{meaning}; {hint}");
+            }
             return self.error(span, &key, "unknown key", hint);
         }
         if let Some(missing) = backticked(&message, "missing field `") {
             let full = if key.is_empty() { missing.clone() } else { format!("{key}.{missing}") };
-            return self.error(span, &full, "required key is missing", format!("add {missing} = … ({EXAMPLE})"));
+            let hint = match keys::documentation(&full) {
+                Some(doc) => format!("add {doc}"),
+                None => format!("add {missing} = …"),
+            };
+            return self.error(span, &full, "required key is missing", hint);
         }
         if key.is_empty() {
             key = "(top level)".into();
         }
-        let hint = if message.starts_with("unknown variant") {
-            format!("use one of the listed values ({EXAMPLE})")
-        } else {
-            EXAMPLE.to_string()
+        let hint = match keys::documentation(&key) {
+            Some(doc) => doc.to_string(),
+            None if message.starts_with("unknown variant") => "use one of the listed values".to_string(),
+            None => "check the key's value against its type".to_string(),
         };
         self.error(span, &key, &message, hint)
     }

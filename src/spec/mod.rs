@@ -10,6 +10,7 @@
 //! serde sees it, `locate` turns byte spans into `file:line:column` errors, and `validate` checks the raw
 //! values and builds the validated ones.
 
+mod keys;
 mod locate;
 mod raw;
 mod validate;
@@ -147,8 +148,6 @@ impl PasswordSource {
     }
 }
 
-const EXAMPLE: &str = "see plans/example.toml for every key, its type and an example";
-
 impl Spec {
     /// Reads and validates the spec at `path`.
     pub fn load(path: &Path) -> Result<Self, UserError> {
@@ -173,8 +172,10 @@ impl Spec {
             UserError::new(format!("cannot read the spec {}: {e}", path.display()))
                 .hint("pass the spec's path (default: migprep.toml in the current folder)")
         })?;
-        let text = String::from_utf8(bytes.clone())
-            .map_err(|_| UserError::new(format!("{}: the spec is not UTF-8 text", path.display())).hint(EXAMPLE))?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| {
+            UserError::new(format!("{}: the spec is not UTF-8 text", path.display()))
+                .hint("save the spec as UTF-8 text (TOML files are UTF-8)")
+        })?;
         let mut spec = Self::parse(path, &text)?;
         spec.digest = crate::digest::sha256(&bytes);
         Ok(spec)

@@ -20,17 +20,14 @@ pub struct Dispatch<'a> {
 }
 
 impl<'a> Dispatch<'a> {
-    pub fn new(clients: &'a Clients, databases: &'a Databases, poll_interval: Duration) -> Self {
-        Self { clients, databases, poll_interval, progress: Progress::to_stderr() }
+    pub fn new(clients: &'a Clients, databases: &'a Databases, poll_interval: Duration, progress: Progress) -> Self {
+        Self { clients, databases, poll_interval, progress }
     }
 }
 
 impl Provider for Dispatch<'_> {
     async fn apply(&self, change: &Change) -> anyhow::Result<Option<String>> {
-        let step = self.progress.start(change);
-        let result = self.perform(change).await;
-        step.finish(&result);
-        result
+        self.progress.follow(change, self.perform(change)).await
     }
 }
 
