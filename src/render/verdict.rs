@@ -107,7 +107,7 @@ pub fn human(verdict: &Verdict, out: &mut dyn Write, colour: bool) -> io::Result
         let label = if item.prediction.disagrees() { paint.bold(label) } else { label.to_string() };
         match because {
             Some(because) => writeln!(out, "    rules {}: {label} ({})", rules(item), inert(because, false))?,
-            None => writeln!(out, "    rules {}: {label}", rules(item))?,
+            None => writeln!(out, "    {label}")?,
         }
     }
     if let Some(error) = &verdict.error {
