@@ -162,6 +162,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         }
         Command::Validate { spec, format, migration_properties, deadline } => {
             let spec = Spec::load(&spec)?;
+            crate::validate::preflight(&spec)?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (plan, _) = rules::plan(&spec, &observed);

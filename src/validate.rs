@@ -34,6 +34,26 @@ pub struct Options {
     pub poll_interval: Duration,
 }
 
+/// What can be refused before anything is observed: more databases than the service takes in one
+/// migration, and a spec without the migration user's password.
+pub fn preflight(spec: &Spec) -> Result<(), UserError> {
+    check_database_count(spec)?;
+    migration_password(spec).map(drop)
+}
+
+fn check_database_count(spec: &Spec) -> Result<(), UserError> {
+    let count = spec.source.databases.len();
+    if count > MAX_DATABASES {
+        return Err(UserError::new(format!(
+            "source.databases lists {count} databases; the migration service takes at most {MAX_DATABASES} in one migration"
+        ))
+        .hint(format!(
+            "split the databases over several specs of at most {MAX_DATABASES} databases each (one migration per target server runs at a time)"
+        )));
+    }
+    Ok(())
+}
+
 /// The request for the spec's pair, with the given passwords. Refuses more databases than the service
 /// takes.
 pub fn request(
@@ -44,15 +64,7 @@ pub fn request(
     source_password: Secret,
     target_password: Secret,
 ) -> Result<MigrationRequest, UserError> {
-    let count = spec.source.databases.len();
-    if count > MAX_DATABASES {
-        return Err(UserError::new(format!(
-            "source.databases lists {count} databases; the migration service takes at most {MAX_DATABASES} in one migration"
-        ))
-        .hint(format!(
-            "split the databases over several specs of at most {MAX_DATABASES} databases each (one migration per target server runs at a time)"
-        )));
-    }
+    check_database_count(spec)?;
     let source = &databases.source;
     Ok(MigrationRequest {
         location: observed.server.location.clone(),

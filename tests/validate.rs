@@ -272,3 +272,45 @@ async fn another_active_migration_is_refused_and_a_validation_that_never_ends_st
     assert_eq!(scenario.arm.migrations_json(SUBSCRIPTION, RESOURCE_GROUP, SERVER).len(), 2, "nothing was created");
     assert_no_secret(&scenario, &[&stuck.stdout, &stuck.stderr, &refused.stdout, &refused.stderr], &[]);
 }
+
+/// Refusals that need no cloud: checked before anything is observed, one error line and a hint each.
+#[test]
+fn too_many_databases_and_a_missing_migration_password_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let databases: Vec<String> = (0..51).map(|i| format!("\"db{i}\"")).collect();
+    let spec = |databases: &str, password: &str| {
+        format!(
+            r#"name = "orders"
+[source]
+cluster = "orders-prod"
+region = "us-east-1"
+databases = [{databases}]
+migration_user = "migrator"
+{password}
+[source.connection]
+user = "postgres"
+password = {{ env = "SOURCE_PGPASSWORD" }}
+[target]
+subscription = "00000000-0000-0000-0000-000000000000"
+resource_group = "rg-orders"
+server = "pg-orders"
+[target.connection]
+user = "azureadmin"
+password = {{ env = "TARGET_PGPASSWORD" }}
+"#
+        )
+    };
+    let run = |text: String| {
+        let path = dir.path().join("migprep.toml");
+        std::fs::write(&path, text).unwrap();
+        std::process::Command::new(common::BINARY).args(["validate", path.to_str().unwrap()]).output().unwrap()
+    };
+    let many = run(spec(&databases.join(", "), "migration_password = { env = \"MIGRATOR_PGPASSWORD\" }"));
+    let stderr = String::from_utf8_lossy(&many.stderr);
+    assert_eq!(many.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("51 databases") && stderr.contains("at most 50") && stderr.contains("hint:"), "{stderr}");
+    let unset = run(spec("\"orders\"", ""));
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    assert_eq!(unset.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("source.migration_password is not set") && stderr.contains("hint:"), "{stderr}");
+}
