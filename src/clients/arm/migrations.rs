@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::transport::{Call, decode};
+use super::transport::{Busy, Call, decode};
 use super::*;
 use crate::model::migration::{
     DatabaseValidation, Migration, MigrationRequest, MigrationState, NameAvailability, Validation, ValidationItem,
@@ -56,7 +56,9 @@ impl Arm {
         let resource = migration_resource(server, name);
         let call = Call { operation: "create", resource: &resource };
         let body = body(request, Passwords::Real);
-        let answer = self.send(Method::PUT, self.server_url(server, &["migrations", name]), Some(&body), &call).await?;
+        // A 409 here is the service refusing a second active migration, not a busy server: fail at once.
+        let url = self.server_url(server, &["migrations", name]);
+        let answer = self.send_with(Method::PUT, url, Some(&body), &call, Busy::Fail).await?;
         let raw: RawMigration = decode(&answer.body, &resource)?;
         Ok(raw.into_migration())
     }
