@@ -324,7 +324,11 @@ fn cancel(migration: &mut Migration) {
 
 pub(super) fn update_migration(shared: &Shared, at: ServerPath, name: &str, body: &Bytes) -> Answer {
     let request = json_object(body)?;
-    const PATCHABLE: [&str; 11] = [
+    // `MigrationPropertiesForPatch`: `migrationOption`, `sourceType` and `sslMode` cannot change.
+    const PATCHABLE: [&str; 15] = [
+        "sourceDbServerResourceId",
+        "sourceDbServerFullyQualifiedDomainName",
+        "targetDbServerFullyQualifiedDomainName",
         "secretParameters",
         "dbsToMigrate",
         "setupLogicalReplicationOnSourceDbIfNeeded",
@@ -336,11 +340,10 @@ pub(super) fn update_migration(shared: &Shared, at: ServerPath, name: &str, body
         "dbsToTriggerCutoverOn",
         "cancel",
         "dbsToCancelMigrationOn",
+        "migrationMode",
     ];
     let properties = optional_object(&request, "properties")?.cloned().unwrap_or_default();
-    if let Some(key) =
-        properties.keys().find(|key| !PATCHABLE.contains(&key.as_str()) && key.as_str() != "migrationMode")
-    {
+    if let Some(key) = properties.keys().find(|key| !PATCHABLE.contains(&key.as_str())) {
         return Err(Refusal::invalid_content(format!("'properties.{key}' cannot be changed on an existing migration")));
     }
     let mut state = shared.state();
