@@ -12,7 +12,8 @@ Exit codes:
   0  success, nothing to change
   1  error (bad input, a usage error, unreachable API, failed step)
   2  success with changes present (plan with --detailed-exitcode only)
-  3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5)
+  3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5);
+     for validate: Azure's premigration validation failed
   130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again"
     };
 }
@@ -147,6 +148,28 @@ pub enum Command {
         /// The id of the lock to break.
         id: String,
     },
+    /// Run Azure's own premigration validation (a validate-only migration on the target server) and show
+    /// every item it reports beside the migprep rule that covers it and what the plan predicted.
+    ///
+    /// Exit 0 when Azure validated the pair, 3 when the validation failed, 1 on an error. Needs
+    /// `source.migration_password` in the spec: the migration service logs in as the migration user.
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
+    Validate {
+        /// The migration spec (TOML).
+        #[arg(default_value = "migprep.toml")]
+        spec: PathBuf,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Also write the body for `az postgres flexible-server migration create --properties FILE`: an
+        /// online migration (ValidateAndMigrate) of the spec's databases, with placeholders instead of the
+        /// passwords.
+        #[arg(long, value_name = "FILE")]
+        migration_properties: Option<PathBuf>,
+        /// Give up after this long and cancel the validation: e.g. `30m`, `1h`, `90s`.
+        #[arg(long, value_name = "DURATION", default_value = DEFAULT_VALIDATE_DEADLINE, value_parser = parse_duration)]
+        deadline: Duration,
+    },
     /// Print a saved plan.
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Show {
@@ -168,6 +191,9 @@ pub enum Command {
 /// How long an apply or a restore may take in all: long enough for an HA change, a writer reboot and a
 /// resize one after another on a slow day.
 pub const DEFAULT_DEADLINE: &str = "4h";
+
+/// How long a validation may take: the service usually needs minutes.
+pub const DEFAULT_VALIDATE_DEADLINE: &str = "1h";
 
 /// A duration as a number and a unit: `s`, `m` (the default) or `h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -4,7 +4,8 @@
 //! The code follows one shape: **observe** the live systems ([`observe`], all I/O, concurrent), **diff**
 //! the observations against the spec ([`rules`], pure), **render** the resulting [`plan::Plan`]
 //! ([`render`], pure), and **apply** it ([`apply`], journaled). [`spec`] turns the user's TOML into
-//! validated values; [`cli`] holds the command line and [`run`] ties the pieces together.
+//! validated values; [`cli`] holds the command line and [`run`] ties the pieces together; [`validate`]
+//! asks Azure's migration service for its own verdict and sets it beside the plan.
 
 pub mod apply;
 pub mod cli;
@@ -23,3 +24,4 @@ pub mod settings;
 pub mod spec;
 pub mod text;
 pub mod tls;
+pub mod validate;

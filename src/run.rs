@@ -38,6 +38,8 @@ pub enum Outcome {
     Changes,
     /// A prerequisite migprep cannot fix (exit 3).
     Blockers,
+    /// `validate`: Azure's premigration validation failed (exit 3).
+    ValidationFailed,
     /// Ctrl-C: the running steps finished and were recorded, the rest did not start (exit 130).
     Interrupted,
 }
@@ -47,7 +49,7 @@ impl Outcome {
         match self {
             Outcome::Clean => 0,
             Outcome::Changes => 2,
-            Outcome::Blockers => 3,
+            Outcome::Blockers | Outcome::ValidationFailed => 3,
             Outcome::Interrupted => 130,
         }
     }
@@ -166,6 +168,37 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
                 execute(&plan, &session, &databases, &lock, steps).await
             }
+        }
+        Command::Validate { spec, format, migration_properties, deadline } => {
+            let spec = Spec::load(&spec)?;
+            crate::validate::preflight(&spec)?;
+            let session = Session::open(&spec, settings).await?;
+            let (observed, databases) = session.observe(&spec).await?;
+            let (plan, _) = rules::plan(&spec, &observed);
+            if let Some(path) = migration_properties {
+                crate::validate::write_properties(&path, &spec, &observed, &databases)?;
+            }
+            let options = crate::validate::Options { deadline, poll_interval: settings.poll_interval() };
+            let verdict = crate::validate::run(&spec, &session.clients, &observed, &databases, &plan, &options).await?;
+            print_verdict(&verdict, format, settings)?;
+            Ok(match verdict.outcome {
+                crate::plan::verdict::Outcome::Validated => Outcome::Clean,
+                crate::plan::verdict::Outcome::ValidationFailed => Outcome::ValidationFailed,
+                crate::plan::verdict::Outcome::Failed => {
+                    return Err(UserError::new(format!(
+                        "the validation {} ended {} without a verdict{}",
+                        verdict.resource_id,
+                        verdict.state,
+                        verdict
+                            .error
+                            .as_deref()
+                            .map(|e| format!(": {}", crate::text::inert(e, false)))
+                            .unwrap_or_default()
+                    ))
+                    .hint("run validate again; if it fails the same way, look at the migration in the portal")
+                    .into());
+                }
+            })
         }
         Command::ForceUnlock { spec, id } => {
             let spec = Spec::load(&spec)?;
@@ -411,7 +444,8 @@ async fn execute(
     let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
     if steps.report == Report::Json {
         let status = match &outcome {
-            Ok(Outcome::Blockers) => events::Status::Blocked,
+            // A plan's steps never end in a validation's verdict; counted as blocked should one ever.
+            Ok(Outcome::Blockers | Outcome::ValidationFailed) => events::Status::Blocked,
             Ok(Outcome::Interrupted) => events::Status::Interrupted,
             Ok(Outcome::Clean | Outcome::Changes) if !plan.has_changes() => events::Status::NothingToDo,
             Ok(Outcome::Clean | Outcome::Changes) => events::Status::Complete,
@@ -662,6 +696,23 @@ fn print(plan: &Plan, format: Format, settings: &Settings) -> Result<(), UserErr
         Format::Markdown => crate::render::markdown::render(plan, &mut out),
     };
     written.and_then(|()| out.flush()).map_err(|e| UserError::new(format!("cannot write the plan to stdout: {e}")))
+}
+
+/// `validate`'s result on stdout.
+fn print_verdict(
+    verdict: &crate::plan::verdict::Verdict,
+    format: Format,
+    settings: &Settings,
+) -> Result<(), UserError> {
+    let stdout = std::io::stdout();
+    let colour = colour_allowed(&stdout, settings);
+    let mut out = stdout.lock();
+    let written = match format {
+        Format::Human => crate::render::verdict::human(verdict, &mut out, colour),
+        Format::Json => crate::render::verdict::json(verdict, &mut out),
+        Format::Markdown => crate::render::verdict::markdown(verdict, &mut out),
+    };
+    written.and_then(|()| out.flush()).map_err(|e| UserError::new(format!("cannot write the result to stdout: {e}")))
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org).

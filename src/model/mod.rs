@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod endpoints;
 pub mod extensions;
+pub mod migration;
 pub mod roles;
 pub mod server;
 pub mod sizing;

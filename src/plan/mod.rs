@@ -13,6 +13,7 @@ pub mod source_ops;
 pub mod sql;
 pub mod target_ops;
 pub mod target_sql_ops;
+pub mod verdict;
 
 pub use operation::Operation;
 pub use original::{Original, Removal};

@@ -121,7 +121,7 @@ fn details(change: &Change, kind: Kind) -> String {
 }
 
 /// Plain text for a table cell: one line, no raw HTML, no column breaks.
-fn text(value: &str) -> String {
+pub(super) fn text(value: &str) -> String {
     cell(&inert(value, false))
 }
 
@@ -136,7 +136,7 @@ fn cell(value: &str) -> String {
 
 /// A code span for a table cell. A backtick inside needs a longer fence; a pipe needs escaping even in
 /// code (GitHub splits cells first); a line break cannot live in a code span, so lines are split.
-fn code(value: &str) -> String {
+pub(super) fn code(value: &str) -> String {
     inert(value, false)
         .lines()
         .map(|line| {

@@ -10,6 +10,7 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 pub mod roles_sql;
+pub mod verdict;
 
 use crate::plan::{Action, Change, Check, Kind, Plan, Summary, System};
 

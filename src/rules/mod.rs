@@ -9,6 +9,7 @@ pub mod extensions;
 pub mod inventory;
 pub mod network;
 pub mod parity;
+pub mod premigration;
 pub mod restore;
 pub mod roles;
 pub mod sizing;

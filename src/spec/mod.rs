@@ -46,6 +46,9 @@ pub struct Source {
     pub profile: Option<String>,
     pub databases: Vec<String>,
     pub migration_user: String,
+    /// The migration user's password: the migration service logs in as `migration_user` with it.
+    /// Optional; `validate` needs it.
+    pub migration_password: Option<PasswordSource>,
     pub connection: Connection,
 }
 
@@ -56,6 +59,9 @@ pub struct Target {
     pub server: String,
     pub arm_endpoint: Option<String>,
     pub authority_host: Option<String>,
+    /// The ARM resource id of the migration runtime server (a flexible server in the source's network),
+    /// for private networking; `validate` hands it to the migration service.
+    pub migration_runtime_server: Option<String>,
     pub connection: Connection,
 }
 

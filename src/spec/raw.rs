@@ -26,6 +26,8 @@ pub(super) struct RawSource {
     pub(super) profile: Option<Spanned<String>>,
     pub(super) databases: Spanned<Vec<Spanned<String>>>,
     pub(super) migration_user: Spanned<String>,
+    /// The migration user's password, which the migration service logs in with (`validate` needs it).
+    pub(super) migration_password: Option<Spanned<toml::Value>>,
     pub(super) connection: RawConnection,
 }
 
@@ -37,6 +39,8 @@ pub(super) struct RawTarget {
     pub(super) server: Spanned<String>,
     pub(super) arm_endpoint: Option<Spanned<String>>,
     pub(super) authority_host: Option<Spanned<String>>,
+    /// The resource id of a migration runtime server (private networking), for `validate`.
+    pub(super) migration_runtime_server: Option<Spanned<String>>,
     pub(super) connection: RawConnection,
 }
 

@@ -96,8 +96,12 @@ impl Validator<'_> {
             is_pg_identifier,
             "a PostgreSQL role name: 1–63 bytes, no NUL",
         )?;
+        let migration_password = match &raw.migration_password {
+            Some(password) => Some(self.password(password, "source.migration_password", PasswordSide::Migration)?),
+            None => None,
+        };
         let connection = self.connection(raw.connection, "source", PasswordSide::Source)?;
-        Ok(Source { cluster, region, profile, databases, migration_user, connection })
+        Ok(Source { cluster, region, profile, databases, migration_user, migration_password, connection })
     }
 
     fn target(&self, raw: RawTarget) -> Result<Target, UserError> {
@@ -137,8 +141,25 @@ impl Validator<'_> {
             )?),
             None => None,
         };
+        let migration_runtime_server = match &raw.migration_runtime_server {
+            Some(id) => Some(self.check(
+                id,
+                "target.migration_runtime_server",
+                is_flexible_server_id,
+                "the runtime server's resource id: /subscriptions/…/resourceGroups/…/providers/Microsoft.DBforPostgreSQL/flexibleServers/NAME",
+            )?),
+            None => None,
+        };
         let connection = self.connection(raw.connection, "target", PasswordSide::Target)?;
-        Ok(Target { subscription, resource_group, server, arm_endpoint, authority_host, connection })
+        Ok(Target {
+            subscription,
+            resource_group,
+            server,
+            arm_endpoint,
+            authority_host,
+            migration_runtime_server,
+            connection,
+        })
     }
 
     fn connection(&self, raw: RawConnection, side: &str, password_side: PasswordSide) -> Result<Connection, UserError> {
@@ -193,6 +214,9 @@ impl Validator<'_> {
         let hint = match side {
             PasswordSide::Source => "use password = { env = \"VAR\" }, { file = \"path\" } or \"iam\"",
             PasswordSide::Target => "use password = { env = \"VAR\" }, { file = \"path\" } or \"entra\"",
+            PasswordSide::Migration => {
+                "use migration_password = { env = \"VAR\" } or { file = \"path\" }: the migration service logs in with a password"
+            }
         };
         let span = raw.span();
         match raw.get_ref() {
@@ -204,6 +228,9 @@ impl Validator<'_> {
                 }
                 ("entra", PasswordSide::Source) => {
                     Err(self.at.error(span, key, "\"entra\" is for the Azure target", hint))
+                }
+                ("iam" | "entra", PasswordSide::Migration) => {
+                    Err(self.at.error(span, key, "the migration service cannot use a token", hint))
                 }
                 // Never echo the string: it may be a password pasted into the spec.
                 _ => Err(self.at.error(span, key, "a password cannot be written in the spec", hint)),
@@ -277,6 +304,8 @@ impl Validator<'_> {
 enum PasswordSide {
     Source,
     Target,
+    /// The migration user's password, which the migration service sends itself: no token modes.
+    Migration,
 }
 
 fn is_spec_name(s: &str) -> bool {
@@ -332,6 +361,20 @@ fn is_server_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// `/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.DBforPostgreSQL/flexibleServers/<name>`.
+fn is_flexible_server_id(s: &str) -> bool {
+    let segments: Vec<&str> = s.split('/').collect();
+    matches!(segments.as_slice(), ["", subscriptions, subscription, groups, group, providers, provider, servers, name]
+        if subscriptions.eq_ignore_ascii_case("subscriptions")
+            && is_uuid(subscription)
+            && groups.eq_ignore_ascii_case("resourceGroups")
+            && is_resource_group(group)
+            && providers.eq_ignore_ascii_case("providers")
+            && provider.eq_ignore_ascii_case("Microsoft.DBforPostgreSQL")
+            && servers.eq_ignore_ascii_case("flexibleServers")
+            && is_server_name(name))
 }
 
 fn is_https_url(s: &str) -> bool {

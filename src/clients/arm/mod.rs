@@ -12,6 +12,7 @@
 
 mod credential;
 mod error;
+pub mod migrations;
 mod transport;
 mod wire;
 

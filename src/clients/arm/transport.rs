@@ -21,6 +21,13 @@ pub(super) struct Answer {
     pub(super) body: Vec<u8>,
 }
 
+/// What a 409 means for a request: a server busy with another operation (wait), or a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Busy {
+    Wait,
+    Fail,
+}
+
 /// What a request is about, for messages.
 pub(super) struct Call<'a> {
     pub(super) operation: &'a str,
@@ -65,6 +72,19 @@ impl Arm {
         url: Url,
         body: Option<&Value>,
         call: &Call<'_>,
+    ) -> Result<Answer, AzureError> {
+        self.send_with(method, url, body, call, Busy::Wait).await
+    }
+
+    /// [`Arm::send`], choosing whether a 409 is waited out: a request whose conflict is not a busy server
+    /// (another migration active on it) must fail at once.
+    pub(super) async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        call: &Call<'_>,
+        busy: Busy,
     ) -> Result<Answer, AzureError> {
         let mut attempt = 0;
         let mut refreshed_token = false;
@@ -112,7 +132,7 @@ impl Arm {
                 self.tokens.invalidate().await;
                 continue;
             }
-            if status == StatusCode::CONFLICT {
+            if status == StatusCode::CONFLICT && busy == Busy::Wait {
                 // A busy server is waited out by time, not attempts: the operation holding it (a
                 // restart, an HA change) can take many minutes.
                 let since = *busy_since.get_or_insert_with(Instant::now);

@@ -45,7 +45,12 @@ impl Default for ScenarioConfig {
             server: ServerSeed::new(SERVER),
             // Fast polling: the tool waits on these, and tests should not.
             rds: RdsConfig { reboot_describes: 1, ..RdsConfig::default() },
-            arm: FakeArmConfig { polls_until_done: 1, retry_after_secs: 1, ..FakeArmConfig::default() },
+            arm: FakeArmConfig {
+                polls_until_done: 1,
+                retry_after_secs: 1,
+                validation_duration: std::time::Duration::from_secs(2),
+                ..FakeArmConfig::default()
+            },
         }
     }
 }
@@ -121,6 +126,8 @@ impl Scenario {
         };
         rds.seed_cluster(cluster).await.context("seeding the Aurora cluster")?;
         arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, config.server).context("seeding the flexible server")?;
+        // The migration service's checks reach the target's PostgreSQL where the stand-in listens.
+        arm.set_database_address(SUBSCRIPTION, RESOURCE_GROUP, SERVER, target.host(), target.port());
 
         let dir = tempfile::Builder::new().prefix("migprep-scenario-").tempdir()?;
         std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem)?;
@@ -128,6 +135,7 @@ impl Scenario {
         std::fs::create_dir(&secrets)?;
         write_secret(&secrets.join("source-password"), &source.admin().password)?;
         write_secret(&secrets.join("target-password"), &target.admin().password)?;
+        write_secret(&secrets.join("migration-password"), &source.migration_user().password)?;
         Ok(Self { engine_version, ca, source, target, rds, arm, dir })
     }
 
@@ -174,6 +182,7 @@ cluster = "{CLUSTER}"
 region = "{REGION}"
 databases = {databases:?}
 migration_user = "{migrator}"
+migration_password = {{ file = "secrets/migration-password" }}
 
 [source.connection]
 user = "{source_user}"

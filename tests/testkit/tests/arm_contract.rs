@@ -188,6 +188,72 @@ async fn prism_finds_the_fakes_answers_conform_to_the_official_spec() {
     h.follow(&created).await;
     check(Method::GET, h.versioned(REPLICA), None, StatusCode::OK).await;
 
+    // The migration service: name check, a validate-only migration followed to its verdict (its checks
+    // reach no database here, so it fails connectivity, which still shows every official shape), the list,
+    // a second migration refused while one is active, cancelling by PATCH and by DELETE.
+    h.arm.set_validation_duration(Duration::from_millis(200));
+    let name_check = json!({ "name": "contractcheck", "type": "Microsoft.DBforPostgreSQL/flexibleServers/migrations" });
+    let available = check(
+        Method::POST,
+        h.versioned(&format!("{SERVER}/checkMigrationNameAvailability")),
+        Some(name_check),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(available.body["nameAvailable"], true);
+    let migration = |option: &str| {
+        json!({
+            "location": "eastus",
+            "properties": {
+                "migrationMode": "Online",
+                "migrationOption": option,
+                "sourceType": "AWS_AURORA",
+                "sourceDbServerResourceId": "127.0.0.1:1@migrator",
+                "sslMode": "VerifyFull",
+                "dbsToMigrate": ["orders"],
+                "secretParameters": {
+                    "adminCredentials": { "sourceServerPassword": "contract-1", "targetServerPassword": "contract-2" },
+                    "sourceServerUsername": "migrator",
+                    "targetServerUsername": "azureadmin"
+                }
+            }
+        })
+    };
+    let validate_url = h.versioned(&format!("{SERVER}/migrations/contractcheck"));
+    let created = check(Method::PUT, validate_url.clone(), Some(migration("Validate")), StatusCode::CREATED).await;
+    assert_eq!(
+        created.body["properties"]["currentStatus"]["currentSubStateDetails"]["currentSubState"],
+        "ValidationInProgress"
+    );
+    assert!(created.body["properties"].get("secretParameters").is_none(), "secrets are never returned");
+    let active = format!("{}&migrationListFilter=Active", h.versioned(&format!("{SERVER}/migrations")));
+    let listed = check(Method::GET, active.clone(), None, StatusCode::OK).await;
+    assert_eq!(listed.body["value"].as_array().map(Vec::len), Some(1));
+    let second = h.versioned(&format!("{SERVER}/migrations/contractsecond"));
+    check(Method::PUT, second.clone(), Some(migration("Validate")), StatusCode::BAD_REQUEST).await;
+    let started = Instant::now();
+    let finished = loop {
+        let reply = check(Method::GET, validate_url.clone(), None, StatusCode::OK).await;
+        if reply.body["properties"]["currentStatus"]["state"] != "InProgress" {
+            break reply;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the validation never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(finished.body["properties"]["currentStatus"]["state"], "ValidationFailed");
+    let details = &finished.body["properties"]["currentStatus"]["currentSubStateDetails"]["validationDetails"];
+    assert_eq!(details["serverLevelValidationDetails"][0]["type"], "AuthenticationAndConnectivityValidation");
+    let all = format!("{}&migrationListFilter=All", h.versioned(&format!("{SERVER}/migrations")));
+    check(Method::GET, all, None, StatusCode::OK).await;
+    check(Method::PUT, second.clone(), Some(migration("Migrate")), StatusCode::CREATED).await;
+    let cancel = json!({ "properties": { "cancel": "True" } });
+    let cancelled = check(Method::PATCH, second.clone(), Some(cancel), StatusCode::OK).await;
+    assert_eq!(cancelled.body["properties"]["currentStatus"]["state"], "Canceled");
+    check(Method::DELETE, second, None, StatusCode::OK).await;
+    check(Method::DELETE, h.versioned(&format!("{SERVER}/migrations/nosuchmigration")), None, StatusCode::NO_CONTENT)
+        .await;
+    check(Method::GET, h.versioned(&format!("{SERVER}/migrations/nosuchmigration")), None, StatusCode::NOT_FOUND).await;
+
     check(Method::GET, h.versioned("no-such-server"), None, StatusCode::NOT_FOUND).await;
     check(Method::GET, h.versioned(&format!("{SERVER}/configurations/nope")), None, StatusCode::NOT_FOUND).await;
     drop(child);

@@ -1,7 +1,8 @@
 //! The fake Azure Resource Manager: a stateful, strict stand-in for the Entra ID token endpoint and the
 //! flexible-server endpoints migprep calls (servers, configurations, replicas, restart, capabilities,
-//! deleting a server, creating a read replica) at api-version 2025-08-01, served over HTTPS on a loopback
-//! port.
+//! deleting a server, creating a read replica, and the migration service's migrations) at api-version
+//! 2025-08-01, served over HTTPS on a loopback port. A validate-only migration runs real premigration
+//! checks against the stand-in databases (`premigration`).
 //!
 //! It behaves like ARM where a client could get it wrong: every write answers 202 with
 //! `Azure-AsyncOperation` / `Location` / `Retry-After` and takes effect only when its operation completes
@@ -14,6 +15,7 @@
 
 mod catalog;
 mod model;
+mod premigration;
 mod routes;
 mod server;
 
@@ -62,6 +64,8 @@ pub struct FakeArmConfig {
     /// `ca_file` covers every stand-in.
     pub certificate_authority: Option<Arc<CertAuthority>>,
     pub on_restart: Option<RestartHook>,
+    /// How long a validate-only migration reports `ValidationInProgress` at least (its checks run at once).
+    pub validation_duration: Duration,
 }
 
 impl Default for FakeArmConfig {
@@ -77,6 +81,7 @@ impl Default for FakeArmConfig {
             page_size: 100,
             certificate_authority: None,
             on_restart: None,
+            validation_duration: Duration::from_secs(3),
         }
     }
 }
@@ -200,6 +205,8 @@ pub(crate) struct Shared {
     pub client_secret: String,
     pub retry_after_secs: u32,
     pub page_size: usize,
+    /// The CA the stand-ins' certificates chain to: the premigration checks trust it.
+    pub ca_pem: String,
     pub state: Mutex<State>,
     pub restart_hook: Mutex<Option<RestartHook>>,
 }
@@ -249,9 +256,11 @@ impl FakeArm {
             client_secret: config.client_secret,
             retry_after_secs: config.retry_after_secs,
             page_size: config.page_size,
+            ca_pem: authority.ca_pem.clone(),
             state: Mutex::new(State {
                 polls_until_done: config.polls_until_done,
                 operation_duration: config.operation_duration,
+                validation_duration: config.validation_duration,
                 failing_status: 500,
                 ..State::default()
             }),
@@ -472,6 +481,70 @@ impl FakeArm {
         server.ha_mode = mode;
         server.ha_standby_zone = zone;
         Ok(())
+    }
+
+    /// Where the server's PostgreSQL listens, for the premigration checks of validate-only migrations (real
+    /// Azure connects to the server's FQDN; the stand-in listens on a loopback port).
+    pub fn set_database_address(&self, subscription: &str, resource_group: &str, server: &str, host: &str, port: u16) {
+        self.shared
+            .state()
+            .database_addresses
+            .insert(model::server_key(subscription, resource_group, server), (host.into(), port));
+    }
+
+    /// Every migration on the server as `GET` would return it (final ones too), oldest name first.
+    pub fn migrations_json(&self, subscription: &str, resource_group: &str, server: &str) -> Vec<serde_json::Value> {
+        let key = model::server_key(subscription, resource_group, server);
+        let mut state = self.shared.state();
+        let minimum = state.validation_duration;
+        state
+            .migrations
+            .values_mut()
+            .filter(|m| m.server == key)
+            .map(|m| {
+                m.settle(minimum);
+                m.render()
+            })
+            .collect()
+    }
+
+    /// How long validate-only migrations started from now on stay `ValidationInProgress` at least.
+    pub fn set_validation_duration(&self, duration: Duration) {
+        self.shared.state().validation_duration = duration;
+    }
+
+    /// Starts a migration on the server as someone else would (the az CLI, the portal): active, waiting
+    /// for the user, with nothing to validate. Returns its resource id.
+    pub fn seed_active_migration(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        server: &str,
+        name: &str,
+    ) -> Result<String> {
+        let mut state = self.shared.state();
+        let key = model::server_key(subscription, resource_group, server);
+        let target = state.servers.get(&key).with_context(|| format!("no server '{server}'"))?;
+        let mut properties = serde_json::Map::new();
+        properties.insert("migrationMode".into(), "Online".into());
+        properties.insert("migrationOption".into(), "ValidateAndMigrate".into());
+        let migration = model::Migration {
+            server: key.clone(),
+            server_id: target.id(),
+            name: name.into(),
+            migration_id: uuid::Uuid::new_v4().to_string(),
+            location: target.location.clone(),
+            properties,
+            created_at: model::now_rfc3339(),
+            started: std::time::Instant::now(),
+            state: "WaitingForUserAction".into(),
+            sub_state: "WaitingForCutoverTrigger".into(),
+            error: None,
+            verdict: None,
+        };
+        let id = migration.id();
+        state.migrations.insert((key, name.into()), migration);
+        Ok(id)
     }
 
     /// The next `count` ARM requests (not token requests) are answered 429 with `Retry-After: retry_after_secs`.

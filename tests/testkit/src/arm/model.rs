@@ -330,6 +330,82 @@ pub struct RecordedRequest {
     pub body: Option<String>,
 }
 
+/// A migration of the migration service. The passwords of its `secretParameters` are never kept: the
+/// checks get them directly and drop them when done.
+pub(crate) struct Migration {
+    pub server: ServerKey,
+    pub server_id: String,
+    pub name: String,
+    pub migration_id: String,
+    pub location: String,
+    /// The request's properties as given, minus `secretParameters`, echoed by GET.
+    pub properties: serde_json::Map<String, Value>,
+    pub created_at: String,
+    pub started: Instant,
+    pub state: String,
+    pub sub_state: String,
+    pub error: Option<String>,
+    /// The checks' verdict once they ran: failed or not, and the `ValidationDetails`.
+    pub verdict: Option<(bool, Value)>,
+}
+
+impl Migration {
+    pub fn id(&self) -> String {
+        format!("{}/migrations/{}", self.server_id, self.name)
+    }
+
+    pub fn is_active(&self) -> bool {
+        !matches!(self.state.as_str(), "Succeeded" | "ValidationFailed" | "Failed" | "Canceled")
+    }
+
+    /// Moves a validate-only run to its end once its checks are in and its minimum duration has passed.
+    pub fn settle(&mut self, minimum: Duration) {
+        if self.state != "InProgress" || self.started.elapsed() < minimum {
+            return;
+        }
+        if let Some((failed, _)) = &self.verdict {
+            self.state = if *failed { "ValidationFailed" } else { "Succeeded" }.into();
+            self.sub_state = "Completed".into();
+        }
+    }
+
+    pub fn render(&self) -> Value {
+        let mut properties = self.properties.clone();
+        let mut details = json!({ "currentSubState": self.sub_state });
+        if self.state != "InProgress"
+            && let Some((_, validation)) = &self.verdict
+        {
+            details["validationDetails"] = validation.clone();
+        }
+        let mut status = json!({ "state": self.state, "currentSubStateDetails": details });
+        if let Some(error) = &self.error {
+            status["error"] = json!(error);
+        }
+        properties.insert("migrationId".into(), json!(self.migration_id));
+        properties.insert("currentStatus".into(), status);
+        properties.insert("targetDbServerResourceId".into(), json!(self.server_id));
+        properties.entry("migrationWindowStartTimeInUtc").or_insert_with(|| json!(self.created_at));
+        for flag in [
+            "setupLogicalReplicationOnSourceDbIfNeeded",
+            "overwriteDbsInTarget",
+            "migrateRoles",
+            "startDataMigration",
+            "triggerCutover",
+            "cancel",
+        ] {
+            properties.entry(flag).or_insert_with(|| json!("False"));
+        }
+        json!({
+            "id": self.id(),
+            "name": self.name,
+            "type": "Microsoft.DBforPostgreSQL/flexibleServers/migrations",
+            "location": self.location,
+            "tags": {},
+            "properties": properties,
+        })
+    }
+}
+
 pub(crate) struct IssuedToken {
     pub issued: Instant,
     pub audience: String,
@@ -354,6 +430,12 @@ pub(crate) struct State {
     /// Write requests still to be answered 409 `ServerBusy`, as if someone else's operation held the server.
     pub busy_writes_left: u32,
     pub requests: Vec<RecordedRequest>,
+    /// Migrations of the migration service, by (server, lower-cased name).
+    pub migrations: BTreeMap<(ServerKey, String), Migration>,
+    /// How long a validate-only migration stays `ValidationInProgress` at least.
+    pub validation_duration: Duration,
+    /// Where each server's PostgreSQL listens, for the premigration checks (real Azure uses the FQDN).
+    pub database_addresses: HashMap<ServerKey, (String, u16)>,
 }
 
 impl State {

@@ -13,6 +13,7 @@
 
 mod configurations;
 mod json;
+mod migrations;
 mod operations;
 mod servers;
 mod token;
@@ -103,7 +104,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     let mut response = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
         Ok(body) => {
             if parts.method == Method::PATCH || parts.method == Method::PUT {
-                sent = Some(String::from_utf8_lossy(&body).into_owned());
+                sent = Some(without_passwords(&String::from_utf8_lossy(&body)));
             }
             answer(&shared, &parts.method, &path, query.as_deref(), &parts.headers, &body)
                 .await
@@ -125,8 +126,25 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     response
 }
 
+/// A body for the request log, with the passwords of `secretParameters` replaced: the log is test data
+/// that assertions print, and a migration's passwords must not reach any output.
+fn without_passwords(body: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.to_string();
+    };
+    let Some(credentials) =
+        value.pointer_mut("/properties/secretParameters/adminCredentials").and_then(|c| c.as_object_mut())
+    else {
+        return body.to_string();
+    };
+    for password in credentials.values_mut() {
+        *password = json!("***");
+    }
+    value.to_string()
+}
+
 async fn answer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     path: &str,
     query: Option<&str>,
@@ -179,6 +197,14 @@ async fn answer(
             Ok(json_response(StatusCode::OK, &capabilities()))
         }
         (Route::LocationCapabilities { location, .. }, &Method::GET) => location_capabilities(shared, location),
+        (Route::Migrations(at), &Method::GET) => {
+            migrations::list_migrations(shared, at, query.migration_filter.as_deref())
+        }
+        (Route::Migration(at, name), &Method::PUT) => migrations::create_migration(shared, at, name, body),
+        (Route::Migration(at, name), &Method::GET) => migrations::get_migration(shared, at, name),
+        (Route::Migration(at, name), &Method::PATCH) => migrations::update_migration(shared, at, name, body),
+        (Route::Migration(at, name), &Method::DELETE) => migrations::delete_migration(shared, at, name),
+        (Route::MigrationNameCheck(at), &Method::POST) => migrations::check_name(shared, at, body),
         (Route::OperationStatus { subscription, id }, &Method::GET) => {
             poll(shared, subscription, id, PollKind::AsyncOperation).await
         }
@@ -216,6 +242,9 @@ enum Route<'a> {
     Replicas(ServerPath<'a>),
     Restart(ServerPath<'a>),
     ServerCapabilities(ServerPath<'a>),
+    Migrations(ServerPath<'a>),
+    Migration(ServerPath<'a>, &'a str),
+    MigrationNameCheck(ServerPath<'a>),
 }
 
 impl<'a> Route<'a> {
@@ -247,6 +276,9 @@ impl<'a> Route<'a> {
             9 if is(8, "replicas") => Some(Self::Replicas(at)),
             9 if is(8, "restart") => Some(Self::Restart(at)),
             9 if is(8, "capabilities") => Some(Self::ServerCapabilities(at)),
+            9 if is(8, "migrations") => Some(Self::Migrations(at)),
+            9 if is(8, "checkMigrationNameAvailability") => Some(Self::MigrationNameCheck(at)),
+            10 if is(8, "migrations") => Some(Self::Migration(at, segments[9])),
             10 if is(8, "configurations") => Some(Self::Configuration(at, segments[9])),
             _ => None,
         }
@@ -263,7 +295,10 @@ impl<'a> Route<'a> {
             | Self::Configuration(at, _)
             | Self::Replicas(at)
             | Self::Restart(at)
-            | Self::ServerCapabilities(at) => at.subscription,
+            | Self::ServerCapabilities(at)
+            | Self::Migrations(at)
+            | Self::Migration(at, _)
+            | Self::MigrationNameCheck(at) => at.subscription,
         }
     }
 }
@@ -271,16 +306,19 @@ impl<'a> Route<'a> {
 struct Query {
     api_version: Option<String>,
     skip_token: Option<String>,
+    migration_filter: Option<String>,
 }
 
 impl Query {
     fn parse(raw: Option<&str>) -> Self {
-        let mut query = Self { api_version: None, skip_token: None };
+        let mut query = Self { api_version: None, skip_token: None, migration_filter: None };
         for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
             if key.eq_ignore_ascii_case("api-version") && query.api_version.is_none() {
                 query.api_version = Some(value.into_owned());
             } else if key.eq_ignore_ascii_case("$skiptoken") {
                 query.skip_token = Some(value.into_owned());
+            } else if key == "migrationListFilter" {
+                query.migration_filter = Some(value.into_owned());
             }
         }
         query
