@@ -25,6 +25,7 @@ use crate::poll::{Probe, Wait};
 use crate::secret::Secret;
 use crate::tls::Trust;
 
+mod auth_token;
 mod convert;
 mod error;
 mod listing;
@@ -148,6 +149,8 @@ pub struct Rds {
     /// The endpoint override in force (the spec's, or the SDK's own `AWS_ENDPOINT_URL`); `None` is AWS's.
     endpoint_url: Option<String>,
     poll_interval: Duration,
+    /// What the client was built from: IAM tokens and Secrets Manager use the same credentials.
+    sdk: aws_config::SdkConfig,
 }
 
 impl Rds {
@@ -199,11 +202,17 @@ impl Rds {
             profile: settings.profile.clone(),
             endpoint_url: sdk.endpoint_url().map(str::to_string),
             poll_interval: settings.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
+            sdk,
         })
     }
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The SDK configuration the client was built from, for the other AWS clients of a run.
+    pub(in crate::clients) fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.sdk
     }
 
     /// Where requests go, for the plan's header: the override in force, or AWS's endpoint for the region.
