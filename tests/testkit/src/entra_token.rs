@@ -1,6 +1,6 @@
 //! The access tokens the fake Entra ID endpoint issues: shaped like Entra's JWTs (header, claims and
 //! signature, base64url, dot-separated) with the claims a resource checks (`aud`, `iss`, `tid`, `oid`,
-//! `appid`, `iat`, `nbf`, `exp`), but signed with HMAC-SHA256 under a key the fake and the database
+//! `appid`, `iat`, `nbf`, `exp`) and a unique token id (`uti`), so no two tokens are alike, but signed with HMAC-SHA256 under a key the fake and the database
 //! gateway share, so the gateway can tell a token the fake issued from a forged, altered or expired one.
 
 use base64::Engine;
@@ -27,6 +27,8 @@ pub struct Claims {
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
+    /// A unique token id.
+    pub uti: String,
 }
 
 impl Claims {
@@ -42,6 +44,7 @@ impl Claims {
             iat: now,
             nbf: now,
             exp: now + lifetime.as_secs(),
+            uti: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 }
