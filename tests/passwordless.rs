@@ -35,7 +35,8 @@ async fn plan_and_apply_log_in_with_fresh_tokens_through_the_checking_gateways()
     let source_gateway = scenario.source_gateway.clone().unwrap();
     let target_gateway = scenario.target_gateway.clone().unwrap();
 
-    let plan = migprep(&scenario, &["plan", text(&spec)], &[]).await;
+    // With every library's debug log on: no token in it either.
+    let plan = migprep(&scenario, &["plan", "-vvv", text(&spec)], &[]).await;
     assert_eq!(plan.code, 0, "stdout:\n{}\nstderr:\n{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("rds_replication"), "the source's SQL was read:\n{}", plan.stdout);
     assert!(!plan.stderr.contains("cannot be used"), "{}", plan.stderr);
@@ -101,7 +102,8 @@ async fn a_foreign_or_expired_token_is_refused_and_never_shown() {
 }
 
 /// `password = { aws_secret = … }` reads the source's password from moto's Secrets Manager: a JSON secret
-/// as RDS writes it (by ARN), and a plain-text one (by name). A missing secret and a JSON secret without
+/// as RDS writes it (by ARN), and a plain-text one (by name); the password is not in the output even with
+/// every library's debug log on. A missing secret and a JSON secret without
 /// the key are errors naming the spec key and the secret, with a hint, and never the value.
 #[tokio::test]
 async fn a_password_from_secrets_manager() {
@@ -113,22 +115,22 @@ async fn a_password_from_secrets_manager() {
     scenario.create_secret("orders/other-key", &json.replace("\"password\"", "\"pass\"")).await.unwrap();
 
     let scenario = &scenario;
-    let plan_with = |source: toml::Value| {
+    let plan_with = |source: toml::Value, verbosity: &'static str| {
         let mut spec = scenario.spec();
         set(&mut spec, "source.connection.password", source);
         let path = scenario.write_spec(&spec).unwrap();
-        async move { migprep(scenario, &["plan", text(&path)], &[]).await }
+        async move { migprep(scenario, &["plan", verbosity, text(&path)], &[]).await }
     };
     let secret = |id: &str| toml::Value::Table(toml::toml! { aws_secret = id });
 
     for id in [arn.as_str(), "orders/plain"] {
-        let run = plan_with(secret(id)).await;
+        let run = plan_with(secret(id), "-vvv").await;
         assert_eq!(run.code, 0, "{id}:\n{}\n{}", run.stdout, run.stderr);
         assert!(!run.stderr.contains("cannot be used"), "{}", run.stderr);
         assert!(!run.stdout.contains(&admin.password) && !run.stderr.contains(&admin.password));
     }
 
-    let missing = plan_with(secret("orders/missing")).await;
+    let missing = plan_with(secret("orders/missing"), "-v").await;
     assert_eq!(missing.code, 1, "{}", missing.stderr);
     assert!(
         missing.stderr.contains("source.connection.password: secret orders/missing (region us-east-1) cannot be read"),
@@ -141,7 +143,7 @@ async fn a_password_from_secrets_manager() {
         missing.stderr
     );
 
-    let other_key = plan_with(secret("orders/other-key")).await;
+    let other_key = plan_with(secret("orders/other-key"), "-v").await;
     assert_eq!(other_key.code, 1, "{}", other_key.stderr);
     assert!(
         other_key.stderr.contains("has no key \"password\" (its keys: \"pass\", \"username\")"),
