@@ -39,6 +39,9 @@ async fn plan_and_apply_log_in_with_fresh_tokens_through_the_checking_gateways()
     let plan = migprep(&scenario, &["plan", "-vvv", text(&spec)], &[]).await;
     assert_eq!(plan.code, 0, "stdout:\n{}\nstderr:\n{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("rds_replication"), "the source's SQL was read:\n{}", plan.stdout);
+    // The header says how each database was logged in to.
+    assert!(plan.stdout.contains("role postgres with an RDS IAM authentication token"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("role azureadmin with a Microsoft Entra token"), "{}", plan.stdout);
     assert!(!plan.stderr.contains("cannot be used"), "{}", plan.stderr);
     assert_no_token(&plan);
 
