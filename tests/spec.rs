@@ -94,6 +94,19 @@ fn missing_required_key() {
     assert!(hint.starts_with("add region = "), "{hint}");
 }
 
+/// Region names as AWS defines them, the European Sovereign Cloud's and the isolated partitions' included.
+#[test]
+fn region_names() {
+    let with = |region: &str| parse(&VALID.replacen("region = \"us-east-1\"", &format!("region = \"{region}\""), 1));
+    for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-northwest-1", "us-isob-east-1", "eusc-de-east-1"] {
+        assert_eq!(with(region).unwrap().source.region, region);
+    }
+    for region in ["us-east", "US-EAST-1", "useast1", "europe-west-1", "us-east-1a"] {
+        let (message, _) = with(region).unwrap_err();
+        assert!(message.contains("source.region"), "{region}: {message}");
+    }
+}
+
 #[test]
 fn empty_database_list() {
     let (message, hint) = broken("databases = [\"orders\", \"billing\"]", "databases = []");

@@ -375,10 +375,12 @@ fn is_parameter_group_name(s: &str) -> bool {
     is_rds_identifier(s, 255)
 }
 
+/// An AWS region name as the SDK's partitions define them: lowercase groups joined by `-`, a number last, the
+/// first group two to four letters (`us-east-1`, `us-gov-west-1`, `us-isob-east-1`, `eusc-de-east-1`).
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts[0].len() == 2
+        && (2..=4).contains(&parts[0].len())
         && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
