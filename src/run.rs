@@ -307,7 +307,10 @@ impl<'s> Session<'s> {
         let database = |endpoint: &postgres::Endpoint, system| Connection {
             system,
             endpoint: format!("{}/{} (sslmode {})", endpoint.address(), endpoint.database, endpoint.sslmode.name()),
-            identity: format!("role {}", endpoint.user),
+            identity: match endpoint.password.token_kind() {
+                Some(token) => format!("role {} with {}", endpoint.user, token.name()),
+                None => format!("role {}", endpoint.user),
+            },
         };
         vec![
             Connection {

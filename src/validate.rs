@@ -7,6 +7,7 @@
 //! The passwords go into the create request and nowhere else: not into messages, logs or files.
 
 use crate::clients::arm::migrations::{self, migration_resource};
+use crate::clients::postgres::Password;
 use crate::clients::{Clients, Databases};
 use crate::error::UserError;
 use crate::model::Observed;
@@ -118,7 +119,9 @@ fn migration_password(spec: &Spec) -> Result<Secret, UserError> {
             spec.source.migration_user
         ))
         .hint("add migration_password = { env = \"VAR\" } or { file = \"path\" } to [source]")),
-        Some(source @ (PasswordSource::Env(_) | PasswordSource::File(_))) => source.resolve(key),
+        Some(source @ (PasswordSource::Env(_) | PasswordSource::File(_))) => source
+            .resolve(key)?
+            .ok_or_else(|| UserError::new(format!("{key}: no password could be read")).hint("check the source")),
         Some(_) => Err(UserError::new(format!("{key}: the migration service logs in with a password, not a token"))
             .hint("use migration_password = { env = \"VAR\" } or { file = \"path\" }")),
     }
@@ -134,14 +137,17 @@ pub async fn run(
     options: &Options,
 ) -> Result<Verdict, UserError> {
     let source_password = migration_password(spec)?;
-    let request = request(
-        spec,
-        observed,
-        databases,
-        MigrationOption::Validate,
-        source_password,
-        databases.target.password.clone(),
-    )?;
+    let target_password = match &databases.target.password {
+        Password::Fixed(secret) => secret.clone(),
+        Password::Minted(_) => {
+            return Err(UserError::new(
+                "target.connection.password is a token: the migration service logs in to the target with the \
+                 admin's password, which it keeps for the whole migration, and a token would expire",
+            )
+            .hint("give target.connection.password as { env = \"VAR\" } or { file = \"path\" } for validate"));
+        }
+    };
+    let request = request(spec, observed, databases, MigrationOption::Validate, source_password, target_password)?;
     let arm = &clients.arm;
     let server = &clients.server;
     let active = arm.active_migrations(server).await?;

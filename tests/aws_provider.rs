@@ -301,8 +301,9 @@ async fn the_extra_ca_is_trusted_for_aws_https() {
     assert!(error.hint().unwrap().contains("ca_file"));
 }
 
-/// No credentials anywhere (a profile that does not exist, nothing else configured for it): one
-/// error saying so, with the ways to provide them.
+/// A profile that does not exist, nothing else configured: one error naming the profile as missing
+/// (not the failure of a credential source the SDK falls through to), with how to define one, before
+/// any request.
 #[tokio::test]
 async fn missing_credentials_are_one_clear_error() {
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
@@ -314,12 +315,11 @@ async fn missing_credentials_are_one_clear_error() {
     let mut settings = settings(rds.endpoint(), 1);
     settings.static_credentials = None;
     settings.profile = Some("migprep-test-no-such-profile".into());
-    let aws = Rds::connect(&settings, &Trust::load(None).unwrap()).await.unwrap();
-    let error = aws.cluster("orders").await.unwrap_err();
-    assert!(matches!(error, AwsError::NoCredentials { .. }), "{error:?}");
+    let error = Rds::connect(&settings, &Trust::load(None).unwrap()).await.unwrap_err();
+    assert!(matches!(error, AwsError::ProfileNotFound { .. }), "{error:?}");
     let user = error.to_user_error();
-    assert!(user.message.contains("migprep-test-no-such-profile"), "{user}");
-    assert!(user.hint.unwrap().contains("AWS_PROFILE"));
+    assert!(user.message.contains("the AWS profile migprep-test-no-such-profile (source.profile)"), "{user}");
+    assert!(user.hint.unwrap().contains("source.profile"));
     assert!(rds.requests().is_empty());
 }
 

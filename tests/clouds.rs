@@ -112,3 +112,38 @@ async fn unreadable_passwords_are_reported_before_any_cloud_call() {
     assert_eq!(scenario.arm.requests().len(), arm_before, "no request reached ARM");
     assert_eq!(scenario.rds.requests().len(), rds_before, "no request reached RDS");
 }
+
+/// A mistyped AWS profile, in the spec or in AWS_PROFILE, is reported as such with the profiles the files
+/// do define (not as the instance metadata service's failure the SDK would fall through to), before any
+/// request reaches RDS.
+#[tokio::test]
+async fn a_missing_aws_profile_is_named_with_the_ones_that_exist() {
+    let scenario = Scenario::start().await.unwrap();
+    let config = scenario.dir().join("aws-config");
+    std::fs::write(&config, "[profile prod]\nregion = us-east-1\n[profile staging]\nregion = us-east-1\n").unwrap();
+    let config = text(&config).to_string();
+    let mut spec = scenario.spec();
+    set(&mut spec, "source.profile", "prdo");
+    let with_profile = scenario.write_spec(&spec).unwrap();
+    let rds_before = scenario.rds.requests().len();
+
+    let run = migprep(&scenario, &["plan", text(&with_profile)], &[("AWS_CONFIG_FILE", &config)]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the AWS profile prdo (source.profile) is not in the AWS config or credentials files"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: the profiles defined are prod, staging; correct source.profile"),
+        "{}",
+        run.stderr
+    );
+
+    let plain = scenario.write_spec(&scenario.spec()).unwrap();
+    let env = [("AWS_CONFIG_FILE", config.as_str()), ("AWS_PROFILE", "stagign")];
+    let run = migprep(&scenario, &["plan", text(&plain)], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("the AWS profile stagign (AWS_PROFILE) is not in"), "{}", run.stderr);
+    assert_eq!(scenario.rds.requests().len(), rds_before, "no request reached RDS");
+}

@@ -108,7 +108,7 @@ async fn verify_full_needs_the_ca_and_require_does_not() {
         port: scenario.source.port(),
         user: scenario.source.admin().user.clone(),
         database: "orders".into(),
-        password: Secret::new(scenario.source.admin().password.clone()),
+        password: Secret::new(scenario.source.admin().password.clone()).into(),
         sslmode,
     };
     let platform_only = Trust::load(None).unwrap();

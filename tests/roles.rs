@@ -290,7 +290,7 @@ async fn roles_sql_loads_into_an_empty_target() {
         port: scenario.target.port(),
         user: admin.user.clone(),
         database: "postgres".into(),
-        password: Secret::new(admin.password.clone()),
+        password: Secret::new(admin.password.clone()).into(),
         sslmode: SslMode::VerifyFull,
     };
     let trust = Trust::load(Some(&scenario.dir().join("ca.pem"))).unwrap();

@@ -108,6 +108,19 @@ fn missing_required_key() {
     assert!(hint.starts_with("add region = "), "{hint}");
 }
 
+/// Region names as AWS defines them, the European Sovereign Cloud's and the isolated partitions' included.
+#[test]
+fn region_names() {
+    let with = |region: &str| parse(&VALID.replacen("region = \"us-east-1\"", &format!("region = \"{region}\""), 1));
+    for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-northwest-1", "us-isob-east-1", "eusc-de-east-1"] {
+        assert_eq!(with(region).unwrap().source.region, region);
+    }
+    for region in ["us-east", "US-EAST-1", "useast1", "europe-west-1", "us-east-1a"] {
+        let (message, _) = with(region).unwrap_err();
+        assert!(message.contains("source.region"), "{region}: {message}");
+    }
+}
+
 #[test]
 fn empty_database_list() {
     let (message, hint) = broken("databases = [\"orders\", \"billing\"]", "databases = []");
@@ -203,6 +216,52 @@ fn password_sources() {
     let (message, hint) = with("{ env = \"hunter2!s3cret\" }").unwrap_err();
     assert!(!message.contains("s3cret") && !hint.contains("s3cret"), "{message}\n{hint}");
     assert!(message.contains("not an environment variable name"), "{message}");
+}
+
+/// A secret in AWS Secrets Manager: by ARN or name, with an optional JSON key; only on the source, and a
+/// value that is not a secret's id is not echoed (it may be a password pasted in the wrong place).
+#[test]
+fn aws_secret_sources() {
+    let with = |value: &str| parse(&VALID.replacen("{ env = \"SOURCE_PGPASSWORD\" }", value, 1));
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-5f1c-AbCdEf";
+    assert_eq!(
+        with(&format!("{{ aws_secret = \"{arn}\" }}")).unwrap().source.connection.password,
+        PasswordSource::AwsSecret { id: arn.into(), key: None }
+    );
+    assert_eq!(
+        with("{ aws_secret = \"prod/orders/master\", key = \"pw\" }").unwrap().source.connection.password,
+        PasswordSource::AwsSecret { id: "prod/orders/master".into(), key: Some("pw".into()) }
+    );
+    let (message, hint) = with("{ aws_secret = \"hunter2 s3cret!\" }").unwrap_err();
+    assert!(message.contains("source.connection.password.aws_secret"), "{message}");
+    assert!(!message.contains("s3cret") && !hint.contains("s3cret"), "{message}\n{hint}");
+    assert!(hint.contains("arn:aws:secretsmanager:"), "{hint}");
+    let (message, _) = with("{ aws_secret = \"x\", region = \"us-east-1\" }").unwrap_err();
+    assert!(message.ends_with("source.connection.password.region: unknown key"), "{message}");
+    let (message, _) = with("{ aws_secret = \"x\", key = \"\" }").unwrap_err();
+    assert!(message.contains("source.connection.password.key: must be a non-empty string"), "{message}");
+    let target = VALID.replacen("{ file = \"secrets/target\" }", "{ aws_secret = \"x\" }", 1);
+    let (message, _) = parse(&target).unwrap_err();
+    assert!(message.ends_with("\"aws_secret\" is for the Aurora source"), "{message}");
+}
+
+/// A token is a password that stays valid for minutes: it goes only to a server whose certificate verifies.
+#[test]
+fn token_logins_need_verify_full() {
+    let with = |source: &str| parse(&VALID.replacen("{ env = \"SOURCE_PGPASSWORD\" }", source, 1));
+    assert!(with("\"iam\"\nsslmode = \"verify-full\"").is_ok());
+    let (message, hint) = with("\"iam\"\nsslmode = \"require\"").unwrap_err();
+    assert!(message.contains("source.connection.sslmode: a token login needs sslmode = \"verify-full\""), "{message}");
+    assert!(hint.contains("ca_file"), "{hint}");
+    let entra = VALID.replacen(
+        "{ file = \"secrets/target\" }\nsslmode = \"verify-full\"",
+        "\"entra\"\nsslmode = \"require\"",
+        1,
+    );
+    let (message, _) = parse(&entra).unwrap_err();
+    assert!(message.contains("target.connection.sslmode: a token login needs"), "{message}");
+    // A password from Secrets Manager is an ordinary password: `require` stays possible (with channel binding).
+    assert!(with("{ aws_secret = \"x\" }\nsslmode = \"require\"").is_ok());
 }
 
 #[test]

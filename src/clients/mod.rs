@@ -1,10 +1,11 @@
 //! One client per system, each reading AND writing it: [`rds`] (the RDS API), [`arm`] (Azure Resource
-//! Manager) and [`postgres`] (SQL on either database). Clients translate between the wire and the plain
+//! Manager), [`postgres`] (SQL on either database) and [`secrets`] (a password in AWS Secrets Manager). Clients translate between the wire and the plain
 //! [`crate::model`]; SDK and wire types never leave their folder, and no client decides anything.
 
 pub mod arm;
 pub mod postgres;
 pub mod rds;
+pub mod secrets;
 
 use crate::model::server::ServerId;
 use crate::tls::Trust;

@@ -6,12 +6,13 @@
 //! clouds at once. Problems are collected and reported together.
 
 pub mod extensions;
+pub mod logins;
 pub mod roles;
 pub mod sizing;
 pub mod source;
 pub mod target;
 
-use crate::clients::postgres::{self, Endpoint, Pool, Side};
+use crate::clients::postgres::{self, Endpoint, Password, Pool, Side};
 use crate::clients::{Clients, Databases};
 use crate::error::UserError;
 use crate::model::endpoints::{EndpointObservation, Reached, Unreachable};
@@ -82,15 +83,18 @@ struct RestFailure {
 }
 
 async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailure> {
+    let logins = logins::logins(spec, clients).await.map_err(|problems| RestFailure { problems, server_read: true })?;
     let trust = &clients.trust;
     let source = &spec.source.connection;
     let target = &spec.target.connection;
     let source_database = spec.source.databases[0].clone();
     let source_pool = |host: Option<String>, port: Option<u16>| {
-        endpoint(Side::Source, source, host, port, source_database.clone()).map(|e| Pool::open(e, trust.clone()))
+        endpoint(Side::Source, source, &logins.source, host, port, source_database.clone())
+            .map(|e| Pool::open(e, trust.clone()))
     };
     let target_pool = |host: Option<String>| {
-        endpoint(Side::Target, target, host, None, "postgres".to_string()).map(|e| Pool::open(e, trust.clone()))
+        endpoint(Side::Target, target, &logins.target, host, None, "postgres".to_string())
+            .map(|e| Pool::open(e, trust.clone()))
     };
     let early_source = (source.host.is_some() && source.port.is_some()).then(|| source_pool(source.host.clone(), None));
     let early_target = target.host.is_some().then(|| target_pool(target.host.clone()));
@@ -187,6 +191,7 @@ fn dedup(problems: &mut Vec<UserError>) {
 fn endpoint(
     side: Side,
     connection: &Connection,
+    password: &Password,
     host: Option<String>,
     port: Option<u16>,
     database: String,
@@ -202,7 +207,7 @@ fn endpoint(
         port: connection.port.or(port).unwrap_or(5432),
         user: connection.user.clone(),
         database,
-        password: connection.password.resolve(&format!("{key}.password"))?,
+        password: password.clone(),
         sslmode: connection.sslmode,
     })
 }

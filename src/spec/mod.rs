@@ -2,8 +2,8 @@
 //!
 //! Everything the user can get wrong in the file is caught here, before anything is observed, and
 //! reported as one line naming the file, the line and column, and the key, followed by a `hint:` line.
-//! Secrets are not read here: a password is only a *source* (an environment variable, a file, or a
-//! token mode) until a provider resolves it. No I/O besides reading the spec and checking that files it
+//! Secrets are not read here: a password is only a *source* (an environment variable, a file, a secret
+//! in AWS Secrets Manager, or a token mode) until a provider resolves it. No I/O besides reading the spec and checking that files it
 //! names exist.
 //!
 //! This module holds the validated types and [`Spec::load`]/[`Spec::parse`]; `raw` is the file's shape as
@@ -86,6 +86,9 @@ pub enum PasswordSource {
     Iam,
     /// A Microsoft Entra token (target only).
     Entra,
+    /// A secret in AWS Secrets Manager, by ARN or name (source only): a JSON object as RDS writes it,
+    /// from which `key` (default `password`) is taken, or a plain string that is the password itself.
+    AwsSecret { id: String, key: Option<String> },
 }
 
 pub use crate::tls::SslMode;
@@ -126,10 +129,11 @@ impl Desired {
 }
 
 impl PasswordSource {
-    /// Reads the password. Token modes are resolved by their providers, not here.
-    pub fn resolve(&self, key: &str) -> Result<Secret, UserError> {
+    /// Reads a password kept on this machine (an environment variable or a file). `None` for the
+    /// sources a cloud provides (Secrets Manager, RDS IAM and Entra tokens): the clients resolve those.
+    pub fn resolve(&self, key: &str) -> Result<Option<Secret>, UserError> {
         match self {
-            PasswordSource::Env(var) => std::env::var(var).map(Secret::new).map_err(|_| {
+            PasswordSource::Env(var) => std::env::var(var).map(|value| Some(Secret::new(value))).map_err(|_| {
                 UserError::new(format!("{key}: environment variable {var} is not set"))
                     .hint(format!("export {var}=…, or use password = {{ file = \"…\" }}"))
             }),
@@ -140,17 +144,15 @@ impl PasswordSource {
                 })?;
                 let text = text.strip_suffix('\n').unwrap_or(&text);
                 let text = text.strip_suffix('\r').unwrap_or(text);
-                Ok(Secret::new(text))
+                Ok(Some(Secret::new(text)))
             }
-            PasswordSource::Iam => {
-                Err(UserError::new(format!("{key}: RDS IAM authentication tokens are not supported yet"))
-                    .hint("use password = { env = \"…\" } or { file = \"…\" } for now"))
-            }
-            PasswordSource::Entra => {
-                Err(UserError::new(format!("{key}: Microsoft Entra tokens for PostgreSQL are not supported yet"))
-                    .hint("use password = { env = \"…\" } or { file = \"…\" } for now"))
-            }
+            PasswordSource::Iam | PasswordSource::Entra | PasswordSource::AwsSecret { .. } => Ok(None),
         }
+    }
+
+    /// Whether the password is a short-lived token, sent as a cleartext password inside TLS.
+    pub fn is_token(&self) -> bool {
+        matches!(self, PasswordSource::Iam | PasswordSource::Entra)
     }
 }
 

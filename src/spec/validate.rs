@@ -204,6 +204,16 @@ impl Validator<'_> {
                     "remove sslmode to use \"verify-full\" (the default); \"disable\" is only for host = \"localhost\", 127.0.0.0/8 or \"::1\"",
                 ));
             }
+            // A token is sent as a cleartext password (inside TLS), and stays valid for minutes: only a server
+            // whose certificate verifies may have it.
+            Some(mode) if *mode.get_ref() != SslMode::VerifyFull && password.is_token() => {
+                return Err(self.at.error(
+                    mode.span(),
+                    &format!("{prefix}.sslmode"),
+                    "a token login needs sslmode = \"verify-full\": the token is sent as a password, and an unverified server could use it",
+                    "remove sslmode (the default is \"verify-full\") and put the server's CA in ca_file if the platform does not trust it",
+                ));
+            }
             Some(mode) => *mode.get_ref(),
             None => default_sslmode(),
         };
@@ -212,7 +222,9 @@ impl Validator<'_> {
 
     fn password(&self, raw: &Spanned<toml::Value>, key: &str, side: PasswordSide) -> Result<PasswordSource, UserError> {
         let hint = match side {
-            PasswordSide::Source => "use password = { env = \"VAR\" }, { file = \"path\" } or \"iam\"",
+            PasswordSide::Source => {
+                "use password = { env = \"VAR\" }, { file = \"path\" }, { aws_secret = \"arn or name\" } or \"iam\""
+            }
             PasswordSide::Target => "use password = { env = \"VAR\" }, { file = \"path\" } or \"entra\"",
             PasswordSide::Migration => {
                 "use migration_password = { env = \"VAR\" } or { file = \"path\" }: the migration service logs in with a password"
@@ -235,6 +247,9 @@ impl Validator<'_> {
                 // Never echo the string: it may be a password pasted into the spec.
                 _ => Err(self.at.error(span, key, "a password cannot be written in the spec", hint)),
             },
+            toml::Value::Table(table) if table.contains_key("aws_secret") => {
+                self.aws_secret(raw, table, key, side, hint)
+            }
             toml::Value::Table(table) => {
                 let mut entries = table.iter();
                 match (entries.next(), entries.next()) {
@@ -268,6 +283,62 @@ impl Validator<'_> {
                 hint,
             )),
         }
+    }
+
+    /// `{ aws_secret = "<arn or name>" [, key = "password"] }`: a secret in AWS Secrets Manager.
+    fn aws_secret(
+        &self,
+        raw: &Spanned<toml::Value>,
+        table: &toml::Table,
+        key: &str,
+        side: PasswordSide,
+        hint: &str,
+    ) -> Result<PasswordSource, UserError> {
+        let span = raw.span();
+        if let PasswordSide::Target = side {
+            return Err(self.at.error(
+                span,
+                &format!("{key}.aws_secret"),
+                "\"aws_secret\" is for the Aurora source",
+                hint,
+            ));
+        }
+        if let Some(unknown) = table.keys().find(|k| *k != "aws_secret" && *k != "key") {
+            return Err(self.at.error(
+                span,
+                &format!("{key}.{unknown}"),
+                "unknown key",
+                "an aws_secret source takes aws_secret (the secret's ARN or name) and, optionally, key",
+            ));
+        }
+        let secret_hint = "the secret's ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf) or its name \
+                           (letters, digits and /_+=.@-!), as `aws secretsmanager list-secrets` shows it";
+        let id = match &table["aws_secret"] {
+            toml::Value::String(id) if is_secret_id(id) => id.clone(),
+            toml::Value::String(_) => {
+                return Err(self.at.error(
+                    span,
+                    &format!("{key}.aws_secret"),
+                    // Not echoed: a password pasted here must not reach a CI log.
+                    "the value is not a secret's ARN or name (not shown: it may be a secret)",
+                    secret_hint,
+                ));
+            }
+            _ => return Err(self.at.error(span, &format!("{key}.aws_secret"), "must be a string", secret_hint)),
+        };
+        let secret_key = match table.get("key") {
+            None => None,
+            Some(toml::Value::String(name)) if !name.is_empty() && name.len() <= 256 => Some(name.clone()),
+            Some(_) => {
+                return Err(self.at.error(
+                    span,
+                    &format!("{key}.key"),
+                    "must be a non-empty string",
+                    "the JSON key that holds the password; RDS writes it as \"password\" (the default)",
+                ));
+            }
+        };
+        Ok(PasswordSource::AwsSecret { id, key: secret_key })
     }
 
     fn check(
@@ -333,10 +404,12 @@ fn is_parameter_group_name(s: &str) -> bool {
     is_rds_identifier(s, 255)
 }
 
+/// An AWS region name as the SDK's partitions define them: lowercase groups joined by `-`, a number last, the
+/// first group two to four letters (`us-east-1`, `us-gov-west-1`, `us-isob-east-1`, `eusc-de-east-1`).
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts[0].len() == 2
+        && (2..=4).contains(&parts[0].len())
         && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
@@ -394,6 +467,19 @@ fn shortened(text: &str) -> String {
     }
     let start: String = text.chars().take(SHOWN).collect();
     format!("{start:?}… ({} characters)", text.chars().count())
+}
+
+/// A Secrets Manager secret id: an ARN of a secret, or a name of 1–512 characters from `A-Za-z0-9/_+=.@-`
+/// (and `!`, which RDS puts in the names of the secrets it manages: `rds!cluster-…`).
+fn is_secret_id(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        return matches!(parts.as_slice(), [partition, "secretsmanager", region, account, resource]
+            if partition.starts_with("aws") && !region.is_empty() && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.strip_prefix("secret:").is_some_and(|name| !name.is_empty()));
+    }
+    (1..=512).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-!".contains(&b))
 }
 
 fn is_env_name(s: &str) -> bool {

@@ -11,6 +11,7 @@
 //! nothing about what the target should look like.
 
 mod credential;
+mod entra;
 mod error;
 pub mod migrations;
 mod transport;
@@ -132,6 +133,8 @@ pub struct Arm {
     http: reqwest::Client,
     endpoint: Url,
     tokens: Tokens,
+    /// Tokens for the flexible server's PostgreSQL (`password = "entra"`), from the same credential.
+    database_tokens: Arc<Tokens>,
     backoff: Backoff,
     operation_timeout: Duration,
     busy_timeout: Duration,
@@ -170,18 +173,17 @@ impl Arm {
         let connect_timeout = request_timeout.min(Duration::from_secs(10));
         let http = build(builder()?.connect_timeout(connect_timeout).timeout(request_timeout))?;
         let imds_http = build(builder()?.connect_timeout(Duration::from_secs(1)).timeout(Duration::from_secs(10)))?;
-        let tokens = Tokens::new(
-            &settings.credential,
-            authority.as_str().trim_end_matches('/'),
-            scope,
-            &http,
-            &imds_http,
-            &settings.backoff,
-        )?;
+        let tokens_for = |scope: String| {
+            let authority = authority.as_str().trim_end_matches('/');
+            Tokens::new(&settings.credential, authority, scope, &http, &imds_http, &settings.backoff)
+        };
+        let tokens = tokens_for(scope)?;
+        let database_tokens = Arc::new(tokens_for(entra::database_scope(&endpoint))?);
         Ok(Arm {
             http,
             endpoint,
             tokens,
+            database_tokens,
             backoff: settings.backoff,
             operation_timeout: settings.operation_timeout.unwrap_or(Duration::from_secs(3600)),
             busy_timeout: settings.busy_timeout.unwrap_or(Duration::from_secs(1800)),

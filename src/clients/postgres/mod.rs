@@ -5,14 +5,16 @@
 //! the chain against the platform's roots plus the extra CA bundle, and the host name. `require` encrypts
 //! without checking the certificate (libpq's meaning), so the server may be anyone: the driver is told to
 //! require channel binding, and refuses a cleartext or MD5 password request, or SCRAM without `-PLUS`,
-//! before sending anything. Passwords go to the driver and nowhere else. Failures are classified
+//! before sending anything. Passwords go to the driver and nowhere else; a token login gets a token of its
+//! own for each connection ([`Password`]). Failures are classified
 //! (refused, timeout, authentication, TLS, no channel binding) so the plan can say what to do about each.
 
+mod password;
 mod pool;
 
+pub use password::{Mint, MintError, Password, TokenKind};
 pub use pool::Pool;
 
-use crate::secret::Secret;
 use crate::tls::SslMode;
 use crate::tls::{Trust, is_loopback_host};
 use std::sync::Arc;
@@ -30,7 +32,7 @@ pub struct Endpoint {
     pub port: u16,
     pub user: String,
     pub database: String,
-    pub password: Secret,
+    pub password: Password,
     pub sslmode: SslMode,
 }
 
@@ -67,8 +69,10 @@ pub enum ConnectError {
     Refused { address: String },
     #[error("no answer from {address} within {seconds} s")]
     Timeout { address: String, seconds: u64 },
-    #[error("password authentication failed for user {user:?}")]
-    AuthFailed { user: String },
+    #[error("{}", refused_login(.user, *.token))]
+    AuthFailed { user: String, token: Option<TokenKind> },
+    #[error("cannot get {} for user {user:?} at {address}: {detail}", .kind.name())]
+    Token { kind: TokenKind, user: String, address: String, detail: String, hint: Option<String> },
     #[error("the server refused a plain-text connection (it requires TLS): {server_message}")]
     TlsRequired { server_message: String },
     #[error("TLS handshake with {address} failed: {detail}")]
@@ -94,7 +98,24 @@ impl ConnectError {
                 format!("check {key}.host and port, that the server runs, and that its firewall or security group admits this machine")
             }
             ConnectError::Timeout { .. } => "check network reachability: security groups, firewall rules, VPN or private endpoint".into(),
-            ConnectError::AuthFailed { .. } => format!("check {key}.user and the password source in {key}.password"),
+            ConnectError::AuthFailed { token: None, .. } => {
+                format!("check {key}.user and the password source in {key}.password")
+            }
+            ConnectError::AuthFailed { token: Some(TokenKind::RdsIam), user } => format!(
+                "for an IAM login the cluster needs IAM database authentication enabled, the user the rds_iam role \
+                 (GRANT rds_iam TO {user:?}), and the AWS identity rds-db:connect on dbuser:<cluster resource id>/{user}"
+            ),
+            ConnectError::AuthFailed { token: Some(TokenKind::Entra), .. } => format!(
+                "for an Entra login the server needs Microsoft Entra authentication enabled and {key}.user must be the \
+                 name of a role created for this identity (pgaadauth_create_principal)"
+            ),
+            ConnectError::Token { hint: Some(hint), .. } => hint.clone(),
+            ConnectError::Token { kind: TokenKind::RdsIam, .. } => {
+                "check the AWS credentials: the token is signed with the same ones as the RDS calls".into()
+            }
+            ConnectError::Token { kind: TokenKind::Entra, .. } => {
+                "check the Azure credential: the token comes from the same identity as the ARM calls".into()
+            }
             ConnectError::TlsRequired { .. } => {
                 format!("remove {key}.sslmode to use \"verify-full\" (the default), with the server's CA in ca_file")
             }
@@ -119,6 +140,13 @@ impl ConnectError {
     }
 }
 
+fn refused_login(user: &str, token: Option<TokenKind>) -> String {
+    match token {
+        None => format!("password authentication failed for user {user:?}"),
+        Some(kind) => format!("the server refused {} for user {user:?}", kind.name()),
+    }
+}
+
 /// How to make an Aurora writer's certificate verifiable: its CA is AWS's own, which platforms do not ship.
 const AURORA_CA: &str = "download AWS's RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) and set ca_file to it in the spec (or append it to the ca_file you have)";
 
@@ -131,12 +159,22 @@ pub async fn connect(
     trust: &Trust,
     timeout: Duration,
 ) -> Result<tokio_postgres::Client, ConnectError> {
+    let password =
+        endpoint.password.for_connection(&endpoint.host, endpoint.port, &endpoint.user).await.map_err(|e| {
+            ConnectError::Token {
+                kind: endpoint.password.token_kind().unwrap_or(TokenKind::RdsIam),
+                user: endpoint.user.clone(),
+                address: endpoint.address(),
+                detail: e.detail,
+                hint: e.hint,
+            }
+        })?;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&endpoint.host)
         .port(endpoint.port)
         .user(&endpoint.user)
-        .password(endpoint.password.expose())
+        .password(password.expose())
         .dbname(&endpoint.database)
         .application_name("migprep")
         .connect_timeout(timeout);
@@ -225,7 +263,7 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         if *code == SqlState::INVALID_PASSWORD {
-            return ConnectError::AuthFailed { user: endpoint.user.clone() };
+            return ConnectError::AuthFailed { user: endpoint.user.clone(), token: endpoint.password.token_kind() };
         }
         if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION && endpoint.sslmode == SslMode::Disable {
             return ConnectError::TlsRequired { server_message: db.message().to_string() };

@@ -119,7 +119,7 @@ mod tests {
             port,
             user: "migrator".into(),
             database: "orders".into(),
-            password: Secret::new("not-used"),
+            password: Secret::new("not-used").into(),
             sslmode: SslMode::Require,
         }
     }

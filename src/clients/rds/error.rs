@@ -48,6 +48,14 @@ pub enum AwsError {
     NoEngineDefaults { family: String, fallback: String },
     #[error("cannot set up the AWS client: {0}")]
     Setup(String),
+    #[error("the AWS profile {profile} ({named_by}) is not in the AWS config or credentials files")]
+    ProfileNotFound {
+        profile: String,
+        /// Where the name came from: `source.profile` or `AWS_PROFILE`.
+        named_by: &'static str,
+        /// The profiles the files define.
+        known: Vec<String>,
+    },
 }
 
 impl From<Ended<AwsError>> for AwsError {
@@ -115,6 +123,13 @@ impl AwsError {
                            AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `aws sso login`";
         Some(match self {
             AwsError::NoCredentials { .. } => credentials.to_string(),
+            AwsError::ProfileNotFound { named_by, known, .. } if known.is_empty() => format!(
+                "no profile is defined (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE or ~/.aws/); run \
+                 `aws configure --profile NAME` or `aws configure sso`, or remove {named_by}"
+            ),
+            AwsError::ProfileNotFound { named_by, known, .. } => {
+                format!("the profiles defined are {}; correct {named_by}", known.join(", "))
+            }
             AwsError::Auth { code, operation, .. } => match code.as_str() {
                 "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
                     "the session has expired: refresh it (`aws sso login`, or new temporary keys) \

@@ -25,6 +25,7 @@ use crate::poll::{Probe, Wait};
 use crate::secret::Secret;
 use crate::tls::Trust;
 
+mod auth_token;
 mod convert;
 mod error;
 mod listing;
@@ -135,7 +136,31 @@ pub struct ParameterChange {
     pub apply_type: ApplyType,
 }
 
-// ---------------------------------------------------------------------------------------------------
+/// A profile named in the spec or by `AWS_PROFILE` that the AWS files do not define is an error of its
+/// own: the SDK would fall through to the next credential source and report that one's failure (the
+/// instance metadata service's, typically), which names neither the profile nor the mistake.
+async fn check_profile(spec_profile: Option<&str>) -> Result<(), AwsError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let env = Env::real();
+    let environment_profile = env.get("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    let (profile, named_by) = match (spec_profile, &environment_profile) {
+        (Some(profile), _) => (profile.to_string(), "source.profile"),
+        (None, Some(profile)) => (profile.clone(), "AWS_PROFILE"),
+        (None, None) => return Ok(()),
+    };
+    // The default files (`~/.aws/config`, `~/.aws/credentials`, or what AWS_CONFIG_FILE and
+    // AWS_SHARED_CREDENTIALS_FILE name). Unreadable or malformed files are the SDK's to report.
+    let Ok(set) = aws_config::profile::parser::load(&Fs::real(), &env, &Default::default(), None).await else {
+        return Ok(());
+    };
+    if profile == "default" || set.get_profile(&profile).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<String> = set.profiles().map(str::to_string).collect();
+    known.sort();
+    Err(AwsError::ProfileNotFound { profile, named_by, known })
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The client
 
@@ -148,12 +173,17 @@ pub struct Rds {
     /// The endpoint override in force (the spec's, or the SDK's own `AWS_ENDPOINT_URL`); `None` is AWS's.
     endpoint_url: Option<String>,
     poll_interval: Duration,
+    /// What the client was built from: IAM tokens and Secrets Manager use the same credentials.
+    sdk: aws_config::SdkConfig,
 }
 
 impl Rds {
     /// Builds the client from aws-config's default chain with the given settings. Reads profile files
     /// and environment, but sends no request.
     pub async fn connect(settings: &Settings, trust: &Trust) -> Result<Rds, AwsError> {
+        if settings.static_credentials.is_none() {
+            check_profile(settings.profile.as_deref()).await?;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
@@ -199,11 +229,17 @@ impl Rds {
             profile: settings.profile.clone(),
             endpoint_url: sdk.endpoint_url().map(str::to_string),
             poll_interval: settings.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
+            sdk,
         })
     }
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The SDK configuration the client was built from, for the other AWS clients of a run.
+    pub(in crate::clients) fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.sdk
     }
 
     /// Where requests go, for the plan's header: the override in force, or AWS's endpoint for the region.

@@ -9,11 +9,16 @@
 //! Tests start a [`Scenario`] (optionally from a [`ScenarioConfig`] describing the "before" state),
 //! adjust the spec as a TOML table, write it, and run the real binary with [`Scenario::env`].
 //!
+//! With [`ScenarioConfig::passwordless`], each PostgreSQL stand-in sits behind a token-checking
+//! [`Gateway`]: the cluster's writer endpoint and the spec's target port lead to the gateways, and the spec
+//! logs in with `password = "iam"` on the source and `"entra"` on the target.
+//!
 //! On the plain moto backend ([`ScenarioConfig::plain_moto`]) nothing restarts the source on a reboot
 //! (the test calls [`RdsStandIn::complete_reboot`]), and moto's cluster endpoint leads nowhere, so the
 //! spec names the source's host and port, as a DBA reaching Aurora through a tunnel would.
 
 use crate::arm::{FakeArm, FakeArmConfig, RestartHook, ServerSeed};
+use crate::gateway::{Check, EntraCheck, Gateway, GatewayConfig, IamCheck};
 use crate::postgres::PgServer;
 use crate::rds::{ClusterSeed, RdsBackend, RdsConfig, RdsStandIn, settings_hook};
 use crate::tls::CertAuthority;
@@ -35,6 +40,8 @@ pub struct ScenarioConfig {
     pub server: ServerSeed,
     pub rds: RdsConfig,
     pub arm: FakeArmConfig,
+    /// Token-checking gateways in front of both databases, and a spec with `"iam"` and `"entra"` logins.
+    pub passwordless: bool,
 }
 
 impl Default for ScenarioConfig {
@@ -51,6 +58,7 @@ impl Default for ScenarioConfig {
                 validation_duration: std::time::Duration::from_secs(2),
                 ..FakeArmConfig::default()
             },
+            passwordless: false,
         }
     }
 }
@@ -66,6 +74,11 @@ impl ScenarioConfig {
             .configuration("azure.enable_temp_tablespaces_on_local_ssd", "on")
             .replica(&format!("{SERVER}-replica"));
         config
+    }
+
+    /// The default "before" state, with both databases behind token-checking gateways.
+    pub fn passwordless() -> Self {
+        Self { passwordless: true, ..Self::default() }
     }
 
     /// The default "before" state with plain `moto_server` answering the RDS API, no fidelity layer.
@@ -85,6 +98,10 @@ pub struct Scenario {
     pub target: Arc<PgServer>,
     pub rds: RdsStandIn,
     pub arm: FakeArm,
+    /// The RDS IAM gateway in front of the source, when passwordless.
+    pub source_gateway: Option<Arc<Gateway>>,
+    /// The Entra gateway in front of the target, when passwordless.
+    pub target_gateway: Option<Arc<Gateway>>,
     dir: TempDir,
 }
 
@@ -107,12 +124,19 @@ impl Scenario {
             ..config.arm
         };
         let (rds, arm) = tokio::try_join!(RdsStandIn::start(config.rds), FakeArm::start(arm_config))?;
+        let (source_gateway, target_gateway) = if config.passwordless {
+            let (source_gateway, target_gateway) =
+                tokio::try_join!(iam_gateway(&ca, &source, &rds), entra_gateway(&ca, &target, &arm))?;
+            (Some(Arc::new(source_gateway)), Some(Arc::new(target_gateway)))
+        } else {
+            (None, None)
+        };
 
         let engine_version = config.cluster.engine_version.clone();
         let writer = source.clone();
         let reload = source.clone();
         let cluster = ClusterSeed {
-            endpoint_port: Some(source.port()),
+            endpoint_port: Some(source_gateway.as_ref().map_or(source.port(), |g| g.port())),
             master_username: source.admin().user.clone(),
             reboot_hook: Some(settings_hook(move |settings| {
                 let writer = writer.clone();
@@ -136,7 +160,7 @@ impl Scenario {
         write_secret(&secrets.join("source-password"), &source.admin().password)?;
         write_secret(&secrets.join("target-password"), &target.admin().password)?;
         write_secret(&secrets.join("migration-password"), &source.migration_user().password)?;
-        Ok(Self { engine_version, ca, source, target, rds, arm, dir })
+        Ok(Self { engine_version, ca, source, target, rds, arm, source_gateway, target_gateway, dir })
     }
 
     /// The folder holding the spec and its files.
@@ -150,6 +174,8 @@ impl Scenario {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.rds.endpoint()),
+            // The fidelity layer speaks only RDS; moto answers Secrets Manager itself.
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.rds.moto_endpoint()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", REGION.into()),
@@ -207,17 +233,35 @@ sslmode = "verify-full"
             migrator = self.source.migration_user().user,
             source_user = self.source.admin().user,
             arm = self.arm.endpoint(),
-            target_port = self.target.port(),
+            target_port = self.target_gateway.as_ref().map_or(self.target.port(), |g| g.port()),
             target_user = self.target.admin().user,
         );
         let mut spec: toml::Table = text.parse().expect("the scenario's spec is valid TOML");
         if self.rds.backend() == RdsBackend::PlainMoto {
             let mut connection = spec["source"]["connection"].as_table().cloned().unwrap_or_default();
             connection.insert("host".into(), "127.0.0.1".into());
-            connection.insert("port".into(), i64::from(self.source.port()).into());
+            let port = self.source_gateway.as_ref().map_or(self.source.port(), |g| g.port());
+            connection.insert("port".into(), i64::from(port).into());
             spec["source"].as_table_mut().expect("[source]").insert("connection".into(), connection.into());
         }
+        if self.source_gateway.is_some() {
+            spec["source"]["connection"]
+                .as_table_mut()
+                .expect("[source.connection]")
+                .insert("password".into(), "iam".into());
+        }
+        if self.target_gateway.is_some() {
+            spec["target"]["connection"]
+                .as_table_mut()
+                .expect("[target.connection]")
+                .insert("password".into(), "entra".into());
+        }
         spec
+    }
+
+    /// Creates a secret in the Secrets Manager of the scenario's moto; returns its ARN.
+    pub async fn create_secret(&self, name: &str, value: &str) -> Result<String> {
+        crate::secrets::create_secret(&self.rds.moto_endpoint(), REGION, name, value).await
     }
 
     /// Runs a migprep binary (`env!("CARGO_BIN_EXE_migprep")` in the product's tests) against the
@@ -255,6 +299,37 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// The RDS IAM gateway for the source: tokens signed with the scenario's AWS test credentials for its
+/// region, for the gateway's own address.
+async fn iam_gateway(ca: &Arc<CertAuthority>, source: &PgServer, rds: &RdsStandIn) -> Result<Gateway> {
+    Gateway::start(GatewayConfig {
+        check: Check::RdsIam(IamCheck {
+            region: rds.region().to_string(),
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        }),
+        host: source.host().to_string(),
+        upstream_port: source.port(),
+        ca: ca.clone(),
+        logins: vec![source.admin().clone(), source.migration_user().clone()],
+    })
+    .await
+}
+
+/// The Entra gateway for the target: tokens the fake ARM's endpoint signed, with the admin role created
+/// for the service principal the scenario's environment names.
+async fn entra_gateway(ca: &Arc<CertAuthority>, target: &PgServer, arm: &FakeArm) -> Result<Gateway> {
+    let principals = [(target.admin().user.clone(), arm.client_id().to_string())].into_iter().collect();
+    Gateway::start(GatewayConfig {
+        check: Check::Entra(EntraCheck { key: arm.token_key(), tenant: arm.tenant_id().to_string(), principals }),
+        host: target.host().to_string(),
+        upstream_port: target.port(),
+        ca: ca.clone(),
+        logins: vec![target.admin().clone(), target.migration_user().clone()],
+    })
+    .await
 }
 
 /// Settings a restart of the flexible server carries over to the target PostgreSQL. The fake ARM hands

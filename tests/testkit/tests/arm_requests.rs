@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 async fn token_flow_issues_random_bearer_tokens_and_refuses_bad_credentials() {
     let h = harness(quick_config()).await;
     assert!(h.arm.endpoint().starts_with("https://127.0.0.1:"));
-    assert_eq!(h.token.len(), 64);
+    // Signed, JWT-shaped, for the audience asked for.
+    let claims = h.arm.token_key().verify(&h.token, std::time::SystemTime::now()).unwrap();
+    assert_eq!(claims.aud, "https://management.azure.com");
+    assert_eq!((claims.tid.as_str(), claims.appid.as_str()), (h.arm.tenant_id(), h.arm.client_id()));
 
     let again = request_token(&h.http, &h.arm, h.arm.client_secret(), "https://management.azure.com/.default").await;
     assert_eq!(again.body["token_type"], "Bearer");

@@ -21,6 +21,7 @@ mod server;
 
 pub use model::RecordedRequest;
 
+use crate::entra_token::TokenKey;
 use crate::tls::CertAuthority;
 use anyhow::{Context, Result, bail, ensure};
 use futures::future::BoxFuture;
@@ -203,6 +204,10 @@ pub(crate) struct Shared {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The service principal's object id, in the tokens' `oid` claim.
+    pub object_id: String,
+    /// Signs the tokens the token endpoint issues (see [`crate::entra_token`]).
+    pub token_key: TokenKey,
     pub retry_after_secs: u32,
     pub page_size: usize,
     /// The CA the stand-ins' certificates chain to: the premigration checks trust it.
@@ -254,6 +259,8 @@ impl FakeArm {
             tenant_id: config.tenant_id,
             client_id: config.client_id,
             client_secret: config.client_secret,
+            object_id: uuid::Uuid::new_v4().to_string(),
+            token_key: TokenKey::generate(),
             retry_after_secs: config.retry_after_secs,
             page_size: config.page_size,
             ca_pem: authority.ca_pem.clone(),
@@ -299,6 +306,16 @@ impl FakeArm {
 
     pub fn client_secret(&self) -> &str {
         &self.shared.client_secret
+    }
+
+    /// The service principal's object id (the `oid` of its tokens).
+    pub fn object_id(&self) -> &str {
+        &self.shared.object_id
+    }
+
+    /// The key the token endpoint signs with: whoever holds it can check a token was issued here.
+    pub fn token_key(&self) -> TokenKey {
+        self.shared.token_key.clone()
     }
 
     /// The ARM resource id of a server.

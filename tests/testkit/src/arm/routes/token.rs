@@ -1,11 +1,12 @@
 //! The Entra ID token endpoint (`POST /{tenant}/oauth2/v2.0/token`): the client-credentials flow that
-//! hands out random bearer tokens for the ARM audience, and the AAD-shaped errors (`AADSTS…`) it answers
+//! hands out signed bearer tokens ([`crate::entra_token`]) for the scope's audience, and the AAD-shaped errors (`AADSTS…`) it answers
 //! with for a wrong tenant, client, secret, grant type or scope. Checking the tokens on ARM requests is
 //! the dispatcher's job (`authenticate` in the parent module).
 
 use super::json::json_response;
 use crate::arm::Shared;
 use crate::arm::model::{IssuedToken, TOKEN_LIFETIME};
+use crate::entra_token::Claims;
 use axum::body::{Body, Bytes};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -84,7 +85,8 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
             ),
         );
     };
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let claims = Claims::new(audience, &shared.tenant_id, &shared.object_id, &shared.client_id, TOKEN_LIFETIME);
+    let token = shared.token_key.sign(&claims);
     shared.state().tokens.insert(
         token.clone(),
         IssuedToken { issued: Instant::now(), audience: audience.trim_end_matches('/').to_owned() },
