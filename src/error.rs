@@ -34,6 +34,21 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// An error and its causes on one line, most general first (`a: b: c`); a cause whose text an earlier
+/// part already holds is left out, as SDK errors often repeat their source in their own message.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
 /// Formats an error for stderr: `error: <message>` and, if there is one, `hint: <hint>`.
 pub fn report(error: &anyhow::Error) -> String {
     // Messages quote the systems (ARM and SQL errors, names): nothing in them may steer the terminal.

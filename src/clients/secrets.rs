@@ -81,7 +81,7 @@ where
         SdkError::ServiceError(service) => {
             (service.err().code().unwrap_or("").to_string(), service.err().message().unwrap_or("").to_string())
         }
-        other => (String::new(), describe(other)),
+        other => (String::new(), crate::error::chain(other)),
     };
     let hint = match code.as_str() {
         "ResourceNotFoundException" => {
@@ -103,20 +103,6 @@ where
         _ => message,
     };
     UserError::new(format!("{named} cannot be read: {what}")).hint(hint)
-}
-
-/// A transport or credential failure as one line: the error and its causes.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -289,7 +289,7 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
         }
         source = cause.source();
     }
-    let detail = chain(error);
+    let detail = crate::error::chain(error);
     // tokio-postgres's own words when channel binding is required and the server asks for anything else.
     if endpoint.sslmode == SslMode::Require && detail.contains("did not use channel binding") {
         return ConnectError::NoChannelBinding { address: endpoint.address() };
@@ -298,16 +298,6 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
         return ConnectError::Tls { address: endpoint.address(), detail };
     }
     ConnectError::Other { address: endpoint.address(), detail }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 /// TLS that encrypts but does not authenticate the server, as libpq's `sslmode=require`. The handshake

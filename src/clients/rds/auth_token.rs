@@ -42,9 +42,9 @@ impl Mint for AuthTokens {
                 .region(Region::new(self.region.clone()))
                 .expires_in(LIFETIME_SECS)
                 .build()
-                .map_err(|e| MintError { detail: chain(e.as_ref()), hint: None })?;
+                .map_err(|e| MintError { detail: crate::error::chain(e.as_ref()), hint: None })?;
             let token = AuthTokenGenerator::new(config).auth_token(&self.sdk).await.map_err(|e| MintError {
-                detail: chain(e.as_ref()),
+                detail: crate::error::chain(e.as_ref()),
                 hint: Some(
                     "the token is signed with the AWS credentials of the RDS calls: check them (profile, \
                      AWS_PROFILE, environment, SSO login)"
@@ -55,20 +55,6 @@ impl Mint for AuthTokens {
         }
         .boxed()
     }
-}
-
-/// An error and its causes on one line: the credential chain's explanation is in the causes.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
