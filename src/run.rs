@@ -10,6 +10,7 @@ use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format, Report};
 use crate::clients::postgres;
+use crate::clients::rds::caller::CallerIdentity;
 use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
 use crate::model::Observed;
@@ -232,6 +233,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
 struct Session<'s> {
     clients: Clients,
     settings: &'s Settings,
+    /// Who AWS says the run is, asked beside the first RDS calls, for the plan's header.
+    caller: tokio::sync::Mutex<Option<tokio::task::JoinHandle<CallerIdentity>>>,
 }
 
 impl<'s> Session<'s> {
@@ -277,7 +280,12 @@ impl<'s> Session<'s> {
         let rds = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
         let arm = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
         let server = ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
-        Ok(Self { clients: Clients { trust, rds, arm, server }, settings })
+        let caller = tokio::spawn({
+            let rds = rds.clone();
+            async move { rds.caller_identity().await }
+        });
+        let caller = tokio::sync::Mutex::new(Some(caller));
+        Ok(Self { clients: Clients { trust, rds, arm, server }, settings, caller })
     }
 
     /// Observes both clouds and both databases. A database that cannot be reached stays in the plan as
@@ -302,6 +310,11 @@ impl<'s> Session<'s> {
 
     /// Every endpoint this run used and who it was there, for the plan's header.
     async fn connections(&self, databases: &Databases) -> Vec<Connection> {
+        let caller = match self.caller.lock().await.take() {
+            Some(asked) => asked.await.unwrap_or_else(|e| CallerIdentity::Unknown(format!("the question failed: {e}"))),
+            None => CallerIdentity::Unknown("already reported".into()),
+        };
+        let aws_identity = format!("{}, from {}", caller.describe(), self.clients.rds.credential_source());
         let arm = &self.clients.arm;
         let identity = arm.identity().await.unwrap_or_else(|| "no identity yet (no request was made)".into());
         let database = |endpoint: &postgres::Endpoint, system| Connection {
@@ -313,11 +326,7 @@ impl<'s> Session<'s> {
             },
         };
         vec![
-            Connection {
-                system: System::Aws,
-                endpoint: self.clients.rds.endpoint(),
-                identity: self.clients.rds.identity(),
-            },
+            Connection { system: System::Aws, endpoint: self.clients.rds.endpoint(), identity: aws_identity },
             database(&databases.source, System::Source),
             Connection { system: System::Azure, endpoint: arm.endpoint().to_string(), identity },
             database(&databases.target, System::Target),

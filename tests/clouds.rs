@@ -147,3 +147,34 @@ async fn a_missing_aws_profile_is_named_with_the_ones_that_exist() {
     assert!(run.stderr.contains("the AWS profile stagign (AWS_PROFILE) is not in"), "{}", run.stderr);
     assert_eq!(scenario.rds.requests().len(), rds_before, "no request reached RDS");
 }
+
+/// The plan's header names every endpoint and who migprep was there, in every rendering: the AWS
+/// identity as STS reports it (moto's account), the Azure identity from the token's claims (the fake's
+/// tenant and application), and each database's address and role.
+#[tokio::test]
+async fn the_header_names_every_endpoint_and_identity() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec), "--format", "json"], &[]).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let connections = plan["connections"].as_array().expect("connections").clone();
+    let of = |system: &str| {
+        connections.iter().find(|c| c["system"] == system).unwrap_or_else(|| panic!("no {system} in {connections:?}"))
+    };
+    let aws = of("aws")["identity"].as_str().unwrap().to_string();
+    assert!(aws.contains("arn:aws:") && aws.contains("(account "), "{aws}");
+    let azure = of("azure");
+    assert!(azure["endpoint"].as_str().unwrap().starts_with("https://127.0.0.1:"), "{azure}");
+    let azure = azure["identity"].as_str().unwrap();
+    assert!(azure.contains(scenario.arm.client_id()) && azure.contains(scenario.arm.tenant_id()), "{azure}");
+    assert!(azure.contains("object "), "{azure}");
+    let source = of("source");
+    assert!(
+        source["endpoint"].as_str().unwrap().contains(&format!("127.0.0.1:{}", scenario.source.port())),
+        "{source}"
+    );
+    assert!(source["identity"].as_str().unwrap().starts_with("role "), "{source}");
+    let human = migprep(&scenario, &["plan", text(&spec)], &[]).await;
+    assert!(human.stdout.contains(&aws) && human.stdout.contains(azure), "{}", human.stdout);
+}

@@ -75,6 +75,8 @@ struct Cache {
     cached: Option<(Secret, OffsetDateTime)>,
     /// The source that worked last, tried first next time.
     chosen: Option<usize>,
+    /// Who the last token says its holder is (tenant, object id, kind), for the plan's header.
+    holder: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -186,8 +188,12 @@ impl Tokens {
 
     /// Who the tokens are for: the source that gave the last one, or `None` before any was asked for.
     pub(super) async fn identity(&self) -> Option<String> {
-        let chosen = self.state.lock().await.chosen?;
-        Some(self.sources[chosen].name.clone())
+        let state = self.state.lock().await;
+        let name = &self.sources[state.chosen?].name;
+        Some(match &state.holder {
+            Some(holder) => format!("{name}: {holder}"),
+            None => name.clone(),
+        })
     }
 
     /// Forgets the cached token (ARM said it expired).
@@ -213,6 +219,7 @@ impl Tokens {
             match source.credential.get_token(&[&self.scope], None).await {
                 Ok(token) => {
                     let secret = Secret::new(token.token.secret());
+                    state.holder = holder(token.token.secret());
                     state.cached = Some((secret.clone(), token.expires_on));
                     state.chosen = Some(index);
                     return Ok(secret);
@@ -235,6 +242,27 @@ impl Tokens {
         }
         Err(AzureError::NoCredentials { tried })
     }
+}
+
+/// Who an Entra access token was issued to, from its claims (`tid`, `oid`, `idtyp`, `upn` or `appid`),
+/// for display only: the token is not verified here, ARM does that. `None` for a token that is not a
+/// JWT, which Entra's are.
+fn holder(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&azure_core::base64::decode_url_safe(payload).ok()?).ok()?;
+    let text = |name: &str| {
+        claims.get(name).and_then(serde_json::Value::as_str).map(|v| crate::text::inert(v, false).into_owned())
+    };
+    let tenant = text("tid")?;
+    let object = text("oid").unwrap_or_else(|| "unknown".into());
+    let kind = match (text("idtyp").as_deref(), text("upn").or_else(|| text("unique_name"))) {
+        (_, Some(user)) => format!("user {user}"),
+        (Some("app"), _) | (None, None) => {
+            format!("application {}", text("appid").or_else(|| text("azp")).unwrap_or_default())
+        }
+        (Some(other), None) => other.to_string(),
+    };
+    Some(format!("{kind}, object {object} in tenant {tenant}"))
 }
 
 /// Whether Entra ID answered and said no, as opposed to not being reached at all.

@@ -26,6 +26,7 @@ use crate::secret::Secret;
 use crate::tls::Trust;
 
 mod auth_token;
+pub mod caller;
 mod convert;
 mod error;
 mod listing;
@@ -250,12 +251,11 @@ impl Rds {
         }
     }
 
-    /// Which credentials the SDK was told to use, for the plan's header. The chain's answer is not asked
-    /// for again (for SSO or an instance role that would be one more request).
-    pub fn identity(&self) -> String {
+    /// Where the credentials came from, for the plan's header: the spec's profile or the default chain.
+    pub fn credential_source(&self) -> String {
         match &self.profile {
-            Some(profile) => format!("AWS profile {profile}"),
-            None => "the AWS default credential chain (environment, AWS_PROFILE, SSO, instance role)".into(),
+            Some(profile) => format!("profile {profile}"),
+            None => "the default credential chain".into(),
         }
     }
 

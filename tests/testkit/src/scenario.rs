@@ -174,8 +174,9 @@ impl Scenario {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.rds.endpoint()),
-            // The fidelity layer speaks only RDS; moto answers Secrets Manager itself.
+            // The fidelity layer speaks only RDS; moto answers Secrets Manager and STS itself.
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.rds.moto_endpoint()),
+            ("AWS_ENDPOINT_URL_STS", self.rds.moto_endpoint()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", REGION.into()),
