@@ -36,6 +36,7 @@ Environment:
                                   the Azure identity (service principal, workload identity);
                                   without them a managed identity or the az CLI's login
   AZURE_AUTHORITY_HOST            the Entra ID host, when the spec sets no target.authority_host
+  AWS_CA_BUNDLE                   more CA certificates to trust for AWS's endpoints only
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
                                   the AWS SDK's own settings and credential chain
   NO_COLOR                        never colour the output (https://no-color.org)

@@ -259,6 +259,7 @@ impl<'s> Session<'s> {
             profile: spec.source.profile.clone(),
             poll_interval: Some(poll_interval),
             request_timeout: settings.request_timeout,
+            ca_bundle: settings.aws_ca_bundle.clone(),
             ..rds::Settings::default()
         };
         let mut arm_settings = arm::Settings {

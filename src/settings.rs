@@ -19,6 +19,8 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     /// `MIGPREP_CA_FILE`: an extra CA bundle when the spec sets no `ca_file`.
     pub ca_file: Option<PathBuf>,
+    /// `AWS_CA_BUNDLE`: a CA bundle for AWS's endpoints only, as the AWS CLI and SDKs take it.
+    pub aws_ca_bundle: Option<PathBuf>,
     /// `MIGPREP_POLL_INTERVAL_MS`.
     pub poll_interval: Option<Duration>,
     /// `MIGPREP_HEARTBEAT_SECS`.
@@ -58,6 +60,7 @@ impl Settings {
         Self {
             state_dir: get("MIGPREP_STATE_DIR").map(PathBuf::from),
             ca_file: get("MIGPREP_CA_FILE").map(PathBuf::from),
+            aws_ca_bundle: get("AWS_CA_BUNDLE").map(PathBuf::from),
             // Zero would turn every wait into a busy loop against the clouds' rate limits.
             poll_interval: get("MIGPREP_POLL_INTERVAL_MS")
                 .and_then(|ms| ms.trim().parse::<u64>().ok())

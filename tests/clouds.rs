@@ -178,3 +178,23 @@ async fn the_header_names_every_endpoint_and_identity() {
     let human = migprep(&scenario, &["plan", text(&spec)], &[]).await;
     assert!(human.stdout.contains(&aws) && human.stdout.contains(azure), "{}", human.stdout);
 }
+
+/// Behind a proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`), RDS and ARM traffic goes through
+/// it, also with `ca_file` set (the spec's default here), which gives the AWS SDK a client of migprep's
+/// own making: that client must keep the proxy. The databases are dialled directly, as PostgreSQL
+/// clients do.
+#[tokio::test]
+async fn rds_and_arm_traffic_goes_through_the_environments_proxy() {
+    let scenario = Scenario::start().await.unwrap();
+    let proxy = migprep_testkit::proxy::Proxy::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let url = proxy.url();
+    let env = [("HTTPS_PROXY", url.as_str()), ("HTTP_PROXY", url.as_str()), ("NO_PROXY", ""), ("no_proxy", "")];
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec)], &env).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let authority = |url: String| url.split("://").nth(1).unwrap().trim_end_matches('/').to_string();
+    let seen = proxy.seen();
+    for (what, expected) in [("RDS", authority(scenario.rds.endpoint())), ("ARM", authority(scenario.arm.endpoint()))] {
+        assert!(seen.contains(&expected), "{what} at {expected} did not go through the proxy: {seen:?}");
+    }
+}

@@ -79,6 +79,8 @@ pub struct Settings {
     /// [`DEFAULT_REQUEST_TIMEOUT`]. An endpoint that accepts and never answers fails after it instead of
     /// hanging the run.
     pub request_timeout: Option<Duration>,
+    /// `AWS_CA_BUNDLE`: more certificates to trust for AWS's endpoints, beside the run's `ca_file`.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// The request timeout when none is configured: RDS answers reads in well under a second and writes in
@@ -218,7 +220,7 @@ impl Rds {
                     .with_max_backoff(retry.max_backoff),
             );
         }
-        if let Some(http) = https_client(trust)? {
+        if let Some(http) = https_client(trust, settings.ca_bundle.as_deref())? {
             // Set on the loader, not just on RDS, so STS, SSO and IMDS calls of the credential chain
             // trust the extra CA as well.
             loader = loader.http_client(http);
@@ -588,28 +590,57 @@ impl Rds {
 /// An HTTPS client trusting the extra CA, or `None` to keep the SDK's default client (which trusts
 /// the platform roots only). aws-smithy-http-client's `TrustStore` keeps the platform roots and adds
 /// the bundle.
-fn https_client(trust: &Trust) -> Result<Option<aws_sdk_rds::config::SharedHttpClient>, AwsError> {
-    let Some(path) = trust.extra_path() else {
+fn https_client(
+    trust: &Trust,
+    ca_bundle: Option<&std::path::Path>,
+) -> Result<Option<aws_sdk_rds::config::SharedHttpClient>, AwsError> {
+    let bundles: Vec<&std::path::Path> = trust.extra_path().into_iter().chain(ca_bundle).collect();
+    if bundles.is_empty() {
         return Ok(None);
-    };
-    // `Trust` validated the file when it loaded it; read it again for the SDK's own trust store.
-    let pem = std::fs::read(path)
-        .map_err(|e| AwsError::Setup(format!("cannot read the CA bundle {}: {e}", path.display())))?;
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
-        .build()
-        .map_err(|e| AwsError::Setup(format!("cannot use the CA bundle {}: {e}", path.display())))?;
-    Ok(Some(
-        aws_smithy_http_client::Builder::new()
+    }
+    // The platform's roots stay trusted; each bundle adds to them.
+    let mut store = TrustStore::default();
+    for path in &bundles {
+        let pem = std::fs::read(path).map_err(|e| {
+            AwsError::Setup(format!("cannot read the CA bundle {}: {e} (ca_file or AWS_CA_BUNDLE)", path.display()))
+        })?;
+        store = store.with_pem_certificate(pem);
+    }
+    let context = TlsContext::builder().with_trust_store(store).build().map_err(|e| {
+        AwsError::Setup(format!(
+            "cannot use the CA bundles {}: {e}",
+            bundles.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    // The SDK's own builder leaves the proxy off for a client with a custom trust store, so the
+    // connector is assembled here, with the proxy the environment names (HTTPS_PROXY, HTTP_PROXY,
+    // NO_PROXY), as the default client has it.
+    Ok(Some(aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder();
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder
+            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https(),
-    ))
+            .tls_context(context.clone())
+            .build()
+    })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_ca_bundle_is_read_even_without_ca_file() {
+        let trust = Trust::load(None).unwrap();
+        assert!(https_client(&trust, None).unwrap().is_none(), "no bundle: the SDK's own client");
+        let missing = std::path::Path::new("/nonexistent/aws-ca.pem");
+        let error = https_client(&trust, Some(missing)).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/aws-ca.pem") && error.contains("AWS_CA_BUNDLE"), "{error}");
+    }
 
     #[test]
     fn static_credentials_never_show_the_secret() {

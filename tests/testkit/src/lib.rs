@@ -11,6 +11,7 @@ pub mod entra_token;
 pub mod fake_pg;
 pub mod gateway;
 pub mod postgres;
+pub mod proxy;
 pub mod rds;
 pub mod scenario;
 pub mod secrets;
