@@ -198,3 +198,17 @@ async fn rds_and_arm_traffic_goes_through_the_environments_proxy() {
         assert!(seen.contains(&expected), "{what} at {expected} did not go through the proxy: {seen:?}");
     }
 }
+
+/// Without AWS credentials the run ends with migprep's own error and hint, not with the SDK's raw
+/// `WARN … ProviderError { … }` dumps before it; `-v` and `RUST_LOG` still show the SDK's logs.
+#[tokio::test]
+async fn missing_aws_credentials_are_one_error_without_sdk_dumps() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+    let Output { code, stdout, stderr } = migprep(&scenario, &["plan", text(&spec)], &env).await;
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("hint: ")), "{stderr}");
+    assert!(!stderr.contains(" WARN ") && !stderr.contains("ProviderError"), "raw SDK logs:\n{stderr}");
+}
