@@ -9,7 +9,7 @@ use migprep::apply::state;
 use migprep::apply::{StateDir, timestamp};
 use migprep::plan::file::{self, Drift, Observation};
 use migprep::plan::{Action, Address, Change, Kind, Original, Plan, RuleId};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -47,6 +47,8 @@ fn plan(changes: Vec<Change>) -> Plan {
 struct Fake {
     events: Mutex<Vec<String>>,
     fail: BTreeSet<String>,
+    /// How long a change takes, by address (20 ms otherwise).
+    slow: BTreeMap<String, u64>,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
 }
@@ -54,6 +56,11 @@ struct Fake {
 impl Fake {
     fn failing(addresses: &[&str]) -> Self {
         Self { fail: addresses.iter().map(|a| a.to_string()).collect(), ..Self::default() }
+    }
+
+    fn slow(mut self, address: &str, millis: u64) -> Self {
+        self.slow.insert(address.to_string(), millis);
+        self
     }
 
     fn started(&self) -> Vec<String> {
@@ -71,7 +78,8 @@ impl Provider for Fake {
         self.events.lock().unwrap().push(format!("start {address}"));
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let millis = self.slow.get(&address).copied().unwrap_or(20);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.events.lock().unwrap().push(format!("end {address}"));
         if self.fail.contains(&address) {
@@ -350,8 +358,8 @@ async fn changes_run_in_dependency_order_with_bounded_concurrency() {
     assert_eq!(history.replay(), state, "the journal's done records rebuild the state file");
 }
 
-/// A failing step stops the run: its dependents never start, nor does anything in a later layer; a step
-/// already running beside it finishes and is recorded.
+/// A failing step stops the run: its dependents never start, nor does anything else not yet started; a
+/// step already running beside it finishes and is recorded.
 #[tokio::test]
 async fn a_failure_stops_the_run_and_leaves_the_journal_consistent() {
     let root = tempfile::tempdir().unwrap();
@@ -383,6 +391,81 @@ async fn a_failure_stops_the_run_and_leaves_the_journal_consistent() {
     assert_eq!(phases, [("a".to_string(), Phase::Intent), ("a".to_string(), Phase::Failed)]);
     assert!(history.records().iter().any(|r| r.error.as_deref() == Some("InvalidParameterValue: a refused")));
     assert!(history.unfinished().is_empty(), "nothing is left half-recorded");
+}
+
+/// A slow step on one side (the target's high-availability removal) does not hold back an independent
+/// chain on the other: the whole source chain runs while it does, and only its own dependent waits for it.
+#[tokio::test]
+async fn a_slow_step_holds_back_only_what_depends_on_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("azure.server/s/high_availability", "ZoneRedundant", "Disabled", &[]),
+        update("azure.server/s/configuration/t", "on", "off", &["azure.server/s/high_availability"]),
+        update("aws.cluster/c/parameter_group", "default", "c-migration", &[]),
+        update("aws.cluster/c/parameters", "0", "1", &["aws.cluster/c/parameter_group"]),
+        update("aws.cluster/c/attachment", "default", "c-migration", &["aws.cluster/c/parameters"]),
+        update("aws.cluster/c/writer", "pending-reboot", "in-sync", &["aws.cluster/c/attachment"]),
+    ]);
+    let fake = Fake::default().slow("azure.server/s/high_availability", 400);
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    let ha_done = fake.position("end azure.server/s/high_availability");
+    for source in ["aws.cluster/c/parameters", "aws.cluster/c/attachment", "aws.cluster/c/writer"] {
+        assert!(fake.position(&format!("end {source}")) < ha_done, "{source} waited for the target");
+    }
+    assert!(ha_done < fake.position("start azure.server/s/configuration/t"));
+    assert_eq!(History::read(&dir.journal()).unwrap().records().len(), 12);
+}
+
+/// A step waits for its own dependencies only: `c` starts once `b` is done while the slow `a` still runs,
+/// and `d`, which depends on `a`, starts only after `a` ends — with room to run more at once.
+#[tokio::test]
+async fn a_step_waits_for_its_dependencies_only() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("a", "0", "1", &[]),
+        update("b", "0", "1", &[]),
+        update("c", "0", "1", &["b"]),
+        update("d", "0", "1", &["a"]),
+    ]);
+    let fake = Fake::default().slow("a", 300);
+    executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(fake.position("end b") < fake.position("start c"));
+    assert!(fake.position("start c") < fake.position("end a"), "c did not wait for a");
+    assert!(fake.position("end a") < fake.position("start d"));
+}
+
+/// A failure stops the run even while an independent chain is under way: that chain's running step
+/// finishes and is recorded, its next step is not started.
+#[tokio::test]
+async fn a_failure_stops_an_independent_chain_at_its_running_step() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("a", "0", "1", &[]),
+        update("b", "0", "1", &[]),
+        update("c", "0", "1", &["b"]),
+        update("d", "0", "1", &["c"]),
+        update("e", "0", "1", &["d"]),
+    ]);
+    // a fails at 150 ms, while d (started at about 40 ms) runs until about 440 ms.
+    let fake = Fake::failing(&["a"]).slow("a", 150).slow("d", 400);
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert_eq!(outcome.failed.iter().map(|f| f.address.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(outcome.applied.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);
+    assert_eq!(outcome.not_started, [Address::new("e")]);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty());
+
+    // Fixed, the same plan runs only what is left.
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(fake.started(), ["a", "e"]);
 }
 
 /// After a failure is fixed, running the same plan again skips what finished and runs the rest.

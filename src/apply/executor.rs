@@ -1,12 +1,13 @@
 //! The executor: walks a plan's changes through a [`Provider`] in dependency order, journaling each step
 //! before and after it runs, and stops at the first failure.
 //!
-//! Changes run in layers: a change runs only after every change it `depends_on` finished, and the changes
-//! of one layer run concurrently, at most [`Options::concurrency`] at a time. Pending changes and blockers
-//! are never run, and neither is anything that depends on them. A second attempt at the same plan after a
-//! crash or a failure skips the steps the first one finished and runs the unfinished ones again (the
-//! provider re-observes before acting). After a failure no new step starts; steps already running are
-//! allowed to finish, so the journal never holds a step abandoned midway by us.
+//! Each change starts as soon as every change it `depends_on` finished, not when everything at its depth
+//! did, so independent chains (the source's and the target's) overlap; at most [`Options::concurrency`]
+//! steps run at once. Pending changes and blockers are never run, and neither is anything that depends on
+//! them. A second attempt at the same plan after a crash or a failure skips the steps the first one
+//! finished and runs the unfinished ones again (the provider re-observes before acting). After a failure
+//! no new step starts; steps already running are allowed to finish, so the journal never holds a step
+//! abandoned midway by us.
 //!
 //! The executor holds no client: every change to a live system goes through the provider, and the only
 //! files it writes are the journal and the state file of the lock's state folder.
@@ -20,7 +21,8 @@ use crate::error::UserError;
 use crate::plan::Recorded;
 use crate::plan::recorded::Step;
 use crate::plan::{Action, Address, Change, Kind, Plan};
-use futures::stream::{self, StreamExt};
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Mutex;
@@ -162,8 +164,7 @@ pub async fn execute<P: Provider + Sync>(
     let reconciled = reconcile(plan, lock, options.clock)?;
     let dir = lock.dir();
     let history = History::read(&dir.journal())?;
-    let runnable: BTreeSet<Address> =
-        order.layers.iter().flatten().map(|&index| plan.changes[index].address.clone()).collect();
+    let runnable: BTreeSet<Address> = order.runnable().map(|index| plan.changes[index].address.clone()).collect();
     let digest = plan.digest();
     let resume = history.resume(&digest, &runnable);
     let retried: BTreeSet<&Address> = resume.unfinished.iter().map(|record| &record.address).collect();
@@ -179,50 +180,50 @@ pub async fn execute<P: Provider + Sync>(
     let interrupted = || options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
 
     let mut outcome = Outcome { held: order.held.clone(), reconciled, ..Outcome::default() };
+    let mut schedule = Schedule::new(&order, |index| resume.done.contains_key(&plan.changes[index].address));
+    outcome.skipped = schedule.skipped.iter().map(|&index| plan.changes[index].address.clone()).collect();
     let mut results: Vec<(usize, StepResult)> = Vec::new();
     let mut bookkeeping_error = None;
-    for (depth, layer) in order.layers.iter().enumerate() {
-        let steps = layer.iter().copied().filter(|&index| {
-            let address = &plan.changes[index].address;
-            let done_before = resume.done.contains_key(address);
-            if done_before {
-                outcome.skipped.push(address.clone());
-            }
-            !done_before
-        });
-        let mut finished: Vec<(usize, Result<StepResult, ExecuteError>)> = stream::iter(steps)
-            .map(|index| {
-                let (bookkeeping, stop) = (&bookkeeping, &stop);
-                async move {
-                    if interrupted() {
-                        return (index, Ok(StepResult::NotStarted));
-                    }
-                    (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await)
-                }
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
-        finished.sort_by_key(|(index, _)| *index);
-        for (index, result) in finished {
-            match result {
-                Ok(result) => results.push((index, result)),
-                Err(error) => bookkeeping_error = bookkeeping_error.or(Some(error)),
-            }
+    let launch = |index: usize| {
+        let (bookkeeping, stop) = (&bookkeeping, &stop);
+        async move { (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await) }
+    };
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Nothing new starts after a failure or Ctrl-C; the steps already running finish and are recorded.
+        while running.len() < options.concurrency.max(1) && !stop.load(Ordering::SeqCst) && !interrupted() {
+            let Some(index) = schedule.next() else { break };
+            running.push(launch(index));
         }
-        if stop.load(Ordering::SeqCst) || interrupted() {
-            // Later layers never start; list them so the caller can say what was left.
-            let later = order.layers[depth + 1..]
-                .iter()
-                .flatten()
-                .filter(|&&index| !resume.done.contains_key(&plan.changes[index].address));
-            results.extend(later.map(|&index| (index, StepResult::NotStarted)));
-            break;
+        let Some(first) = running.next().await else { break };
+        // Every step that ended by now counts before anything new starts, so that a failure seen in the
+        // same instant as a success stops the run before the success's dependents begin.
+        let mut ended = vec![first];
+        while let Some(Some(more)) = running.next().now_or_never() {
+            ended.push(more);
+        }
+        for (index, result) in ended {
+            match result {
+                Ok(result) => {
+                    if matches!(result, StepResult::Applied(_)) {
+                        schedule.finished(index);
+                    }
+                    results.push((index, result));
+                }
+                Err(error) => {
+                    stop.store(true, Ordering::SeqCst);
+                    bookkeeping_error = bookkeeping_error.or(Some(error));
+                }
+            }
         }
     }
     if let Some(error) = bookkeeping_error {
         return Err(error);
     }
+    // What never started (a failure or Ctrl-C came first): listed so the caller can say what was left.
+    let ran: BTreeSet<usize> = results.iter().map(|(index, _)| *index).collect();
+    let left = order.runnable().filter(|index| !ran.contains(index) && !schedule.skipped.contains(index));
+    results.extend(left.map(|index| (index, StepResult::NotStarted)).collect::<Vec<_>>());
 
     results.sort_by_key(|(index, _)| *index);
     for (index, result) in results {
@@ -238,9 +239,6 @@ pub async fn execute<P: Provider + Sync>(
             StepResult::NotStarted => outcome.not_started.push(change.address.clone()),
         }
     }
-    let position: BTreeMap<&Address, usize> =
-        plan.changes.iter().enumerate().map(|(index, change)| (&change.address, index)).collect();
-    outcome.skipped.sort_by_key(|address| position[address]);
     outcome.interrupted = interrupted() && !outcome.not_started.is_empty();
     Ok(outcome)
 }
@@ -367,10 +365,14 @@ async fn step<P: Provider>(
     }
 }
 
-/// The order to run a plan in: layers of change indices (each layer in plan order) and the held changes.
+/// What the plan's dependencies allow: for each change that runs, its depth (0: it depends on nothing
+/// that runs) and the changes that run and that it depends on; and the held changes.
 #[derive(Debug)]
 struct Order {
-    layers: Vec<Vec<usize>>,
+    /// By plan index; `None` for a change that does not run (pending, blocker, or held).
+    depth: Vec<Option<usize>>,
+    /// By plan index: the indices of the running changes it waits for.
+    dependencies: Vec<Vec<usize>>,
     held: Vec<Held>,
 }
 
@@ -394,15 +396,16 @@ impl Order {
                 place(plan, &by_address, index, &mut placed, &mut Vec::new())?;
             }
         }
-        let mut layers: Vec<Vec<usize>> = Vec::new();
+        let mut depth = vec![None; plan.changes.len()];
+        let mut dependencies = vec![Vec::new(); plan.changes.len()];
         let mut held = Vec::new();
         for (index, placement) in placed.into_iter().enumerate() {
             match placement {
-                Some(Placement::Depth(depth)) => {
-                    if layers.len() <= depth {
-                        layers.resize(depth + 1, Vec::new());
-                    }
-                    layers[depth].push(index);
+                Some(Placement::Depth(placed_at)) => {
+                    depth[index] = Some(placed_at);
+                    // Placed at a depth, so every dependency in the plan runs (else it would be held).
+                    dependencies[index] =
+                        plan.changes[index].depends_on.iter().filter_map(|d| by_address.get(d).copied()).collect();
                 }
                 Some(Placement::Held(waits_for)) => {
                     held.push(Held { address: plan.changes[index].address.clone(), waits_for })
@@ -410,7 +413,70 @@ impl Order {
                 None => {}
             }
         }
-        Ok(Self { layers, held })
+        Ok(Self { depth, dependencies, held })
+    }
+
+    /// The changes that run, in plan order.
+    fn runnable(&self) -> impl Iterator<Item = usize> + '_ {
+        self.depth.iter().enumerate().filter_map(|(index, depth)| depth.map(|_| index))
+    }
+}
+
+/// Which step may start next: a step is ready once every step it depends on finished (in this run or an
+/// earlier attempt at the plan). Ready steps start shallowest first, then in plan order, so a run with
+/// one step at a time goes the same way every time.
+struct Schedule {
+    /// Steps still waiting, with how many of their dependencies have not finished.
+    waiting: BTreeMap<usize, usize>,
+    /// By plan index: the steps that wait for it.
+    dependents: Vec<Vec<usize>>,
+    /// Ready to start, by (depth, plan index).
+    ready: BTreeSet<(usize, usize)>,
+    depth: Vec<Option<usize>>,
+    /// Finished by an earlier attempt at this plan: not run again, and already satisfied.
+    skipped: BTreeSet<usize>,
+}
+
+impl Schedule {
+    fn new(order: &Order, done_before: impl Fn(usize) -> bool) -> Self {
+        let skipped: BTreeSet<usize> = order.runnable().filter(|&index| done_before(index)).collect();
+        let mut schedule = Self {
+            waiting: BTreeMap::new(),
+            dependents: vec![Vec::new(); order.depth.len()],
+            ready: BTreeSet::new(),
+            depth: order.depth.clone(),
+            skipped,
+        };
+        for index in order.runnable().filter(|index| !schedule.skipped.contains(index)) {
+            let open: Vec<usize> =
+                order.dependencies[index].iter().copied().filter(|d| !schedule.skipped.contains(d)).collect();
+            for &dependency in &open {
+                schedule.dependents[dependency].push(index);
+            }
+            if open.is_empty() {
+                schedule.ready.insert((order.depth[index].unwrap_or(0), index));
+            } else {
+                schedule.waiting.insert(index, open.len());
+            }
+        }
+        schedule
+    }
+
+    /// The next step to start, if one is ready.
+    fn next(&mut self) -> Option<usize> {
+        self.ready.pop_first().map(|(_, index)| index)
+    }
+
+    /// `index` finished: the steps that waited only for it are ready.
+    fn finished(&mut self, index: usize) {
+        for &dependent in &self.dependents[index] {
+            let Some(open) = self.waiting.get_mut(&dependent) else { continue };
+            *open -= 1;
+            if *open == 0 {
+                self.waiting.remove(&dependent);
+                self.ready.insert((self.depth[dependent].unwrap_or(0), dependent));
+            }
+        }
     }
 }
 
