@@ -8,7 +8,9 @@ use migprep::apply::lock::{self, Holder, Lock};
 use migprep::apply::state;
 use migprep::apply::{StateDir, timestamp};
 use migprep::plan::file::{self, Drift, Observation};
-use migprep::plan::{Action, Address, Change, Kind, Original, Plan, RuleId};
+use migprep::plan::operation::SourceOp;
+use migprep::plan::source_ops::ParameterValue;
+use migprep::plan::{Action, Address, Change, Kind, Operation, Original, Plan, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -466,6 +468,115 @@ async fn a_failure_stops_an_independent_chain_at_its_running_step() {
     let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
     assert!(outcome.is_complete());
     assert_eq!(fake.started(), ["a", "e"]);
+}
+
+/// The parameter changes of one `ModifyDBClusterParameterGroup` request share its operation: the
+/// provider is asked once for all of them, after the group and before the attach, and each change still
+/// has its own intent, done and state entry, with its own value.
+#[tokio::test]
+async fn changes_that_share_an_operation_are_performed_once() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let set = shared_parameters();
+    let mut group = update("aws.parameter_group/c-migration", "none", "c-migration", &[]);
+    group.operation = Some(Operation::Source(SourceOp::CreateParameterGroup {
+        name: "c-migration".into(),
+        family: "aurora-postgresql15".into(),
+        description: "migration".into(),
+        carry_over: Vec::new(),
+    }));
+    let parameter = |name: &str, after: &str| {
+        let mut change =
+            update(&format!("aws.cluster/c/parameter/{name}"), "0", after, &["aws.parameter_group/c-migration"]);
+        change.operation = Some(set.clone());
+        change
+    };
+    let plan = plan(vec![
+        group,
+        parameter("rds.logical_replication", "1"),
+        parameter("max_wal_senders", "22"),
+        parameter("wal_sender_timeout", "0"),
+        update(
+            "aws.cluster/c/parameter_group",
+            "default",
+            "c-migration",
+            &[
+                "aws.cluster/c/parameter/rds.logical_replication",
+                "aws.cluster/c/parameter/max_wal_senders",
+                "aws.cluster/c/parameter/wal_sender_timeout",
+            ],
+        ),
+    ]);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(
+        fake.started(),
+        [
+            "aws.parameter_group/c-migration",
+            "aws.cluster/c/parameter/rds.logical_replication",
+            "aws.cluster/c/parameter_group"
+        ]
+    );
+    assert_eq!(outcome.applied.len(), 5);
+    let history = History::read(&dir.journal()).unwrap();
+    assert_eq!(history.records().len(), 10);
+    let state = state::load(&dir.state()).unwrap();
+    assert_eq!(state.changed[&Address::new("aws.cluster/c/parameter/max_wal_senders")].after.as_deref(), Some("22"));
+    assert_eq!(history.replay(), state);
+}
+
+/// A run killed while the shared request was under way, after one of its changes was recorded done:
+/// the next run skips that one and makes one request for the rest. A failing shared request fails each
+/// of its changes, and none is left without an outcome in the journal.
+#[tokio::test]
+async fn a_shared_operation_resumes_and_fails_as_one_step() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let set = shared_parameters();
+    let parameter = |name: &str| {
+        let mut change = update(name, "0", "1", &[]);
+        change.operation = Some(set.clone());
+        change
+    };
+    let plan = plan(vec![parameter("a"), parameter("b"), parameter("c")]);
+    {
+        let run = Run { id: "killed".into(), plan: plan.digest(), kind: Kind::Apply, clock: at };
+        let mut journal = Journal::open(&dir.journal()).unwrap();
+        for (step, change) in plan.changes.iter().enumerate() {
+            journal.append(&run.record(step + 1, change, Phase::Intent)).unwrap();
+        }
+        journal.append(&run.record(1, &plan.changes[0], Phase::Done)).unwrap();
+    }
+    let lock = lock(&dir);
+    let outcome = executor::execute(&plan, &Fake::failing(&["b"]), &lock, options(2)).await.unwrap();
+    let failed: Vec<&str> = outcome.failed.iter().map(|f| f.address.as_str()).collect();
+    assert_eq!(failed, ["b", "c"]);
+    assert_eq!(outcome.skipped, [Address::new("a")]);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty());
+
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(fake.started(), ["b"]);
+    assert_eq!(outcome.applied.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+}
+
+fn shared_parameters() -> Operation {
+    let value = |name: &str, value: &str, apply_type: &str| ParameterValue {
+        name: name.into(),
+        value: value.into(),
+        apply_type: apply_type.into(),
+    };
+    Operation::Source(SourceOp::SetParameters {
+        group: "c-migration".into(),
+        parameters: vec![
+            value("rds.logical_replication", "1", "static"),
+            value("max_wal_senders", "22", "static"),
+            value("wal_sender_timeout", "0", "dynamic"),
+        ],
+    })
 }
 
 /// After a failure is fixed, running the same plan again skips what finished and runs the rest.

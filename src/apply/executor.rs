@@ -37,6 +37,21 @@ pub trait Provider {
     /// step that was started but not recorded as finished is run again, so the provider re-observes the
     /// address first and does nothing if it already holds `after`.
     fn apply(&self, change: &Change) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+
+    /// Makes one step: `changes` share one operation (one change, or the parameters one request sets),
+    /// which is performed once for all of them. `resumed`: an earlier run started a step at one of these
+    /// addresses and never recorded how it ended (or it failed), so the provider must first wait out an
+    /// operation that run may have left in flight and look at the address; a fresh step may trust the
+    /// plan's observation. The value returned is for `changes[0]`. By default, [`Provider::apply`] of the
+    /// first change, which looks first anyway.
+    fn perform(
+        &self,
+        changes: &[&Change],
+        resumed: bool,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send {
+        let _ = resumed;
+        self.apply(changes[0])
+    }
 }
 
 /// How to run.
@@ -168,6 +183,16 @@ pub async fn execute<P: Provider + Sync>(
     let digest = plan.digest();
     let resume = history.resume(&digest, &runnable);
     let retried: BTreeSet<&Address> = resume.unfinished.iter().map(|record| &record.address).collect();
+    // Addresses an earlier run (of this plan or another) may have left an operation in flight at: it
+    // started a step there and never recorded its end, or the step failed (a timeout may leave the
+    // operation running in the cloud). Their steps look before they act.
+    let unsettled: BTreeSet<Address> = {
+        let mut last: BTreeMap<&Address, Phase> = BTreeMap::new();
+        for record in history.records() {
+            last.insert(&record.address, record.phase);
+        }
+        last.into_iter().filter(|(_, phase)| *phase != Phase::Done).map(|(address, _)| address.clone()).collect()
+    };
 
     let run = Run { id: random_id(), plan: digest, kind: plan.kind, clock: options.clock };
     let bookkeeping = Bookkeeping {
@@ -184,16 +209,17 @@ pub async fn execute<P: Provider + Sync>(
     outcome.skipped = schedule.skipped.iter().map(|&index| plan.changes[index].address.clone()).collect();
     let mut results: Vec<(usize, StepResult)> = Vec::new();
     let mut bookkeeping_error = None;
-    let launch = |index: usize| {
+    let launch = |(leader, unit): (usize, Vec<usize>)| {
         let (bookkeeping, stop) = (&bookkeeping, &stop);
-        async move { (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await) }
+        let resumed = unit.iter().any(|&index| unsettled.contains(&plan.changes[index].address));
+        async move { (leader, step(plan, &unit, resumed, provider, bookkeeping, stop).await) }
     };
     let mut running = FuturesUnordered::new();
     loop {
         // Nothing new starts after a failure or Ctrl-C; the steps already running finish and are recorded.
         while running.len() < options.concurrency.max(1) && !stop.load(Ordering::SeqCst) && !interrupted() {
-            let Some(index) = schedule.next() else { break };
-            running.push(launch(index));
+            let Some(unit) = schedule.next() else { break };
+            running.push(launch(unit));
         }
         let Some(first) = running.next().await else { break };
         // Every step that ended by now counts before anything new starts, so that a failure seen in the
@@ -202,13 +228,13 @@ pub async fn execute<P: Provider + Sync>(
         while let Some(Some(more)) = running.next().now_or_never() {
             ended.push(more);
         }
-        for (index, result) in ended {
+        for (leader, result) in ended {
             match result {
-                Ok(result) => {
-                    if matches!(result, StepResult::Applied(_)) {
-                        schedule.finished(index);
+                Ok(unit) => {
+                    if unit.iter().all(|(_, result)| matches!(result, StepResult::Applied(_))) {
+                        schedule.finished(leader);
                     }
-                    results.push((index, result));
+                    results.extend(unit);
                 }
                 Err(error) => {
                     stop.store(true, Ordering::SeqCst);
@@ -325,44 +351,64 @@ enum StepResult {
     NotStarted,
 }
 
-/// One step: intent, the provider, then done (and the state) or failed. Any failure sets `stop`, so that
-/// no further step starts.
+/// One step: the intents, the provider, then done (and the state) or failed, for each change of the step.
+/// A step is one change, or the changes that share one operation (parameters set by one request): the
+/// operation is performed once for all of them. A step an earlier run left unfinished is `resumed`. Any
+/// failure sets `stop`, so that no further step starts.
 async fn step<P: Provider>(
-    index: usize,
-    change: &Change,
+    plan: &Plan,
+    unit: &[usize],
+    resumed: bool,
     provider: &P,
     bookkeeping: &Bookkeeping,
     stop: &AtomicBool,
-) -> Result<StepResult, ExecuteError> {
+) -> Result<Vec<(usize, StepResult)>, ExecuteError> {
     if stop.load(Ordering::SeqCst) {
-        return Ok(StepResult::NotStarted);
+        return Ok(unit.iter().map(|&index| (index, StepResult::NotStarted)).collect());
     }
-    let number = index + 1;
     let stopping = |error| {
         stop.store(true, Ordering::SeqCst);
         error
     };
-    // Never act without the intent on disk: a crash would leave a change nobody knows about.
-    bookkeeping.write(&bookkeeping.run.record(number, change, Phase::Intent)).map_err(stopping)?;
-    match provider.apply(change).await {
+    // Never act without the intents on disk: a crash would leave a change nobody knows about.
+    for &index in unit {
+        bookkeeping.write(&bookkeeping.run.record(index + 1, &plan.changes[index], Phase::Intent)).map_err(stopping)?;
+    }
+    let mut results = Vec::with_capacity(unit.len());
+    let changes: Vec<&Change> = unit.iter().map(|&index| &plan.changes[index]).collect();
+    match provider.perform(&changes, resumed).await {
         Ok(observed) => {
-            let after = observed.or_else(|| change.after.clone());
-            // The state first: a crash between the two leaves an unfinished intent, which the next run
-            // settles; the other order would leave a `done` step the state (and so restore) never learns.
-            bookkeeping.remember(change, after.clone()).map_err(stopping)?;
-            let mut done = bookkeeping.run.record(number, change, Phase::Done);
-            done.after = after.clone();
-            bookkeeping.write(&done).map_err(stopping)?;
-            Ok(StepResult::Applied(after))
+            for &index in unit {
+                let change = &plan.changes[index];
+                // What the provider observed describes the one change it was asked about; the others of a
+                // shared operation keep their planned values.
+                let seen = if unit.len() == 1 { observed.clone() } else { None };
+                let after = seen.or_else(|| change.after.clone());
+                // The state first: a crash between the two leaves an unfinished intent, which the next run
+                // settles; the other order would leave a `done` step the state (and so restore) never learns.
+                bookkeeping.remember(change, after.clone()).map_err(stopping)?;
+                let mut done = bookkeeping.run.record(index + 1, change, Phase::Done);
+                done.after = after.clone();
+                bookkeeping.write(&done).map_err(stopping)?;
+                results.push((index, StepResult::Applied(after)));
+            }
         }
         Err(error) => {
             stop.store(true, Ordering::SeqCst);
-            let mut failed = bookkeeping.run.record(number, change, Phase::Failed);
-            failed.error = Some(format!("{error:#}"));
-            bookkeeping.write(&failed)?;
-            Ok(StepResult::Failed(error))
+            let message = format!("{error:#}");
+            for &index in unit {
+                let mut failed = bookkeeping.run.record(index + 1, &plan.changes[index], Phase::Failed);
+                failed.error = Some(message.clone());
+                bookkeeping.write(&failed)?;
+            }
+            let mut error = Some(error);
+            for &index in unit {
+                let error = error.take().unwrap_or_else(|| anyhow::anyhow!("{message}"));
+                results.push((index, StepResult::Failed(error)));
+            }
         }
     }
+    Ok(results)
 }
 
 /// What the plan's dependencies allow: for each change that runs, its depth (0: it depends on nothing
@@ -373,6 +419,9 @@ struct Order {
     depth: Vec<Option<usize>>,
     /// By plan index: the indices of the running changes it waits for.
     dependencies: Vec<Vec<usize>>,
+    /// By plan index: the first running change with the same shared operation (itself if none came
+    /// before). Changes that share an operation are one step.
+    leader: Vec<usize>,
     held: Vec<Held>,
 }
 
@@ -413,7 +462,18 @@ impl Order {
                 None => {}
             }
         }
-        Ok(Self { depth, dependencies, held })
+        let mut leader: Vec<usize> = (0..plan.changes.len()).collect();
+        for index in 0..plan.changes.len() {
+            let shared = plan.changes[index].operation.as_ref().filter(|op| op.is_shared());
+            let Some(operation) = shared.filter(|_| depth[index].is_some()) else {
+                continue;
+            };
+            let first = (0..index).find(|&earlier| {
+                depth[earlier].is_some() && plan.changes[earlier].operation.as_ref() == Some(operation)
+            });
+            leader[index] = first.unwrap_or(index);
+        }
+        Ok(Self { depth, dependencies, leader, held })
     }
 
     /// The changes that run, in plan order.
@@ -422,17 +482,20 @@ impl Order {
     }
 }
 
-/// Which step may start next: a step is ready once every step it depends on finished (in this run or an
-/// earlier attempt at the plan). Ready steps start shallowest first, then in plan order, so a run with
-/// one step at a time goes the same way every time.
+/// Which step may start next: a step (one change, or the changes sharing one operation, named by the
+/// first of them) is ready once every change it depends on finished, in this run or an earlier attempt at
+/// the plan. Ready steps start shallowest first, then in plan order, so a run with one step at a time goes
+/// the same way every time.
 struct Schedule {
-    /// Steps still waiting, with how many of their dependencies have not finished.
+    /// By step: the changes it still has to make, in plan order.
+    members: BTreeMap<usize, Vec<usize>>,
+    /// Steps still waiting, with how many of the steps they depend on have not finished.
     waiting: BTreeMap<usize, usize>,
-    /// By plan index: the steps that wait for it.
-    dependents: Vec<Vec<usize>>,
-    /// Ready to start, by (depth, plan index).
+    /// By step: the steps that wait for it.
+    dependents: BTreeMap<usize, BTreeSet<usize>>,
+    /// Ready to start, by (depth, step).
     ready: BTreeSet<(usize, usize)>,
-    depth: Vec<Option<usize>>,
+    depth: BTreeMap<usize, usize>,
     /// Finished by an earlier attempt at this plan: not run again, and already satisfied.
     skipped: BTreeSet<usize>,
 }
@@ -440,41 +503,55 @@ struct Schedule {
 impl Schedule {
     fn new(order: &Order, done_before: impl Fn(usize) -> bool) -> Self {
         let skipped: BTreeSet<usize> = order.runnable().filter(|&index| done_before(index)).collect();
+        let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut depth: BTreeMap<usize, usize> = BTreeMap::new();
+        for index in order.runnable().filter(|index| !skipped.contains(index)) {
+            let leader = order.leader[index];
+            members.entry(leader).or_default().push(index);
+            let at = order.depth[index].unwrap_or(0);
+            depth.entry(leader).and_modify(|d| *d = (*d).min(at)).or_insert(at);
+        }
         let mut schedule = Self {
+            members,
             waiting: BTreeMap::new(),
-            dependents: vec![Vec::new(); order.depth.len()],
+            dependents: BTreeMap::new(),
             ready: BTreeSet::new(),
-            depth: order.depth.clone(),
+            depth,
             skipped,
         };
-        for index in order.runnable().filter(|index| !schedule.skipped.contains(index)) {
-            let open: Vec<usize> =
-                order.dependencies[index].iter().copied().filter(|d| !schedule.skipped.contains(d)).collect();
-            for &dependency in &open {
-                schedule.dependents[dependency].push(index);
+        for (&leader, members) in &schedule.members {
+            let open: BTreeSet<usize> = members
+                .iter()
+                .flat_map(|&index| &order.dependencies[index])
+                .filter(|d| !schedule.skipped.contains(d))
+                .map(|&d| order.leader[d])
+                .filter(|&step| step != leader)
+                .collect();
+            for &step in &open {
+                schedule.dependents.entry(step).or_default().insert(leader);
             }
             if open.is_empty() {
-                schedule.ready.insert((order.depth[index].unwrap_or(0), index));
+                schedule.ready.insert((schedule.depth[&leader], leader));
             } else {
-                schedule.waiting.insert(index, open.len());
+                schedule.waiting.insert(leader, open.len());
             }
         }
         schedule
     }
 
-    /// The next step to start, if one is ready.
-    fn next(&mut self) -> Option<usize> {
-        self.ready.pop_first().map(|(_, index)| index)
+    /// The next step to start, if one is ready: its name and its changes.
+    fn next(&mut self) -> Option<(usize, Vec<usize>)> {
+        self.ready.pop_first().map(|(_, leader)| (leader, self.members[&leader].clone()))
     }
 
-    /// `index` finished: the steps that waited only for it are ready.
-    fn finished(&mut self, index: usize) {
-        for &dependent in &self.dependents[index] {
+    /// The step `leader` finished: the steps that waited only for it are ready.
+    fn finished(&mut self, leader: usize) {
+        for &dependent in self.dependents.get(&leader).into_iter().flatten() {
             let Some(open) = self.waiting.get_mut(&dependent) else { continue };
             *open -= 1;
             if *open == 0 {
                 self.waiting.remove(&dependent);
-                self.ready.insert((self.depth[dependent].unwrap_or(0), dependent));
+                self.ready.insert((self.depth[&dependent], dependent));
             }
         }
     }
