@@ -8,8 +8,10 @@ use migprep::apply::lock::{self, Holder, Lock};
 use migprep::apply::state;
 use migprep::apply::{StateDir, timestamp};
 use migprep::plan::file::{self, Drift, Observation};
-use migprep::plan::{Action, Address, Change, Kind, Original, Plan, RuleId};
-use std::collections::BTreeSet;
+use migprep::plan::operation::SourceOp;
+use migprep::plan::source_ops::ParameterValue;
+use migprep::plan::{Action, Address, Change, Kind, Operation, Original, Plan, RuleId};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -47,6 +49,8 @@ fn plan(changes: Vec<Change>) -> Plan {
 struct Fake {
     events: Mutex<Vec<String>>,
     fail: BTreeSet<String>,
+    /// How long a change takes, by address (20 ms otherwise).
+    slow: BTreeMap<String, u64>,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
 }
@@ -54,6 +58,11 @@ struct Fake {
 impl Fake {
     fn failing(addresses: &[&str]) -> Self {
         Self { fail: addresses.iter().map(|a| a.to_string()).collect(), ..Self::default() }
+    }
+
+    fn slow(mut self, address: &str, millis: u64) -> Self {
+        self.slow.insert(address.to_string(), millis);
+        self
     }
 
     fn started(&self) -> Vec<String> {
@@ -71,7 +80,8 @@ impl Provider for Fake {
         self.events.lock().unwrap().push(format!("start {address}"));
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let millis = self.slow.get(&address).copied().unwrap_or(20);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.events.lock().unwrap().push(format!("end {address}"));
         if self.fail.contains(&address) {
@@ -350,8 +360,8 @@ async fn changes_run_in_dependency_order_with_bounded_concurrency() {
     assert_eq!(history.replay(), state, "the journal's done records rebuild the state file");
 }
 
-/// A failing step stops the run: its dependents never start, nor does anything in a later layer; a step
-/// already running beside it finishes and is recorded.
+/// A failing step stops the run: its dependents never start, nor does anything else not yet started; a
+/// step already running beside it finishes and is recorded.
 #[tokio::test]
 async fn a_failure_stops_the_run_and_leaves_the_journal_consistent() {
     let root = tempfile::tempdir().unwrap();
@@ -383,6 +393,190 @@ async fn a_failure_stops_the_run_and_leaves_the_journal_consistent() {
     assert_eq!(phases, [("a".to_string(), Phase::Intent), ("a".to_string(), Phase::Failed)]);
     assert!(history.records().iter().any(|r| r.error.as_deref() == Some("InvalidParameterValue: a refused")));
     assert!(history.unfinished().is_empty(), "nothing is left half-recorded");
+}
+
+/// A slow step on one side (the target's high-availability removal) does not hold back an independent
+/// chain on the other: the whole source chain runs while it does, and only its own dependent waits for it.
+#[tokio::test]
+async fn a_slow_step_holds_back_only_what_depends_on_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("azure.server/s/high_availability", "ZoneRedundant", "Disabled", &[]),
+        update("azure.server/s/configuration/t", "on", "off", &["azure.server/s/high_availability"]),
+        update("aws.cluster/c/parameter_group", "default", "c-migration", &[]),
+        update("aws.cluster/c/parameters", "0", "1", &["aws.cluster/c/parameter_group"]),
+        update("aws.cluster/c/attachment", "default", "c-migration", &["aws.cluster/c/parameters"]),
+        update("aws.cluster/c/writer", "pending-reboot", "in-sync", &["aws.cluster/c/attachment"]),
+    ]);
+    let fake = Fake::default().slow("azure.server/s/high_availability", 400);
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    let ha_done = fake.position("end azure.server/s/high_availability");
+    for source in ["aws.cluster/c/parameters", "aws.cluster/c/attachment", "aws.cluster/c/writer"] {
+        assert!(fake.position(&format!("end {source}")) < ha_done, "{source} waited for the target");
+    }
+    assert!(ha_done < fake.position("start azure.server/s/configuration/t"));
+    assert_eq!(History::read(&dir.journal()).unwrap().records().len(), 12);
+}
+
+/// A step waits for its own dependencies only: `c` starts once `b` is done while the slow `a` still runs,
+/// and `d`, which depends on `a`, starts only after `a` ends — with room to run more at once.
+#[tokio::test]
+async fn a_step_waits_for_its_dependencies_only() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("a", "0", "1", &[]),
+        update("b", "0", "1", &[]),
+        update("c", "0", "1", &["b"]),
+        update("d", "0", "1", &["a"]),
+    ]);
+    let fake = Fake::default().slow("a", 300);
+    executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(fake.position("end b") < fake.position("start c"));
+    assert!(fake.position("start c") < fake.position("end a"), "c did not wait for a");
+    assert!(fake.position("end a") < fake.position("start d"));
+}
+
+/// A failure stops the run even while an independent chain is under way: that chain's running step
+/// finishes and is recorded, its next step is not started.
+#[tokio::test]
+async fn a_failure_stops_an_independent_chain_at_its_running_step() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let plan = plan(vec![
+        update("a", "0", "1", &[]),
+        update("b", "0", "1", &[]),
+        update("c", "0", "1", &["b"]),
+        update("d", "0", "1", &["c"]),
+        update("e", "0", "1", &["d"]),
+    ]);
+    // a fails at 150 ms, while d (started at about 40 ms) runs until about 440 ms.
+    let fake = Fake::failing(&["a"]).slow("a", 150).slow("d", 400);
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert_eq!(outcome.failed.iter().map(|f| f.address.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(outcome.applied.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);
+    assert_eq!(outcome.not_started, [Address::new("e")]);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty());
+
+    // Fixed, the same plan runs only what is left.
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(fake.started(), ["a", "e"]);
+}
+
+/// The parameter changes of one `ModifyDBClusterParameterGroup` request share its operation: the
+/// provider is asked once for all of them, after the group and before the attach, and each change still
+/// has its own intent, done and state entry, with its own value.
+#[tokio::test]
+async fn changes_that_share_an_operation_are_performed_once() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let lock = lock(&dir);
+    let set = shared_parameters();
+    let mut group = update("aws.parameter_group/c-migration", "none", "c-migration", &[]);
+    group.operation = Some(Operation::Source(SourceOp::CreateParameterGroup {
+        name: "c-migration".into(),
+        family: "aurora-postgresql15".into(),
+        description: "migration".into(),
+        carry_over: Vec::new(),
+    }));
+    let parameter = |name: &str, after: &str| {
+        let mut change =
+            update(&format!("aws.cluster/c/parameter/{name}"), "0", after, &["aws.parameter_group/c-migration"]);
+        change.operation = Some(set.clone());
+        change
+    };
+    let plan = plan(vec![
+        group,
+        parameter("rds.logical_replication", "1"),
+        parameter("max_wal_senders", "22"),
+        parameter("wal_sender_timeout", "0"),
+        update(
+            "aws.cluster/c/parameter_group",
+            "default",
+            "c-migration",
+            &[
+                "aws.cluster/c/parameter/rds.logical_replication",
+                "aws.cluster/c/parameter/max_wal_senders",
+                "aws.cluster/c/parameter/wal_sender_timeout",
+            ],
+        ),
+    ]);
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(4)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(
+        fake.started(),
+        [
+            "aws.parameter_group/c-migration",
+            "aws.cluster/c/parameter/rds.logical_replication",
+            "aws.cluster/c/parameter_group"
+        ]
+    );
+    assert_eq!(outcome.applied.len(), 5);
+    let history = History::read(&dir.journal()).unwrap();
+    assert_eq!(history.records().len(), 10);
+    let state = state::load(&dir.state()).unwrap();
+    assert_eq!(state.changed[&Address::new("aws.cluster/c/parameter/max_wal_senders")].after.as_deref(), Some("22"));
+    assert_eq!(history.replay(), state);
+}
+
+/// A run killed while the shared request was under way, after one of its changes was recorded done:
+/// the next run skips that one and makes one request for the rest. A failing shared request fails each
+/// of its changes, and none is left without an outcome in the journal.
+#[tokio::test]
+async fn a_shared_operation_resumes_and_fails_as_one_step() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = state_dir(root.path());
+    let set = shared_parameters();
+    let parameter = |name: &str| {
+        let mut change = update(name, "0", "1", &[]);
+        change.operation = Some(set.clone());
+        change
+    };
+    let plan = plan(vec![parameter("a"), parameter("b"), parameter("c")]);
+    {
+        let run = Run { id: "killed".into(), plan: plan.digest(), kind: Kind::Apply, clock: at };
+        let mut journal = Journal::open(&dir.journal()).unwrap();
+        for (step, change) in plan.changes.iter().enumerate() {
+            journal.append(&run.record(step + 1, change, Phase::Intent)).unwrap();
+        }
+        journal.append(&run.record(1, &plan.changes[0], Phase::Done)).unwrap();
+    }
+    let lock = lock(&dir);
+    let outcome = executor::execute(&plan, &Fake::failing(&["b"]), &lock, options(2)).await.unwrap();
+    let failed: Vec<&str> = outcome.failed.iter().map(|f| f.address.as_str()).collect();
+    assert_eq!(failed, ["b", "c"]);
+    assert_eq!(outcome.skipped, [Address::new("a")]);
+    assert!(History::read(&dir.journal()).unwrap().unfinished().is_empty());
+
+    let fake = Fake::default();
+    let outcome = executor::execute(&plan, &fake, &lock, options(2)).await.unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(fake.started(), ["b"]);
+    assert_eq!(outcome.applied.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+}
+
+fn shared_parameters() -> Operation {
+    let value = |name: &str, value: &str, apply_type: &str| ParameterValue {
+        name: name.into(),
+        value: value.into(),
+        apply_type: apply_type.into(),
+    };
+    Operation::Source(SourceOp::SetParameters {
+        group: "c-migration".into(),
+        parameters: vec![
+            value("rds.logical_replication", "1", "static"),
+            value("max_wal_senders", "22", "static"),
+            value("wal_sender_timeout", "0", "dynamic"),
+        ],
+    })
 }
 
 /// After a failure is fixed, running the same plan again skips what finished and runs the rest.

@@ -76,6 +76,9 @@ async fn default_group_is_replaced_attached_and_the_writer_rebooted() {
         let set = change(&changes, &format!("aws.cluster/{CLUSTER}/parameter/{name}"));
         assert_eq!(set["after"], after, "{set:#}");
         assert_eq!(set["operation"]["source"]["group"], MIGRATION_GROUP, "{set:#}");
+        // One request for all three: every change shows it whole, and each waits only for the group.
+        assert_eq!(set["operation"]["source"]["parameters"].as_array().unwrap().len(), 3, "{set:#}");
+        assert_eq!(set["depends_on"], serde_json::json!([format!("aws.parameter_group/{MIGRATION_GROUP}")]));
     }
     // 20 slots by default: more than 2 databases + 0 slots in use, so left alone.
     assert!(changes.iter().all(|c| c["address"] != format!("aws.cluster/{CLUSTER}/parameter/max_replication_slots")));
@@ -110,12 +113,10 @@ async fn default_group_is_replaced_attached_and_the_writer_rebooted() {
     let reboots: Vec<_> = requests.iter().filter(|r| r.action == "RebootDBInstance").collect();
     assert_eq!(reboots.len(), 1, "{reboots:#?}");
     assert_eq!(reboots[0].param("DBInstanceIdentifier"), Some(WRITER));
-    assert!(
-        requests
-            .iter()
-            .filter(|r| r.action == "ModifyDBClusterParameterGroup")
-            .all(|r| r.param("DBClusterParameterGroupName") == Some(MIGRATION_GROUP))
-    );
+    let modifies: Vec<_> = requests.iter().filter(|r| r.action == "ModifyDBClusterParameterGroup").collect();
+    assert!(modifies.iter().all(|r| r.param("DBClusterParameterGroupName") == Some(MIGRATION_GROUP)));
+    // The three parameters (two static, one dynamic) go in one request, each with its own apply method.
+    assert_eq!(modifies.len(), 1, "{modifies:#?}");
     assert!(member_of(&scenario.source, "migrator", "rds_replication").await);
 
     assert_nothing_left(&scenario, &path).await;

@@ -287,6 +287,10 @@ async fn ctrl_c_lets_the_running_step_finish_releases_the_lock_and_the_next_appl
         ..ScenarioConfig::default()
     };
     let scenario = Scenario::start_with(config).await.unwrap();
+    // The source's chain (create the group, set it, attach it) runs beside the target's changes, which
+    // depend on none of it: a first step slower than the target's operations before the HA PATCH keeps the
+    // rest of that chain unstarted when Ctrl-C comes.
+    scenario.rds.set_latency(Some("CreateDBClusterParameterGroup"), Duration::from_secs(10));
     let spec = scenario.write_spec(&scenario.spec()).unwrap();
     let server_path = format!("/flexibleServers/{SERVER}");
 

@@ -1,12 +1,13 @@
 //! The executor: walks a plan's changes through a [`Provider`] in dependency order, journaling each step
 //! before and after it runs, and stops at the first failure.
 //!
-//! Changes run in layers: a change runs only after every change it `depends_on` finished, and the changes
-//! of one layer run concurrently, at most [`Options::concurrency`] at a time. Pending changes and blockers
-//! are never run, and neither is anything that depends on them. A second attempt at the same plan after a
-//! crash or a failure skips the steps the first one finished and runs the unfinished ones again (the
-//! provider re-observes before acting). After a failure no new step starts; steps already running are
-//! allowed to finish, so the journal never holds a step abandoned midway by us.
+//! Each change starts as soon as every change it `depends_on` finished, not when everything at its depth
+//! did, so independent chains (the source's and the target's) overlap; at most [`Options::concurrency`]
+//! steps run at once. Pending changes and blockers are never run, and neither is anything that depends on
+//! them. A second attempt at the same plan after a crash or a failure skips the steps the first one
+//! finished and runs the unfinished ones again (the provider re-observes before acting). After a failure
+//! no new step starts; steps already running are allowed to finish, so the journal never holds a step
+//! abandoned midway by us.
 //!
 //! The executor holds no client: every change to a live system goes through the provider, and the only
 //! files it writes are the journal and the state file of the lock's state folder.
@@ -20,7 +21,8 @@ use crate::error::UserError;
 use crate::plan::Recorded;
 use crate::plan::recorded::Step;
 use crate::plan::{Action, Address, Change, Kind, Plan};
-use futures::stream::{self, StreamExt};
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Mutex;
@@ -35,6 +37,21 @@ pub trait Provider {
     /// step that was started but not recorded as finished is run again, so the provider re-observes the
     /// address first and does nothing if it already holds `after`.
     fn apply(&self, change: &Change) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+
+    /// Makes one step: `changes` share one operation (one change, or the parameters one request sets),
+    /// which is performed once for all of them. `resumed`: an earlier run started a step at one of these
+    /// addresses and never recorded how it ended (or it failed), so the provider must first wait out an
+    /// operation that run may have left in flight and look at the address; a fresh step may trust the
+    /// plan's observation. The value returned is for `changes[0]`. By default, [`Provider::apply`] of the
+    /// first change, which looks first anyway.
+    fn perform(
+        &self,
+        changes: &[&Change],
+        resumed: bool,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send {
+        let _ = resumed;
+        self.apply(changes[0])
+    }
 }
 
 /// How to run.
@@ -162,11 +179,20 @@ pub async fn execute<P: Provider + Sync>(
     let reconciled = reconcile(plan, lock, options.clock)?;
     let dir = lock.dir();
     let history = History::read(&dir.journal())?;
-    let runnable: BTreeSet<Address> =
-        order.layers.iter().flatten().map(|&index| plan.changes[index].address.clone()).collect();
+    let runnable: BTreeSet<Address> = order.runnable().map(|index| plan.changes[index].address.clone()).collect();
     let digest = plan.digest();
     let resume = history.resume(&digest, &runnable);
     let retried: BTreeSet<&Address> = resume.unfinished.iter().map(|record| &record.address).collect();
+    // Addresses an earlier run (of this plan or another) may have left an operation in flight at: it
+    // started a step there and never recorded its end, or the step failed (a timeout may leave the
+    // operation running in the cloud). Their steps look before they act.
+    let unsettled: BTreeSet<Address> = {
+        let mut last: BTreeMap<&Address, Phase> = BTreeMap::new();
+        for record in history.records() {
+            last.insert(&record.address, record.phase);
+        }
+        last.into_iter().filter(|(_, phase)| *phase != Phase::Done).map(|(address, _)| address.clone()).collect()
+    };
 
     let run = Run { id: random_id(), plan: digest, kind: plan.kind, clock: options.clock };
     let bookkeeping = Bookkeeping {
@@ -179,50 +205,51 @@ pub async fn execute<P: Provider + Sync>(
     let interrupted = || options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
 
     let mut outcome = Outcome { held: order.held.clone(), reconciled, ..Outcome::default() };
+    let mut schedule = Schedule::new(&order, |index| resume.done.contains_key(&plan.changes[index].address));
+    outcome.skipped = schedule.skipped.iter().map(|&index| plan.changes[index].address.clone()).collect();
     let mut results: Vec<(usize, StepResult)> = Vec::new();
     let mut bookkeeping_error = None;
-    for (depth, layer) in order.layers.iter().enumerate() {
-        let steps = layer.iter().copied().filter(|&index| {
-            let address = &plan.changes[index].address;
-            let done_before = resume.done.contains_key(address);
-            if done_before {
-                outcome.skipped.push(address.clone());
-            }
-            !done_before
-        });
-        let mut finished: Vec<(usize, Result<StepResult, ExecuteError>)> = stream::iter(steps)
-            .map(|index| {
-                let (bookkeeping, stop) = (&bookkeeping, &stop);
-                async move {
-                    if interrupted() {
-                        return (index, Ok(StepResult::NotStarted));
-                    }
-                    (index, step(index, &plan.changes[index], provider, bookkeeping, stop).await)
-                }
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
-        finished.sort_by_key(|(index, _)| *index);
-        for (index, result) in finished {
-            match result {
-                Ok(result) => results.push((index, result)),
-                Err(error) => bookkeeping_error = bookkeeping_error.or(Some(error)),
-            }
+    let launch = |(leader, unit): (usize, Vec<usize>)| {
+        let (bookkeeping, stop) = (&bookkeeping, &stop);
+        let resumed = unit.iter().any(|&index| unsettled.contains(&plan.changes[index].address));
+        async move { (leader, step(plan, &unit, resumed, provider, bookkeeping, stop).await) }
+    };
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Nothing new starts after a failure or Ctrl-C; the steps already running finish and are recorded.
+        while running.len() < options.concurrency.max(1) && !stop.load(Ordering::SeqCst) && !interrupted() {
+            let Some(unit) = schedule.next() else { break };
+            running.push(launch(unit));
         }
-        if stop.load(Ordering::SeqCst) || interrupted() {
-            // Later layers never start; list them so the caller can say what was left.
-            let later = order.layers[depth + 1..]
-                .iter()
-                .flatten()
-                .filter(|&&index| !resume.done.contains_key(&plan.changes[index].address));
-            results.extend(later.map(|&index| (index, StepResult::NotStarted)));
-            break;
+        let Some(first) = running.next().await else { break };
+        // Every step that ended by now counts before anything new starts, so that a failure seen in the
+        // same instant as a success stops the run before the success's dependents begin.
+        let mut ended = vec![first];
+        while let Some(Some(more)) = running.next().now_or_never() {
+            ended.push(more);
+        }
+        for (leader, result) in ended {
+            match result {
+                Ok(unit) => {
+                    if unit.iter().all(|(_, result)| matches!(result, StepResult::Applied(_))) {
+                        schedule.finished(leader);
+                    }
+                    results.extend(unit);
+                }
+                Err(error) => {
+                    stop.store(true, Ordering::SeqCst);
+                    bookkeeping_error = bookkeeping_error.or(Some(error));
+                }
+            }
         }
     }
     if let Some(error) = bookkeeping_error {
         return Err(error);
     }
+    // What never started (a failure or Ctrl-C came first): listed so the caller can say what was left.
+    let ran: BTreeSet<usize> = results.iter().map(|(index, _)| *index).collect();
+    let left = order.runnable().filter(|index| !ran.contains(index) && !schedule.skipped.contains(index));
+    results.extend(left.map(|index| (index, StepResult::NotStarted)).collect::<Vec<_>>());
 
     results.sort_by_key(|(index, _)| *index);
     for (index, result) in results {
@@ -238,9 +265,6 @@ pub async fn execute<P: Provider + Sync>(
             StepResult::NotStarted => outcome.not_started.push(change.address.clone()),
         }
     }
-    let position: BTreeMap<&Address, usize> =
-        plan.changes.iter().enumerate().map(|(index, change)| (&change.address, index)).collect();
-    outcome.skipped.sort_by_key(|address| position[address]);
     outcome.interrupted = interrupted() && !outcome.not_started.is_empty();
     Ok(outcome)
 }
@@ -327,50 +351,77 @@ enum StepResult {
     NotStarted,
 }
 
-/// One step: intent, the provider, then done (and the state) or failed. Any failure sets `stop`, so that
-/// no further step starts.
+/// One step: the intents, the provider, then done (and the state) or failed, for each change of the step.
+/// A step is one change, or the changes that share one operation (parameters set by one request): the
+/// operation is performed once for all of them. A step an earlier run left unfinished is `resumed`. Any
+/// failure sets `stop`, so that no further step starts.
 async fn step<P: Provider>(
-    index: usize,
-    change: &Change,
+    plan: &Plan,
+    unit: &[usize],
+    resumed: bool,
     provider: &P,
     bookkeeping: &Bookkeeping,
     stop: &AtomicBool,
-) -> Result<StepResult, ExecuteError> {
+) -> Result<Vec<(usize, StepResult)>, ExecuteError> {
     if stop.load(Ordering::SeqCst) {
-        return Ok(StepResult::NotStarted);
+        return Ok(unit.iter().map(|&index| (index, StepResult::NotStarted)).collect());
     }
-    let number = index + 1;
     let stopping = |error| {
         stop.store(true, Ordering::SeqCst);
         error
     };
-    // Never act without the intent on disk: a crash would leave a change nobody knows about.
-    bookkeeping.write(&bookkeeping.run.record(number, change, Phase::Intent)).map_err(stopping)?;
-    match provider.apply(change).await {
+    // Never act without the intents on disk: a crash would leave a change nobody knows about.
+    for &index in unit {
+        bookkeeping.write(&bookkeeping.run.record(index + 1, &plan.changes[index], Phase::Intent)).map_err(stopping)?;
+    }
+    let mut results = Vec::with_capacity(unit.len());
+    let changes: Vec<&Change> = unit.iter().map(|&index| &plan.changes[index]).collect();
+    match provider.perform(&changes, resumed).await {
         Ok(observed) => {
-            let after = observed.or_else(|| change.after.clone());
-            // The state first: a crash between the two leaves an unfinished intent, which the next run
-            // settles; the other order would leave a `done` step the state (and so restore) never learns.
-            bookkeeping.remember(change, after.clone()).map_err(stopping)?;
-            let mut done = bookkeeping.run.record(number, change, Phase::Done);
-            done.after = after.clone();
-            bookkeeping.write(&done).map_err(stopping)?;
-            Ok(StepResult::Applied(after))
+            for &index in unit {
+                let change = &plan.changes[index];
+                // What the provider observed describes the one change it was asked about; the others of a
+                // shared operation keep their planned values.
+                let seen = if unit.len() == 1 { observed.clone() } else { None };
+                let after = seen.or_else(|| change.after.clone());
+                // The state first: a crash between the two leaves an unfinished intent, which the next run
+                // settles; the other order would leave a `done` step the state (and so restore) never learns.
+                bookkeeping.remember(change, after.clone()).map_err(stopping)?;
+                let mut done = bookkeeping.run.record(index + 1, change, Phase::Done);
+                done.after = after.clone();
+                bookkeeping.write(&done).map_err(stopping)?;
+                results.push((index, StepResult::Applied(after)));
+            }
         }
         Err(error) => {
             stop.store(true, Ordering::SeqCst);
-            let mut failed = bookkeeping.run.record(number, change, Phase::Failed);
-            failed.error = Some(format!("{error:#}"));
-            bookkeeping.write(&failed)?;
-            Ok(StepResult::Failed(error))
+            let message = format!("{error:#}");
+            for &index in unit {
+                let mut failed = bookkeeping.run.record(index + 1, &plan.changes[index], Phase::Failed);
+                failed.error = Some(message.clone());
+                bookkeeping.write(&failed)?;
+            }
+            let mut error = Some(error);
+            for &index in unit {
+                let error = error.take().unwrap_or_else(|| anyhow::anyhow!("{message}"));
+                results.push((index, StepResult::Failed(error)));
+            }
         }
     }
+    Ok(results)
 }
 
-/// The order to run a plan in: layers of change indices (each layer in plan order) and the held changes.
+/// What the plan's dependencies allow: for each change that runs, its depth (0: it depends on nothing
+/// that runs) and the changes that run and that it depends on; and the held changes.
 #[derive(Debug)]
 struct Order {
-    layers: Vec<Vec<usize>>,
+    /// By plan index; `None` for a change that does not run (pending, blocker, or held).
+    depth: Vec<Option<usize>>,
+    /// By plan index: the indices of the running changes it waits for.
+    dependencies: Vec<Vec<usize>>,
+    /// By plan index: the first running change with the same shared operation (itself if none came
+    /// before). Changes that share an operation are one step.
+    leader: Vec<usize>,
     held: Vec<Held>,
 }
 
@@ -394,15 +445,16 @@ impl Order {
                 place(plan, &by_address, index, &mut placed, &mut Vec::new())?;
             }
         }
-        let mut layers: Vec<Vec<usize>> = Vec::new();
+        let mut depth = vec![None; plan.changes.len()];
+        let mut dependencies = vec![Vec::new(); plan.changes.len()];
         let mut held = Vec::new();
         for (index, placement) in placed.into_iter().enumerate() {
             match placement {
-                Some(Placement::Depth(depth)) => {
-                    if layers.len() <= depth {
-                        layers.resize(depth + 1, Vec::new());
-                    }
-                    layers[depth].push(index);
+                Some(Placement::Depth(placed_at)) => {
+                    depth[index] = Some(placed_at);
+                    // Placed at a depth, so every dependency in the plan runs (else it would be held).
+                    dependencies[index] =
+                        plan.changes[index].depends_on.iter().filter_map(|d| by_address.get(d).copied()).collect();
                 }
                 Some(Placement::Held(waits_for)) => {
                     held.push(Held { address: plan.changes[index].address.clone(), waits_for })
@@ -410,7 +462,98 @@ impl Order {
                 None => {}
             }
         }
-        Ok(Self { layers, held })
+        let mut leader: Vec<usize> = (0..plan.changes.len()).collect();
+        for index in 0..plan.changes.len() {
+            let shared = plan.changes[index].operation.as_ref().filter(|op| op.is_shared());
+            let Some(operation) = shared.filter(|_| depth[index].is_some()) else {
+                continue;
+            };
+            let first = (0..index).find(|&earlier| {
+                depth[earlier].is_some() && plan.changes[earlier].operation.as_ref() == Some(operation)
+            });
+            leader[index] = first.unwrap_or(index);
+        }
+        Ok(Self { depth, dependencies, leader, held })
+    }
+
+    /// The changes that run, in plan order.
+    fn runnable(&self) -> impl Iterator<Item = usize> + '_ {
+        self.depth.iter().enumerate().filter_map(|(index, depth)| depth.map(|_| index))
+    }
+}
+
+/// Which step may start next: a step (one change, or the changes sharing one operation, named by the
+/// first of them) is ready once every change it depends on finished, in this run or an earlier attempt at
+/// the plan. Ready steps start shallowest first, then in plan order, so a run with one step at a time goes
+/// the same way every time.
+struct Schedule {
+    /// By step: the changes it still has to make, in plan order.
+    members: BTreeMap<usize, Vec<usize>>,
+    /// Steps still waiting, with how many of the steps they depend on have not finished.
+    waiting: BTreeMap<usize, usize>,
+    /// By step: the steps that wait for it.
+    dependents: BTreeMap<usize, BTreeSet<usize>>,
+    /// Ready to start, by (depth, step).
+    ready: BTreeSet<(usize, usize)>,
+    depth: BTreeMap<usize, usize>,
+    /// Finished by an earlier attempt at this plan: not run again, and already satisfied.
+    skipped: BTreeSet<usize>,
+}
+
+impl Schedule {
+    fn new(order: &Order, done_before: impl Fn(usize) -> bool) -> Self {
+        let skipped: BTreeSet<usize> = order.runnable().filter(|&index| done_before(index)).collect();
+        let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut depth: BTreeMap<usize, usize> = BTreeMap::new();
+        for index in order.runnable().filter(|index| !skipped.contains(index)) {
+            let leader = order.leader[index];
+            members.entry(leader).or_default().push(index);
+            let at = order.depth[index].unwrap_or(0);
+            depth.entry(leader).and_modify(|d| *d = (*d).min(at)).or_insert(at);
+        }
+        let mut schedule = Self {
+            members,
+            waiting: BTreeMap::new(),
+            dependents: BTreeMap::new(),
+            ready: BTreeSet::new(),
+            depth,
+            skipped,
+        };
+        for (&leader, members) in &schedule.members {
+            let open: BTreeSet<usize> = members
+                .iter()
+                .flat_map(|&index| &order.dependencies[index])
+                .filter(|d| !schedule.skipped.contains(d))
+                .map(|&d| order.leader[d])
+                .filter(|&step| step != leader)
+                .collect();
+            for &step in &open {
+                schedule.dependents.entry(step).or_default().insert(leader);
+            }
+            if open.is_empty() {
+                schedule.ready.insert((schedule.depth[&leader], leader));
+            } else {
+                schedule.waiting.insert(leader, open.len());
+            }
+        }
+        schedule
+    }
+
+    /// The next step to start, if one is ready: its name and its changes.
+    fn next(&mut self) -> Option<(usize, Vec<usize>)> {
+        self.ready.pop_first().map(|(_, leader)| (leader, self.members[&leader].clone()))
+    }
+
+    /// The step `leader` finished: the steps that waited only for it are ready.
+    fn finished(&mut self, leader: usize) {
+        for &dependent in self.dependents.get(&leader).into_iter().flatten() {
+            let Some(open) = self.waiting.get_mut(&dependent) else { continue };
+            *open -= 1;
+            if *open == 0 {
+                self.waiting.remove(&dependent);
+                self.ready.insert((self.depth[&dependent], dependent));
+            }
+        }
     }
 }
 

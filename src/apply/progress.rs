@@ -62,9 +62,21 @@ impl Progress {
     where
         F: Future<Output = anyhow::Result<Option<String>>>,
     {
+        self.follow_all(&[change], work).await
+    }
+
+    /// Runs the `work` of a step that makes several changes with one operation, reporting each change's
+    /// start, heartbeats and end; each change that ends well shows its own planned value unless it is the
+    /// only one.
+    pub async fn follow_all<F>(&self, changes: &[&Change], work: F) -> anyhow::Result<Option<String>>
+    where
+        F: Future<Output = anyhow::Result<Option<String>>>,
+    {
         let started = Instant::now();
-        let address = crate::text::inert(change.address.as_str(), false).into_owned();
-        let bar = self.start(change, &address);
+        let addresses: Vec<String> =
+            changes.iter().map(|change| crate::text::inert(change.address.as_str(), false).into_owned()).collect();
+        let bars: Vec<Option<ProgressBar>> =
+            changes.iter().zip(&addresses).map(|(change, address)| self.start(change, address)).collect();
         let watch = Watch::default();
         let work = watch.around(work);
         tokio::pin!(work);
@@ -74,10 +86,21 @@ impl Progress {
         let result = loop {
             tokio::select! {
                 result = &mut work => break result,
-                _ = heartbeat.tick(), if beats => self.beat(change, &address, started.elapsed(), watch.latest()),
+                _ = heartbeat.tick(), if beats => {
+                    for (change, address) in changes.iter().zip(&addresses) {
+                        self.beat(change, address, started.elapsed(), watch.latest());
+                    }
+                }
             }
         };
-        self.finish(change, &address, bar, started.elapsed(), &result);
+        for (position, ((change, address), bar)) in changes.iter().zip(&addresses).zip(bars).enumerate() {
+            let shown = match &result {
+                Ok(_) if position > 0 => Ok(None),
+                Ok(after) => Ok(after.clone()),
+                Err(error) => Err(anyhow::anyhow!("{error:#}")),
+            };
+            self.finish(change, address, bar, started.elapsed(), &shown);
+        }
         result
     }
 

@@ -25,6 +25,12 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Whether several changes may carry this very operation, which is then performed once for all of
+    /// them: the parameters one `ModifyDBClusterParameterGroup` request sets, each its own change.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Operation::Source(SourceOp::SetParameters { parameters, .. }) if parameters.len() > 1)
+    }
+
     /// The exact call, for people: the service and its operation with every argument the typed operation
     /// holds (the SQL statement itself for SQL), so that what a reviewer reads is all that runs.
     pub fn describe(&self) -> String {

@@ -4,13 +4,18 @@
 use super::sql::quote_ident;
 use serde::{Deserialize, Serialize};
 
+/// The most parameters one `ModifyDBClusterParameterGroup` request takes (an RDS limit).
+pub const MAX_PARAMETERS_PER_CALL: usize = 20;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum SourceOp {
     /// Creates a DB cluster parameter group (or reuses the one an earlier run created) and sets the
     /// user-set parameters of the group it replaces, so nothing the user tuned is lost.
     CreateParameterGroup { name: String, family: String, description: String, carry_over: Vec<ParameterValue> },
-    /// Sets parameters of a DB cluster parameter group, each with the apply method its apply type allows.
+    /// Sets parameters of a DB cluster parameter group in one request, each with the apply method its apply
+    /// type allows. One operation may be shared by the changes of several parameters (one per parameter):
+    /// it is then performed once for all of them.
     SetParameters { group: String, parameters: Vec<ParameterValue> },
     /// Attaches a DB cluster parameter group to the cluster (`ModifyDBCluster`, `ApplyImmediately`).
     AttachParameterGroup { cluster: String, group: String },

@@ -27,15 +27,30 @@ impl<'a> Dispatch<'a> {
 
 impl Provider for Dispatch<'_> {
     async fn apply(&self, change: &Change) -> anyhow::Result<Option<String>> {
-        self.progress.follow(change, self.perform(change)).await
+        self.perform(&[change], true).await
+    }
+
+    async fn perform(&self, changes: &[&Change], resumed: bool) -> anyhow::Result<Option<String>> {
+        let attempt = if resumed { Attempt::Resumed } else { Attempt::Fresh };
+        // Every change of the step is reported, though its operation runs once.
+        self.progress.follow_all(changes, self.operation(changes[0], attempt)).await
     }
 }
 
+/// Whether a step is new (the plan's observation of its address is current, and no earlier run started
+/// it) or resumed (an earlier run started it and never recorded the end: look first, and wait out what
+/// that run may have left in flight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Fresh,
+    Resumed,
+}
+
 impl Dispatch<'_> {
-    async fn perform(&self, change: &Change) -> anyhow::Result<Option<String>> {
+    async fn operation(&self, change: &Change, attempt: Attempt) -> anyhow::Result<Option<String>> {
         match &change.operation {
-            Some(Operation::Source(op)) => source::perform(op, self.clients, self.databases).await,
-            Some(Operation::Target(op)) => target::perform(op, change, self.clients, self.poll_interval).await,
+            Some(Operation::Source(op)) => source::perform(op, self.clients, self.databases, attempt).await,
+            Some(Operation::Target(op)) => target::perform(op, change, self.clients, self.poll_interval, attempt).await,
             Some(Operation::TargetSql(op)) => roles::perform(op, self.clients, self.databases).await,
             // The executor's bookkeeping is the whole step: a restore drops the address from the state.
             Some(Operation::Forget) => Ok(None),

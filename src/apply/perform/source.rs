@@ -1,9 +1,11 @@
-//! Performs source operations: RDS API calls and SQL on the Aurora writer. Each re-observes first, so
-//! running it again after a crash does nothing if the change is already in place.
+//! Performs source operations: RDS API calls and SQL on the Aurora writer. Each re-observes first where
+//! the step is resumed (or where the observation is needed anyway), so running it again after a crash
+//! does nothing if the change is already in place.
 //!
 //! RDS writes wait for the instances to be `available` before the next mutating call (a member that is
 //! `modifying` refuses a reboot with `InvalidDBInstanceState`). SQL identifiers are quoted, values bound.
 
+use super::Attempt;
 use crate::clients::postgres::{self, Endpoint};
 use crate::clients::rds::{AwsError, ParameterChange, ParameterSource, Rds};
 use crate::clients::{Clients, Databases};
@@ -24,13 +26,18 @@ const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the writer may take to accept connections again after it reports `available`.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub async fn perform(op: &SourceOp, clients: &Clients, databases: &Databases) -> anyhow::Result<Option<String>> {
+pub async fn perform(
+    op: &SourceOp,
+    clients: &Clients,
+    databases: &Databases,
+    attempt: Attempt,
+) -> anyhow::Result<Option<String>> {
     let rds = &clients.rds;
     match op {
         SourceOp::CreateParameterGroup { name, family, description, carry_over } => {
             create_group(rds, name, family, description, carry_over).await
         }
-        SourceOp::SetParameters { group, parameters } => set_parameters(rds, group, parameters).await,
+        SourceOp::SetParameters { group, parameters } => set_parameters(rds, group, parameters, attempt).await,
         SourceOp::AttachParameterGroup { cluster, group } => attach(rds, cluster, group).await,
         SourceOp::RebootWriter { cluster, instance, verify } => {
             reboot(rds, &databases.source, clients, cluster, instance, verify).await
@@ -91,18 +98,32 @@ async fn create_group(
     Ok(Some(name.to_string()))
 }
 
-async fn set_parameters(rds: &Rds, group: &str, parameters: &[ParameterValue]) -> anyhow::Result<Option<String>> {
-    let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
-    let have = rds.parameters(group, None, &names).await.map_err(aws)?;
-    let todo: Vec<ParameterValue> = parameters
-        .iter()
-        .filter(|p| !have.iter().any(|h| h.name == p.name && h.value.as_deref() == Some(p.value.as_str())))
-        .cloned()
-        .collect();
+/// One request for all of `parameters` (the client splits at the per-call limit). A fresh step sends it
+/// straight away: the plan saw the values differ, and setting a value a group holds is harmless. A
+/// resumed one first reads the group and sends only what is still missing.
+async fn set_parameters(
+    rds: &Rds,
+    group: &str,
+    parameters: &[ParameterValue],
+    attempt: Attempt,
+) -> anyhow::Result<Option<String>> {
+    let todo: Vec<ParameterValue> = match attempt {
+        Attempt::Fresh => parameters.to_vec(),
+        Attempt::Resumed => {
+            let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
+            let have = rds.parameters(group, None, &names).await.map_err(aws)?;
+            parameters
+                .iter()
+                .filter(|p| !have.iter().any(|h| h.name == p.name && h.value.as_deref() == Some(p.value.as_str())))
+                .cloned()
+                .collect()
+        }
+    };
     if !todo.is_empty() {
         rds.modify_parameters(group, &changes(&todo)).await.map_err(aws)?;
     }
-    Ok(Some(parameters.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(",")))
+    // Shared by the changes of several parameters: each keeps its own planned value.
+    Ok(None)
 }
 
 async fn attach(rds: &Rds, cluster: &str, group: &str) -> anyhow::Result<Option<String>> {

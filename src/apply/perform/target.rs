@@ -1,9 +1,13 @@
-//! Performs target operations: ARM calls on the flexible server and its replicas. Each re-observes first,
-//! so running it again after a crash does nothing if the change is already in place, and waits out a
-//! change still in flight (an HA change a killed run started) instead of starting it twice.
+//! Performs target operations: ARM calls on the flexible server and its replicas. A resumed step
+//! re-observes first, so running it again after a crash does nothing if the change is already in place,
+//! and waits out a change still in flight (an HA change a killed run started) instead of starting it
+//! twice. A fresh step trusts the plan's observation and writes at once (a server still busy answers 409,
+//! which the client waits out), and looks at the server afterwards only when the operation's read-back
+//! does not show it at rest.
 //!
 //! Writes to one server are serialised by the ARM client; ARM's 409/429/5xx are waited out there.
 
+use super::Attempt;
 use crate::clients::Clients;
 use crate::clients::arm::AzureError;
 use crate::model::server::{HaState, ReplicationRole, Server, ServerId, ServerState, Sku};
@@ -23,18 +27,23 @@ pub async fn perform(
     change: &Change,
     clients: &Clients,
     poll_interval: Duration,
+    attempt: Attempt,
 ) -> anyhow::Result<Option<String>> {
     let arm = &clients.arm;
     let server = &clients.server;
+    let resumed = attempt == Attempt::Resumed;
     match op {
         TargetOp::SetConfiguration { name, value } => {
-            // An operation a killed run started may be setting this very value: wait for it to end before
-            // reading, or the read sees the old value and the change is made twice.
-            settle(clients, server, poll_interval).await?;
-            let current = arm.configuration(server, name).await?;
-            if current.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value)) {
-                return Ok(current.value);
+            if resumed {
+                // An operation a killed run started may be setting this very value: wait for it to end
+                // before reading, or the read sees the old value and the change is made twice.
+                settle(clients, server, poll_interval).await?;
+                let current = arm.configuration(server, name).await?;
+                if current.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(value)) {
+                    return Ok(current.value);
+                }
             }
+            // The operation's status carries no resource: the client reads the parameter back once.
             let set = arm.set_configuration(server, name, value).await?;
             Ok(set.value)
         }
@@ -44,12 +53,13 @@ pub async fn perform(
                     && (standby_zone.is_none() || s.high_availability.standby_zone == *standby_zone)
             };
             // A run killed during the PATCH leaves the operation running: wait for it, do not start another.
-            let current = settle(clients, server, poll_interval).await?;
-            let after = if wanted(&current) {
-                current
-            } else {
-                arm.set_high_availability(server, mode, standby_zone.as_deref()).await?;
-                settle(clients, server, poll_interval).await?
+            let current = if resumed { Some(settle(clients, server, poll_interval).await?) } else { None };
+            let after = match current {
+                Some(current) if wanted(&current) => current,
+                _ => {
+                    let after = arm.set_high_availability(server, mode, standby_zone.as_deref()).await?;
+                    settled_or_wait(clients, after, poll_interval).await?
+                }
             };
             if !wanted(&after) {
                 bail!(
@@ -67,12 +77,11 @@ pub async fn perform(
             )))
         }
         TargetOp::Restart { parameters } => {
-            let waiting = pending(clients, parameters).await?;
-            if waiting.is_empty() {
+            if resumed && pending(clients, parameters).await?.is_empty() {
                 return Ok(None);
             }
-            arm.restart(server).await?;
-            settle(clients, server, poll_interval).await?;
+            let after = arm.restart(server).await?;
+            settled_or_wait(clients, after, poll_interval).await?;
             let still = pending(clients, parameters).await?;
             if !still.is_empty() {
                 bail!("{server} still waits for a restart for {} after restarting", still.join(", "));
@@ -82,12 +91,10 @@ pub async fn perform(
         TargetOp::Resize { sku, tier } => {
             let wanted = |s: &Server| s.sku.name.eq_ignore_ascii_case(sku);
             // A run killed during the resize leaves it running: wait for it rather than asking again.
-            let current = settle(clients, server, poll_interval).await?;
-            let after = if wanted(&current) {
-                current
-            } else {
-                arm.set_sku(server, sku, tier).await?;
-                settle(clients, server, poll_interval).await?
+            let current = if resumed { Some(settle(clients, server, poll_interval).await?) } else { None };
+            let after = match current {
+                Some(current) if wanted(&current) => current,
+                _ => settled_or_wait(clients, arm.set_sku(server, sku, tier).await?, poll_interval).await?,
             };
             if !wanted(&after) {
                 bail!("{server} has compute size {} after the resize, not {sku}", after.sku.name);
@@ -95,13 +102,11 @@ pub async fn perform(
             Ok(Some(format!("{} ({})", after.sku.name, after.sku.tier)))
         }
         TargetOp::GrowStorage { size_gb } => {
-            let current = settle(clients, server, poll_interval).await?;
+            let current = if resumed { Some(settle(clients, server, poll_interval).await?) } else { None };
             // Already as large (or larger, grown by auto-grow meanwhile): storage never shrinks, so done.
-            let after = if current.storage_size_gb.is_some_and(|gb| gb >= *size_gb) {
-                current
-            } else {
-                arm.set_storage(server, *size_gb).await?;
-                settle(clients, server, poll_interval).await?
+            let after = match current {
+                Some(current) if current.storage_size_gb.is_some_and(|gb| gb >= *size_gb) => current,
+                _ => settled_or_wait(clients, arm.set_storage(server, *size_gb).await?, poll_interval).await?,
             };
             match after.storage_size_gb {
                 Some(gb) if gb >= *size_gb => Ok(Some(format!("{gb} GB"))),
@@ -171,6 +176,16 @@ async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<Stri
         .filter(|c| c.is_pending_restart && (names.is_empty() || names.contains(&c.name)))
         .map(|c| c.name)
         .collect())
+}
+
+/// The server as an operation's read-back showed it, if it is settled (`Ready`, no HA transition);
+/// otherwise waits until it is. Saves a look when the operation already ended with the server at rest.
+async fn settled_or_wait(clients: &Clients, server: Server, interval: Duration) -> anyhow::Result<Server> {
+    let ha_moving = server.high_availability.state.as_ref().is_some_and(HaState::is_transition);
+    if server.state == ServerState::Ready && !ha_moving {
+        return Ok(server);
+    }
+    settle(clients, &clients.server, interval).await
 }
 
 /// Waits until the server is `Ready` with no HA transition under way, and returns it: the state every

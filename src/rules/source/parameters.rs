@@ -8,7 +8,7 @@ use crate::model::cluster::{ApplyType, Parameter};
 use crate::model::source::{Database, GroupState};
 use crate::plan::file::Observation;
 use crate::plan::operation::SourceOp;
-use crate::plan::source_ops::ParameterValue;
+use crate::plan::source_ops::{MAX_PARAMETERS_PER_CALL, ParameterValue};
 use crate::plan::{Action, Address, Change, Check, Operation, RuleId};
 use crate::rules::Findings;
 use crate::spec::Spec;
@@ -207,6 +207,13 @@ pub(super) struct Written {
 /// Plans a change for every parameter that must be set (a blocker if RDS would refuse the value) and a
 /// check for every one that is good enough; `family` is the current group's, whose metadata `desired`
 /// carries.
+///
+/// Each parameter stays its own change (its address, rule, values and reason), but the changes share
+/// their request: the parameters to set are cut into batches of at most
+/// [`MAX_PARAMETERS_PER_CALL`](crate::plan::source_ops::MAX_PARAMETERS_PER_CALL), and every change of a
+/// batch carries the same `SetParameters` operation, which the executor performs once for all of them
+/// (static and dynamic parameters share a call, each with its own apply method). A batch waits for the
+/// one before it: RDS wants no overlapping modifications of one group.
 pub(super) fn write(
     findings: &mut Findings,
     cluster: &str,
@@ -216,7 +223,8 @@ pub(super) fn write(
     db: Option<&Database>,
 ) -> Written {
     let mut written = Written { changes: Vec::new(), static_change: false };
-    let mut previous = target.prepared_by().cloned();
+    // Where each settable parameter's change sits in `findings.changes` (plan order stays desired order).
+    let mut settable: Vec<(usize, ParameterValue)> = Vec::new();
     for d in desired {
         let address = Address::cluster(cluster).named("parameter", d.name);
         findings.observations.push(observation(address.clone(), d, db));
@@ -236,23 +244,31 @@ pub(super) fn write(
             }
         };
         written.static_change |= meta.apply_type != ApplyType::Dynamic;
-        let mut change = Change::new(address.clone(), Action::Update, d.rule, d.reason.clone());
+        let mut change = Change::new(address, Action::Update, d.rule, d.reason.clone());
         change.before = d.before.clone();
         change.after = Some(value.clone());
         change.prevents = Some(d.prevents);
-        change.depends_on = previous.iter().cloned().collect();
-        change.operation = Some(Operation::Source(SourceOp::SetParameters {
-            group: target.name().to_string(),
-            parameters: vec![ParameterValue {
-                name: d.name.to_string(),
-                value: value.clone(),
-                apply_type: apply_type_name(&meta.apply_type),
-            }],
-        }));
+        let parameter = ParameterValue {
+            name: d.name.to_string(),
+            value: value.clone(),
+            apply_type: apply_type_name(&meta.apply_type),
+        };
+        settable.push((findings.changes.len(), parameter));
         findings.changes.push(change);
-        // One change at a time on one group: RDS wants no overlapping modifications.
-        previous = Some(address.clone());
-        written.changes.push(address);
+    }
+    let mut previous: Vec<Address> = target.prepared_by().cloned().into_iter().collect();
+    for batch in settable.chunks(MAX_PARAMETERS_PER_CALL) {
+        let operation = Operation::Source(SourceOp::SetParameters {
+            group: target.name().to_string(),
+            parameters: batch.iter().map(|(_, parameter)| parameter.clone()).collect(),
+        });
+        let addresses: Vec<Address> = batch.iter().map(|&(at, _)| findings.changes[at].address.clone()).collect();
+        for &(at, _) in batch {
+            findings.changes[at].depends_on = previous.clone();
+            findings.changes[at].operation = Some(operation.clone());
+        }
+        previous = addresses.clone();
+        written.changes.extend(addresses);
     }
     written
 }

@@ -127,6 +127,10 @@ fn default_group_creates_sets_attaches_and_leaves_the_reboot_pending() {
     assert_eq!((logical.after.as_deref(), logical.prevents), (Some("1"), Some(603107)));
     assert_eq!(logical.depends_on, vec![create.address.clone()]);
     let senders = find(&findings, "aws.cluster/orders-prod/parameter/max_wal_senders").unwrap();
+    // One ModifyDBClusterParameterGroup for every parameter: the changes share it and wait for the group only.
+    assert_eq!(senders.depends_on, vec![create.address.clone()]);
+    assert_eq!(senders.operation, logical.operation);
+    assert!(logical.operation.as_ref().unwrap().is_shared());
     assert_eq!((senders.before.as_deref(), senders.after.as_deref()), (Some("10"), Some("20")));
     assert!(find(&findings, "aws.cluster/orders-prod/parameter/max_replication_slots").is_none());
     let attach = find(&findings, "aws.cluster/orders-prod/parameter_group").unwrap();

@@ -18,6 +18,9 @@ mod model;
 mod premigration;
 mod routes;
 mod server;
+pub mod timing;
+
+pub use timing::Timing;
 
 pub use model::RecordedRequest;
 
@@ -582,6 +585,12 @@ impl FakeArm {
     /// them). See [`FakeArmConfig::operation_duration`].
     pub fn set_operation_duration(&self, duration: Option<Duration>) {
         self.shared.state().operation_duration = duration;
+    }
+
+    /// Durations per kind for operations started from now on (`None`: back to polls and
+    /// `operation_duration`). See [`Timing::cloud_like`].
+    pub fn set_timing(&self, timing: Option<Timing>) {
+        self.shared.state().timing = timing;
     }
 
     /// The next `count` ARM requests (not token requests) are answered with `status` (500, 502, 503 or 504).

@@ -427,6 +427,8 @@ pub(crate) struct State {
     pub fail_next_operation: Option<(String, String)>,
     /// How long operations started from now on take at most (see [`Operation::due`]).
     pub operation_duration: Option<Duration>,
+    /// Durations per kind of operation: when set, operations end by time alone (see [`super::Timing`]).
+    pub timing: Option<super::timing::Timing>,
     /// Write requests still to be answered 409 `ServerBusy`, as if someone else's operation held the server.
     pub busy_writes_left: u32,
     pub requests: Vec<RecordedRequest>,

@@ -57,6 +57,11 @@ pub use moto::{MOTO_VERSION, moto_server_path};
 
 use proxy::{ClusterExtra, FaultRule, INTERNAL_HEADER, Shared, State};
 
+/// A writer reboot in the cloud-like profile: Amazon's "Amazon Aurora updates" page (AuroraUserGuide,
+/// Aurora.Updates) says a database restart typically means "20–30 seconds of downtime": the upper end,
+/// 30 s, ÷ 60 as in the ARM profile ([`crate::arm::timing::SCALE`]).
+pub const CLOUD_LIKE_REBOOT: Duration = Duration::from_millis(500);
+
 /// Called with `postgresql.conf` settings (`wal_level`, `max_replication_slots`, …): on a writer reboot
 /// with all of them, on an `immediate` change of dynamic parameters with just those.
 pub type SettingsHook = Arc<dyn Fn(BTreeMap<String, String>) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
@@ -468,6 +473,12 @@ impl RdsStandIn {
 
     pub fn clear_faults(&self) {
         self.state().faults.clear();
+    }
+
+    /// How long a reboot of an instance shows `rebooting` at least (`None`: only its describes and the
+    /// reboot hook). The benchmark's cloud-like profile uses [`CLOUD_LIKE_REBOOT`].
+    pub fn set_reboot_duration(&self, duration: Option<Duration>) {
+        self.state().reboot_duration = duration;
     }
 
     /// Delay before answering each request of `action` (or of any action without its own delay).

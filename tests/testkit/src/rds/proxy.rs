@@ -39,6 +39,8 @@ struct Reboot {
     /// The reboot hook (the writer's PostgreSQL restart) has not finished yet.
     hook_running: bool,
     failed: bool,
+    /// Shows `rebooting` at least until then (see [`State::reboot_duration`]).
+    until: Option<std::time::Instant>,
 }
 
 pub(crate) struct FaultRule {
@@ -58,6 +60,8 @@ pub(crate) struct State {
     failed: HashSet<String>,
     pub faults: Vec<FaultRule>,
     pub latency: HashMap<Option<String>, Duration>,
+    /// How long a reboot takes at least, as well as its describes and hook (`None`: no minimum).
+    pub reboot_duration: Option<Duration>,
     pub log: Vec<RequestRecord>,
     pub hook_errors: Vec<String>,
 }
@@ -72,6 +76,7 @@ impl State {
             failed: HashSet::new(),
             faults: Vec::new(),
             latency: HashMap::new(),
+            reboot_duration: None,
             log: Vec::new(),
             hook_errors: Vec::new(),
         }
@@ -88,7 +93,7 @@ impl State {
                 r.describes_left -= 1;
                 return Some("rebooting");
             }
-            if r.hook_running {
+            if r.hook_running || r.until.is_some_and(|until| std::time::Instant::now() < until) {
                 return Some("rebooting");
             }
             let failed = r.failed;
@@ -579,7 +584,8 @@ async fn reboot_instance(ctx: &Ctx<'_>, q: &Query) -> Result<Reply, RdsError> {
     }
     for m in &rebooting {
         st.failed.remove(m);
-        st.reboots.insert(m.clone(), Reboot { describes_left: describes, hook_running: false, failed: false });
+        let until = st.reboot_duration.map(|duration| std::time::Instant::now() + duration);
+        st.reboots.insert(m.clone(), Reboot { describes_left: describes, hook_running: false, failed: false, until });
     }
     if let Some((h, settings)) = hook {
         st.reboots.get_mut(&id).expect("just inserted").hook_running = true;

@@ -6,6 +6,7 @@
 use super::json::{empty_response, json_response};
 use super::{Answer, Refusal, ServerPath};
 use crate::arm::model::{Change, Operation, PROVIDER, Phase, STORAGE_SIZES, Server, ServerChange, State, now_rfc3339};
+use crate::arm::timing::OperationKind;
 use crate::arm::{LINK_API_VERSION, Shared};
 use axum::body::Body;
 use hyper::header::{self, HeaderValue};
@@ -28,16 +29,20 @@ pub(super) fn start_operation(
         "{}/subscriptions/{}/providers/{PROVIDER}/locations/{}",
         shared.endpoint, server.subscription, server.location
     );
+    // With a timing profile an operation ends when its time is up, however often it is polled.
+    let timed = state.timing.as_ref().map(|timing| timing.duration(OperationKind::of(&change)));
+    let due = timed.or(state.operation_duration).map(|duration| Instant::now() + duration);
+    let polls_left = if timed.is_some() { u32::MAX } else { state.polls_until_done };
     let operation = Operation {
         subscription: server.subscription.clone(),
         server: at.key(),
         change,
-        phase: Phase::Running { polls_left: state.polls_until_done },
+        phase: Phase::Running { polls_left },
         start_time: now_rfc3339(),
         end_time: None,
         planned_failure: state.fail_next_operation.take(),
         ha_state_before,
-        due: state.operation_duration.map(|duration| Instant::now() + duration),
+        due,
     };
     state.operations.insert(id.clone(), operation);
     let mut response = empty_response(StatusCode::ACCEPTED);
@@ -49,7 +54,16 @@ pub(super) fn start_operation(
     ] {
         headers.insert(name, HeaderValue::from_str(&url).expect("URLs and numbers are valid header values"));
     }
+    retry_after_ms(state, headers);
     response
+}
+
+/// With a timing profile, the finer `retry-after-ms` (which clients read before `Retry-After`).
+fn retry_after_ms(state: &State, headers: &mut hyper::HeaderMap) {
+    if let Some(timing) = &state.timing {
+        let ms = timing.retry_after.as_millis().to_string();
+        headers.insert("retry-after-ms", HeaderValue::from_str(&ms).expect("a number is a valid header value"));
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -94,8 +108,20 @@ pub(super) async fn poll(shared: &Shared, subscription: &str, id: &str, kind: Po
     let state = shared.state();
     let operation = state.operations.get(id).expect("operations are never removed");
     match kind {
-        PollKind::AsyncOperation => Ok(json_response(StatusCode::OK, &status_body(id, operation))),
-        PollKind::Location => location_result(shared, &state, id, operation),
+        PollKind::AsyncOperation => {
+            let mut response = json_response(StatusCode::OK, &status_body(id, operation));
+            if operation.is_active() {
+                retry_after_ms(&state, response.headers_mut());
+            }
+            Ok(response)
+        }
+        PollKind::Location => {
+            let mut response = location_result(shared, &state, id, operation)?;
+            if operation.is_active() {
+                retry_after_ms(&state, response.headers_mut());
+            }
+            Ok(response)
+        }
     }
 }
 

@@ -29,11 +29,13 @@ mod report;
 
 use anyhow::{Context, Result, bail};
 use bench::Bench;
-use bounds::apply_chains;
+use bounds::{apply_chains, apply_critical_path};
 use large_group::seed_large_group;
 use measure::median;
+use migprep_testkit::arm::Timing;
+use migprep_testkit::rds::CLOUD_LIKE_REBOOT;
 use migprep_testkit::scenario::{CLUSTER, REGION};
-use report::render;
+use report::{Cloud, render};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -130,7 +132,28 @@ async fn main() -> Result<()> {
         applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
     }
 
-    let report = render(&plans, &manuals, &applies, &apply_chains(&apply_plan), &growth, started.elapsed());
+    // apply with cloud-like durations (real ÷ 60): against its critical path, at 0 and 100 ms.
+    let mut cloud = BTreeMap::new();
+    for latency in [0, 100] {
+        progress(&format!("apply with the cloud-like profile at {latency} ms: starting fresh stand-ins"));
+        let bench = Bench::start(&binary, logs.path()).await?;
+        bench.scenario.arm.set_timing(Some(Timing::cloud_like()));
+        bench.scenario.rds.set_reboot_duration(Some(CLOUD_LIKE_REBOOT));
+        bench.set_latency(Duration::from_millis(latency));
+        let spec = bench.spec_path.to_string_lossy().into_owned();
+        cloud.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+    }
+    let critical = apply_critical_path(&apply_plan, &Timing::cloud_like());
+
+    let report = render(
+        &plans,
+        &manuals,
+        &applies,
+        &apply_chains(&apply_plan),
+        &Cloud { runs: &cloud, critical: &critical },
+        &growth,
+        started.elapsed(),
+    );
     print!("{report}");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;

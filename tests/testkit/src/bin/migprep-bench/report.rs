@@ -9,11 +9,18 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
+/// The applies with the cloud-like profile, by latency, and the critical path of their changes.
+pub(crate) struct Cloud<'a> {
+    pub(crate) runs: &'a BTreeMap<u64, Run>,
+    pub(crate) critical: &'a (Duration, String),
+}
+
 pub(crate) fn render(
     plans: &BTreeMap<u64, Run>,
     manuals: &BTreeMap<u64, Run>,
     applies: &BTreeMap<u64, Run>,
     apply_chains: &[(String, u32)],
+    cloud: &Cloud<'_>,
     growth: &[(String, u64, Run, u32)],
     took: Duration,
 ) -> String {
@@ -85,6 +92,42 @@ pub(crate) fn render(
     for (chain, trips) in apply_chains {
         let _ = writeln!(out, "- {trips} round trips: {chain}");
     }
+
+    let _ = writeln!(out, "\n#### apply with cloud-like durations against its critical path\n");
+    let (critical, chain) = cloud.critical;
+    out.push_str("| latency (ms) | apply (s) | plan (s) | critical path (s) | plan + critical path (s) | ratio |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    for (latency, run) in cloud.runs {
+        let plan = plans.get(latency).map_or(Duration::ZERO, |p| p.cost.wall);
+        let bound = plan + *critical;
+        let _ = writeln!(
+            out,
+            "| {latency} | {} | {} | {} | {} | {:.2}× |",
+            secs(run.cost.wall),
+            secs(plan),
+            secs(*critical),
+            secs(bound),
+            run.cost.wall.as_secs_f64() / bound.as_secs_f64(),
+        );
+    }
+    if let (Some(zero), Some(hundred)) = (cloud.runs.get(&0), cloud.runs.get(&100)) {
+        let cost = hundred.cost.wall.saturating_sub(zero.cost.wall);
+        let chain_cost = Duration::from_millis(100 * u64::from(apply_bound));
+        let _ = writeln!(
+            out,
+            "\nCost of 100 ms latency with these durations: {} s, {:.2}× the write chain's {} s.",
+            secs(cost),
+            cost.as_secs_f64() / chain_cost.as_secs_f64(),
+            secs(chain_cost),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nDurations are the stand-ins' cloud-like profile (published or estimated real durations ÷ 60, \
+         see `tests/testkit/src/arm/timing.rs`). The critical path is the longer of the longest chain of \
+         dependencies, each change weighted by its operation's duration, and the server's operations one \
+         at a time: {chain}.\n"
+    );
 
     let _ = writeln!(out, "\n#### how plan grows with the work (median of {RUNS})\n");
     out.push_str(HEADER);
