@@ -36,7 +36,9 @@ Environment:
                                   the Azure identity (service principal, workload identity);
                                   without them a managed identity or the az CLI's login
   AZURE_AUTHORITY_HOST            the Entra ID host, when the spec sets no target.authority_host
-  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
+  AZURE_STORAGE_KEY               [state] backend = \"azblob\": sign with this account key instead of
+                                  an Entra token from the Azure identity
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
                                   the AWS SDK's own settings and credential chain
   NO_COLOR                        never colour the output (https://no-color.org)
   RUST_LOG                        what to log on stderr, overriding -v (e.g. migprep=debug)

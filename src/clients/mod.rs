@@ -1,11 +1,14 @@
 //! One client per system, each reading AND writing it: [`rds`] (the RDS API), [`arm`] (Azure Resource
-//! Manager), [`postgres`] (SQL on either database) and [`secrets`] (a password in AWS Secrets Manager). Clients translate between the wire and the plain
+//! Manager), [`postgres`] (SQL on either database), [`secrets`] (a password in AWS Secrets Manager) and
+//! [`store`] (the shared state backends: an S3 bucket, an Azure Blob container). Clients translate between
+//! the wire and the plain
 //! [`crate::model`]; SDK and wire types never leave their folder, and no client decides anything.
 
 pub mod arm;
 pub mod postgres;
 pub mod rds;
 pub mod secrets;
+pub mod store;
 
 use crate::model::server::ServerId;
 use crate::tls::Trust;
