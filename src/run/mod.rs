@@ -6,9 +6,11 @@ use crate::apply::executor::{self, Options};
 use crate::apply::lock::{self, Holder, Lock};
 use crate::apply::perform::Dispatch;
 use crate::apply::progress::{Listener, Progress};
-use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format, Report};
+
+mod state;
+
 use crate::clients::postgres;
 use crate::clients::{Clients, Databases, arm, rds};
 use crate::error::UserError;
@@ -158,7 +160,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 apply_saved(&input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
             } else {
                 let spec = Spec::load(&input)?;
-                let dir = state_dir(&spec, settings)?;
+                let dir = state::open(&spec, settings).await?;
                 break_lock(&dir, force_unlock.as_deref())?;
                 let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
                 let session = Session::open(&spec, settings).await?;
@@ -202,15 +204,14 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         }
         Command::ForceUnlock { spec, id } => {
             let spec = Spec::load(&spec)?;
-            break_lock(&state_dir(&spec, settings)?, Some(&id))?;
+            break_lock(&state::open(&spec, settings).await?, Some(&id))?;
             Ok(Outcome::Clean)
         }
         Command::Restore { spec, out, auto_approve, force_unlock, deadline, format: report } => {
             let _interrupts = watch_interrupts();
             let spec = Spec::load(&spec)?;
-            let dir = state_dir(&spec, settings)?;
-            let recorded =
-                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let dir = state::open(&spec, settings).await?;
+            let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (mut plan, observations) = rules::restore(&spec, &observed, &recorded);
@@ -250,30 +251,8 @@ impl<'s> Session<'s> {
             return Err(report_problems(observe::Problems(unreadable)));
         }
         let trust = trust_for(spec, settings)?;
-        let poll_interval = settings.poll_interval();
-        let rds_settings = rds::Settings {
-            region: spec.source.region.clone(),
-            profile: spec.source.profile.clone(),
-            poll_interval: Some(poll_interval),
-            request_timeout: settings.request_timeout,
-            ..rds::Settings::default()
-        };
-        let mut arm_settings = arm::Settings {
-            arm_endpoint: spec.target.arm_endpoint.clone().or_else(|| settings.arm_endpoint.clone()),
-            authority_host: spec.target.authority_host.clone().or_else(|| settings.authority_host.clone()),
-            audience: settings.arm_audience.clone(),
-            credential: arm::Credential::Chain(arm::ChainEnvironment {
-                tenant_id: settings.azure_tenant_id.clone(),
-                client_id: settings.azure_client_id.clone(),
-                client_secret: settings.azure_client_secret.clone(),
-                federated_token_file: settings.azure_federated_token_file.clone(),
-            }),
-            request_timeout: settings.request_timeout,
-            allow_custom_endpoints: settings.allow_custom_endpoints,
-            ..arm::Settings::default()
-        };
-        // The same knob bounds ARM's waits: Retry-After and operation polls.
-        arm_settings.backoff.max_delay = arm_settings.backoff.max_delay.min(poll_interval.max(Duration::from_secs(1)));
+        let rds_settings = rds_settings(spec, settings, &spec.source.region);
+        let arm_settings = arm_settings(spec, settings);
         let rds = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
         let arm = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
         let server = ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
@@ -325,6 +304,39 @@ impl<'s> Session<'s> {
     }
 }
 
+/// How to reach RDS (and the other AWS services of a run) for the spec, in `region`.
+fn rds_settings(spec: &Spec, settings: &Settings, region: &str) -> rds::Settings {
+    rds::Settings {
+        region: region.to_string(),
+        profile: spec.source.profile.clone(),
+        poll_interval: Some(settings.poll_interval()),
+        request_timeout: settings.request_timeout,
+        ..rds::Settings::default()
+    }
+}
+
+/// How to reach ARM (and Azure's other services) for the spec: its endpoints, else the environment's.
+fn arm_settings(spec: &Spec, settings: &Settings) -> arm::Settings {
+    let mut arm_settings = arm::Settings {
+        arm_endpoint: spec.target.arm_endpoint.clone().or_else(|| settings.arm_endpoint.clone()),
+        authority_host: spec.target.authority_host.clone().or_else(|| settings.authority_host.clone()),
+        audience: settings.arm_audience.clone(),
+        credential: arm::Credential::Chain(arm::ChainEnvironment {
+            tenant_id: settings.azure_tenant_id.clone(),
+            client_id: settings.azure_client_id.clone(),
+            client_secret: settings.azure_client_secret.clone(),
+            federated_token_file: settings.azure_federated_token_file.clone(),
+        }),
+        request_timeout: settings.request_timeout,
+        allow_custom_endpoints: settings.allow_custom_endpoints,
+        ..arm::Settings::default()
+    };
+    // The same knob bounds ARM's waits: Retry-After and operation polls.
+    let poll_interval = settings.poll_interval();
+    arm_settings.backoff.max_delay = arm_settings.backoff.max_delay.min(poll_interval.max(Duration::from_secs(1)));
+    arm_settings
+}
+
 /// Every observation problem, each with its hint: the first is the error's message, the others follow
 /// as `error:`/`hint:` lines, and the last hint closes it.
 fn report_problems(problems: observe::Problems) -> UserError {
@@ -356,7 +368,7 @@ async fn apply_saved(
             .hint(hint)
     })?;
     let saved = file::load(path, Some(&spec.digest))?;
-    let dir = state_dir(&spec, settings)?;
+    let dir = state::open(&spec, settings).await?;
     break_lock(&dir, force_unlock)?;
     let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
     let session = Session::open(&spec, settings).await?;
@@ -364,8 +376,7 @@ async fn apply_saved(
     let (fresh, fresh_observations) = match saved.plan.kind {
         Kind::Apply => rules::plan(&spec, &observed),
         Kind::Restore => {
-            let recorded =
-                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             rules::restore(&spec, &observed, &recorded)
         }
     };
@@ -721,13 +732,4 @@ fn print_verdict(
 /// Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
 fn colour_allowed(stream: &impl IsTerminal, settings: &Settings) -> bool {
     stream.is_terminal() && !settings.no_color
-}
-
-/// The state folder for a spec: `MIGPREP_STATE_DIR`, else `.migprep/` beside the spec; then `<name>/`.
-fn state_dir(spec: &Spec, settings: &Settings) -> Result<StateDir, UserError> {
-    let root = match &settings.state_dir {
-        Some(dir) => dir.clone(),
-        None => spec.file.parent().unwrap_or(Path::new(".")).join(".migprep"),
-    };
-    StateDir::open(&root, &spec.name)
 }
