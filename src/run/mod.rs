@@ -9,6 +9,7 @@ use crate::apply::progress::{Listener, Progress};
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format, Report};
 
+mod fleet;
 mod state;
 
 use crate::clients::postgres;
@@ -44,6 +45,8 @@ pub enum Outcome {
     ValidationFailed,
     /// Ctrl-C: the running steps finished and were recorded, the rest did not start (exit 130).
     Interrupted,
+    /// Several specs: the most severe of their codes (each spec's errors already reported).
+    Code(u8),
 }
 
 impl Outcome {
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::Changes => 2,
             Outcome::Blockers | Outcome::ValidationFailed => 3,
             Outcome::Interrupted => 130,
+            Outcome::Code(code) => code,
         }
     }
 }
@@ -128,8 +132,15 @@ pub fn init_logging(verbose: u8, settings: &Settings) {
 
 pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Plan { spec, out, format, detailed_exitcode, roles_sql } => {
-            let spec = Spec::load(&spec)?;
+        Command::Plan { specs, out, format, detailed_exitcode, roles_sql, parallel } => {
+            let specs = fleet::expand(&specs)?;
+            let [spec] = specs.as_slice() else {
+                if out.is_some() || roles_sql.is_some() {
+                    return Err(one_spec_only("--out and --roles-sql").into());
+                }
+                return fleet::plan(&specs, format, detailed_exitcode, usize::from(parallel), settings).await;
+            };
+            let spec = Spec::load(spec)?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (mut plan, observations) = rules::plan(&spec, &observed);
@@ -153,13 +164,24 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
-        Command::Apply { input, auto_approve, force_unlock, deadline, format: report } => {
+        Command::Apply { inputs, auto_approve, force_unlock, deadline, format: report, parallel } => {
             let _interrupts = watch_interrupts();
-            if is_plan_file(&input) {
+            let inputs = fleet::expand(&inputs)?;
+            let [input] = inputs.as_slice() else {
+                if inputs.iter().any(|input| is_plan_file(input)) {
+                    return Err(one_spec_only("a plan file").into());
+                }
+                if force_unlock.is_some() {
+                    return Err(one_spec_only("--force-unlock").into());
+                }
+                let parallel = usize::from(parallel);
+                return fleet::apply(&inputs, Kind::Apply, auto_approve, deadline, report, parallel, settings).await;
+            };
+            if is_plan_file(input) {
                 let approval = Approval::Reviewed(input.clone());
-                apply_saved(&input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
+                apply_saved(input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
             } else {
-                let spec = Spec::load(&input)?;
+                let spec = Spec::load(input)?;
                 let dir = state::open(&spec, settings).await?;
                 break_lock(&dir, force_unlock.as_deref())?;
                 let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
@@ -207,9 +229,17 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             break_lock(&state::open(&spec, settings).await?, Some(&id))?;
             Ok(Outcome::Clean)
         }
-        Command::Restore { spec, out, auto_approve, force_unlock, deadline, format: report } => {
+        Command::Restore { specs, out, auto_approve, force_unlock, deadline, format: report, parallel } => {
             let _interrupts = watch_interrupts();
-            let spec = Spec::load(&spec)?;
+            let specs = fleet::expand(&specs)?;
+            let [spec] = specs.as_slice() else {
+                if out.is_some() || force_unlock.is_some() {
+                    return Err(one_spec_only("--out and --force-unlock").into());
+                }
+                let parallel = usize::from(parallel);
+                return fleet::apply(&specs, Kind::Restore, auto_approve, deadline, report, parallel, settings).await;
+            };
+            let spec = Spec::load(spec)?;
             let dir = state::open(&spec, settings).await?;
             let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
@@ -458,8 +488,9 @@ async fn execute(
     let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
     if steps.report == Report::Json {
         let status = match &outcome {
-            // A plan's steps never end in a validation's verdict; counted as blocked should one ever.
-            Ok(Outcome::Blockers | Outcome::ValidationFailed) => events::Status::Blocked,
+            // A plan's steps never end in a validation's verdict or a fleet's code; counted as blocked
+            // should one ever.
+            Ok(Outcome::Blockers | Outcome::ValidationFailed | Outcome::Code(_)) => events::Status::Blocked,
             Ok(Outcome::Interrupted) => events::Status::Interrupted,
             Ok(Outcome::Clean | Outcome::Changes) if !plan.has_changes() => events::Status::NothingToDo,
             Ok(Outcome::Clean | Outcome::Changes) => events::Status::Complete,
@@ -678,6 +709,12 @@ fn write_roles_sql(path: &Path, plan: &Plan) -> Result<(), UserError> {
     })?;
     eprintln!("migprep: wrote the statements that create the target's roles to {}", path.display());
     Ok(())
+}
+
+/// The refusal of an option that names one spec's file or lock, given several specs.
+fn one_spec_only(what: &str) -> UserError {
+    UserError::new(format!("{what} works with one spec, and several were given"))
+        .hint("run the command for that spec alone")
 }
 
 /// A saved plan is JSON; a spec is TOML, which cannot start with `{`.
