@@ -26,6 +26,7 @@ macro_rules! environment {
         "\
 Environment:
   MIGPREP_STATE_DIR               where state folders live (default: .migprep/ beside the spec)
+  SOURCE_PGPASSWORD               init: the source admin's password, to list the databases (optional)
   MIGPREP_CA_FILE                 an extra CA bundle (PEM), when the spec sets no ca_file
   MIGPREP_ARM_ENDPOINT            the ARM endpoint, when the spec sets no target.arm_endpoint
   MIGPREP_ARM_AUDIENCE            the ARM token audience (sovereign or private clouds)
@@ -183,6 +184,36 @@ pub enum Command {
         /// Give up after this long and cancel the validation: e.g. `30m`, `1h`, `90s`.
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_VALIDATE_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
+    },
+    /// Write a spec for a cluster and a server: discovers the writer endpoint, the parameter group, the
+    /// server's FQDN and admin login, and (when SOURCE_PGPASSWORD lets it connect) the databases, and
+    /// writes every key with a comment. Secrets appear only as `{ env = … }` references. Never overwrites.
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
+    Init {
+        /// The Aurora DB cluster identifier.
+        #[arg(long)]
+        cluster: String,
+        /// The cluster's AWS region.
+        #[arg(long)]
+        region: String,
+        /// An AWS profile (otherwise the SDK's default credential chain).
+        #[arg(long)]
+        profile: Option<String>,
+        /// The flexible server's name.
+        #[arg(long)]
+        server: String,
+        /// The flexible server's resource group.
+        #[arg(long)]
+        resource_group: String,
+        /// The Azure subscription id.
+        #[arg(long)]
+        subscription: String,
+        /// An extra CA bundle (PEM) to trust, written into the spec as ca_file.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Where to write the spec; an existing file is never overwritten.
+        #[arg(long, default_value = "migprep.toml", value_name = "FILE")]
+        out: PathBuf,
     },
     /// Print a saved plan.
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]

@@ -10,6 +10,7 @@ use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format, Report};
 
 mod fleet;
+mod init;
 mod state;
 
 use crate::clients::postgres;
@@ -153,6 +154,11 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 write_roles_sql(&path, &plan)?;
             }
             Ok(outcome(&plan, detailed_exitcode))
+        }
+        Command::Init { cluster, region, profile, server, resource_group, subscription, ca_file, out } => {
+            let request =
+                init::Request { cluster, region, profile, server, resource_group, subscription, ca_file, out };
+            init::init(request, settings).await
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
