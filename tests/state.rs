@@ -207,3 +207,50 @@ async fn azure_blob_of_two_concurrent_applies_from_two_folders_exactly_one_runs(
     let Some(backend) = Backend::blob().await else { return };
     exactly_one_of_two_applies_runs(backend, scene().await).await;
 }
+
+/// An apply killed while it holds the lock leaves it behind; the next apply reports it as stale (its
+/// process is gone on this host) with the command that breaks it, which does, and the apply then runs.
+async fn a_lock_left_by_a_killed_apply_is_reported_stale_and_broken(backend: Backend, scenario: Scenario) {
+    let folder = tempfile::tempdir().unwrap();
+    let spec = spec_in(folder.path(), &scenario, &backend);
+    // Slow ARM operations keep the first apply inside its steps long enough to be killed there.
+    scenario.arm.set_operation_duration(Some(std::time::Duration::from_secs(30)));
+    let mut child = common::command(&scenario, &["apply", text(&spec), "--auto-approve"])
+        .envs(backend.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while backend.object("lock.json").await.is_none_or(|lock| lock.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "the apply never took the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().await.unwrap();
+    scenario.arm.set_operation_duration(None);
+
+    let refused = run(&scenario, &backend, &["apply", text(&spec), "--auto-approve"]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("is gone"), "reported as stale: {}", refused.stderr);
+    let command = "migprep force-unlock <spec> ";
+    let at = refused.stderr.find(command).unwrap_or_else(|| panic!("{}", refused.stderr)) + command.len();
+    let id = &refused.stderr[at..at + 32];
+    let unlock = run(&scenario, &backend, &["force-unlock", text(&spec), id]).await;
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    let apply = run(&scenario, &backend, &["apply", text(&spec), "--auto-approve"]).await;
+    assert_eq!(apply.code, 0, "the journal lets it resume:\n{}", apply.stderr);
+    assert_eq!(server(&scenario, SERVER)["properties"]["highAvailability"]["mode"], "Disabled");
+}
+
+#[tokio::test]
+async fn s3_a_lock_left_by_a_killed_apply_is_reported_stale_and_broken() {
+    let scenario = scene().await;
+    let backend = Backend::s3(&scenario).await;
+    a_lock_left_by_a_killed_apply_is_reported_stale_and_broken(backend, scenario).await;
+}
+
+#[tokio::test]
+async fn azure_blob_a_lock_left_by_a_killed_apply_is_reported_stale_and_broken() {
+    let Some(backend) = Backend::blob().await else { return };
+    a_lock_left_by_a_killed_apply_is_reported_stale_and_broken(backend, scene().await).await;
+}
