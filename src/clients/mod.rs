@@ -14,11 +14,13 @@ use crate::model::server::ServerId;
 use crate::tls::Trust;
 use postgres::Endpoint;
 
-/// The cloud clients of one run, built once from the spec and the settings.
+/// The cloud clients of one run, built once from the spec and the settings. The RDS and ARM clients may
+/// be shared with other specs of the same run (one AWS configuration per profile and region, one Azure
+/// credential and token cache per cloud).
 pub struct Clients {
     pub trust: Trust,
-    pub rds: rds::Rds,
-    pub arm: arm::Arm,
+    pub rds: std::sync::Arc<rds::Rds>,
+    pub arm: std::sync::Arc<arm::Arm>,
     /// The flexible server the spec names.
     pub server: ServerId,
 }

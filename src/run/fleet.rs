@@ -4,6 +4,7 @@
 //! with one summary table and the most severe exit code. Each spec keeps its own state, journal and lock;
 //! one that fails never stops another.
 
+use super::session::Shared;
 use super::{Approval, Outcome, Session, Steps, Tally, confirm, print, run_steps};
 use crate::apply::lock::{Holder, Lock};
 use crate::cli::{Format, Report};
@@ -65,7 +66,7 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 /// Loads, observes and plans one spec; with `locked`, under its lock (taken first, as a single apply does).
-async fn prepare<'s>(path: &Path, kind: Kind, locked: bool, settings: &'s Settings) -> Planned<'s> {
+async fn prepare<'s>(path: &Path, kind: Kind, locked: bool, settings: &'s Settings, shared: &Shared) -> Planned<'s> {
     let mut entry = Entry {
         spec: path.display().to_string(),
         cluster: None,
@@ -90,7 +91,7 @@ async fn prepare<'s>(path: &Path, kind: Kind, locked: bool, settings: &'s Settin
             }
             _ => None,
         };
-        let session = Session::open(&spec, settings).await?;
+        let session = Session::open_sharing(&spec, settings, shared).await?;
         let (observed, databases) = session.observe(&spec).await?;
         let (mut plan, _) = match &recorded {
             Some(recorded) => rules::restore(&spec, &observed, recorded),
@@ -154,7 +155,9 @@ pub(super) async fn plan(
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let mut entries = Vec::new();
-    let mut planned = stream::iter(specs).map(|path| prepare(path, Kind::Apply, false, settings)).buffered(parallel);
+    let shared = Shared::default();
+    let mut planned =
+        stream::iter(specs).map(|path| prepare(path, Kind::Apply, false, settings, &shared)).buffered(parallel);
     while let Some(Planned { entry, .. }) = planned.next().await {
         if format != Format::Json {
             show(&entry, format, settings)?;
@@ -177,7 +180,8 @@ pub(super) async fn apply(
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let mut prepared = Vec::new();
-    let mut planned = stream::iter(specs).map(|path| prepare(path, kind, true, settings)).buffered(parallel);
+    let shared = Shared::default();
+    let mut planned = stream::iter(specs).map(|path| prepare(path, kind, true, settings, &shared)).buffered(parallel);
     while let Some(one) = planned.next().await {
         match (report, &one.entry.plan) {
             (Report::Human, _) => show(&one.entry, Format::Human, settings)?,
