@@ -256,6 +256,17 @@ fn mark(prepared: &mut [Planned<'_>], result: fleet::Result) {
 /// Releases every lock, prints the summary, and says how the run ended.
 fn finish(prepared: Vec<Planned<'_>>, report: Report) -> anyhow::Result<Outcome> {
     let entries: Vec<Entry> = prepared.into_iter().map(|one| one.entry).collect();
-    summarize(&entries, if report == Report::Json { Format::Json } else { Format::Human })?;
+    match report {
+        Report::Human => summarize(&entries, Format::Human)?,
+        Report::Json => {
+            // The last of the JSON lines: the fleet document on one line.
+            let mut bytes = Vec::new();
+            crate::render::fleet::json(&entries, &mut bytes)
+                .map_err(|e| UserError::new(format!("cannot render the summary: {e}")))?;
+            let document: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| UserError::new(format!("cannot render the summary: {e}")))?;
+            let _ = writeln!(std::io::stdout().lock(), "{document}");
+        }
+    }
     Ok(Outcome::Code(fleet::exit_code(&entries, false)))
 }
