@@ -14,7 +14,8 @@ Exit codes:
   2  success with changes present (plan with --detailed-exitcode only)
   3  blockers present: a prerequisite migprep cannot fix (e.g. source version < 9.5);
      for validate: Azure's premigration validation failed
-  130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again"
+  130  interrupted (Ctrl-C): the running steps finished and were recorded; run the command again
+Several specs: the most severe over all of them (1, then 130, then 3, then 2, then 0)."
     };
 }
 
@@ -25,6 +26,7 @@ macro_rules! environment {
         "\
 Environment:
   MIGPREP_STATE_DIR               where state folders live (default: .migprep/ beside the spec)
+  SOURCE_PGPASSWORD               init: the source admin's password, to list the databases (optional)
   MIGPREP_CA_FILE                 an extra CA bundle (PEM), when the spec sets no ca_file
   MIGPREP_ARM_ENDPOINT            the ARM endpoint, when the spec sets no target.arm_endpoint
   MIGPREP_ARM_AUDIENCE            the ARM token audience (sovereign or private clouds)
@@ -37,7 +39,9 @@ Environment:
                                   without them a managed identity or the az CLI's login
   AZURE_AUTHORITY_HOST            the Entra ID host, when the spec sets no target.authority_host
   AWS_CA_BUNDLE                   more CA certificates to trust for AWS's endpoints only
-  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
+  AZURE_STORAGE_KEY               [state] backend = \"azblob\": sign with this account key instead of
+                                  an Entra token from the Azure identity
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …
                                   the AWS SDK's own settings and credential chain
   NO_COLOR                        never colour the output (https://no-color.org)
   RUST_LOG                        what to log on stderr, overriding -v (e.g. migprep=debug)
@@ -77,9 +81,10 @@ pub enum Command {
     /// The plan goes to stdout; progress and errors to stderr.
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Plan {
-        /// The migration spec (TOML).
-        #[arg(default_value = "migprep.toml")]
-        spec: PathBuf,
+        /// The migration specs (TOML), or folders of them (every `*.toml` in the folder). Several specs
+        /// are planned concurrently and end with one summary table.
+        #[arg(default_value = "migprep.toml", num_args = 1..)]
+        specs: Vec<PathBuf>,
         /// Save the plan to this file, for `migprep apply FILE` or `migprep show FILE`.
         #[arg(long, value_name = "PLANFILE")]
         out: Option<PathBuf>,
@@ -94,14 +99,18 @@ pub enum Command {
         /// file lists the ones to set.
         #[arg(long, value_name = "FILE")]
         roles_sql: Option<PathBuf>,
+        /// With several specs: how many are worked on at once.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..))]
+        parallel: u16,
     },
     /// Make the changes: from a spec (plans, shows, asks for `yes`) or from a saved plan file (applies
     /// exactly that plan, after checking that nothing it depends on has changed since).
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Apply {
-        /// A migration spec or a plan file saved with `plan --out`.
-        #[arg(default_value = "migprep.toml", value_name = "SPEC|PLANFILE")]
-        input: PathBuf,
+        /// Migration specs or folders of them, or one plan file saved with `plan --out`. Several specs are
+        /// planned concurrently, confirmed once, applied concurrently, and end with one summary table.
+        #[arg(default_value = "migprep.toml", value_name = "SPEC|PLANFILE", num_args = 1..)]
+        inputs: Vec<PathBuf>,
         /// Do not ask for confirmation (required for a spec when there is no terminal; a saved plan was
         /// reviewed already and needs none). The plan is printed first all the same.
         #[arg(long)]
@@ -115,13 +124,16 @@ pub enum Command {
         /// How to report: the plan and progress for people, or JSON lines on stdout for CI.
         #[arg(long, value_enum, default_value_t = Report::Human)]
         format: Report,
+        /// With several specs: how many are worked on at once.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..))]
+        parallel: u16,
     },
     /// Put back what was changed only for the migration (temp-tablespace parameter, high availability, …).
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Restore {
-        /// The migration spec (TOML).
-        #[arg(default_value = "migprep.toml")]
-        spec: PathBuf,
+        /// The migration specs (TOML), or folders of them; several are restored concurrently.
+        #[arg(default_value = "migprep.toml", num_args = 1..)]
+        specs: Vec<PathBuf>,
         /// Save the restore plan to this file instead of applying it.
         #[arg(long, value_name = "PLANFILE")]
         out: Option<PathBuf>,
@@ -139,6 +151,9 @@ pub enum Command {
         /// which prints the plan for people).
         #[arg(long, value_enum, default_value_t = Report::Human)]
         format: Report,
+        /// With several specs: how many are worked on at once.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..))]
+        parallel: u16,
     },
     /// Break the lock of a spec's state folder, left by a run that died; ID must be the lock's id, which
     /// the refusal of the next run quotes.
@@ -171,6 +186,36 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_VALIDATE_DEADLINE, value_parser = parse_duration)]
         deadline: Duration,
     },
+    /// Write a spec for a cluster and a server: discovers the writer endpoint, the parameter group, the
+    /// server's FQDN and admin login, and (when SOURCE_PGPASSWORD lets it connect) the databases, and
+    /// writes every key with a comment. Secrets appear only as `{ env = … }` references. Never overwrites.
+    #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
+    Init {
+        /// The Aurora DB cluster identifier.
+        #[arg(long)]
+        cluster: String,
+        /// The cluster's AWS region.
+        #[arg(long)]
+        region: String,
+        /// An AWS profile (otherwise the SDK's default credential chain).
+        #[arg(long)]
+        profile: Option<String>,
+        /// The flexible server's name.
+        #[arg(long)]
+        server: String,
+        /// The flexible server's resource group.
+        #[arg(long)]
+        resource_group: String,
+        /// The Azure subscription id.
+        #[arg(long)]
+        subscription: String,
+        /// An extra CA bundle (PEM) to trust, written into the spec as ca_file.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Where to write the spec; an existing file is never overwritten.
+        #[arg(long, default_value = "migprep.toml", value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Print a saved plan.
     #[command(after_help = EXIT_CODES, after_long_help = LONG_HELP)]
     Show {
@@ -192,6 +237,10 @@ pub enum Command {
 /// How long an apply or a restore may take in all: long enough for an HA change, a writer reboot and a
 /// resize one after another on a slow day.
 pub const DEFAULT_DEADLINE: &str = "4h";
+
+/// How many specs of a fleet are worked on at once: the work is waiting on the clouds, not the CPU, and
+/// eight keeps well inside the APIs' rate limits.
+pub const DEFAULT_PARALLEL: u16 = 8;
 
 /// How long a validation may take: the service usually needs minutes.
 pub const DEFAULT_VALIDATE_DEADLINE: &str = "1h";

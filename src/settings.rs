@@ -41,6 +41,10 @@ pub struct Settings {
     pub azure_client_id: Option<String>,
     pub azure_client_secret: Option<crate::secret::Secret>,
     pub azure_federated_token_file: Option<String>,
+    /// `AZURE_STORAGE_KEY`: an account key for `[state] backend = "azblob"` instead of an Entra token.
+    pub azure_storage_key: Option<crate::secret::Secret>,
+    /// `SOURCE_PGPASSWORD`: for `init`, the source admin's password, to list the databases.
+    pub source_password: Option<crate::secret::Secret>,
     /// `NO_COLOR` (https://no-color.org).
     pub no_color: bool,
     /// Who runs migprep, for the lock: `USER` (or `LOGNAME`, `USERNAME`) and `HOSTNAME`.
@@ -83,6 +87,8 @@ impl Settings {
             azure_client_id: get("AZURE_CLIENT_ID"),
             azure_client_secret: get("AZURE_CLIENT_SECRET").map(crate::secret::Secret::new),
             azure_federated_token_file: get("AZURE_FEDERATED_TOKEN_FILE"),
+            azure_storage_key: get("AZURE_STORAGE_KEY").map(crate::secret::Secret::new),
+            source_password: get("SOURCE_PGPASSWORD").map(crate::secret::Secret::new),
             no_color: get("NO_COLOR").is_some(),
             user: ["USER", "LOGNAME", "USERNAME"].iter().find_map(|name| get(name)),
             hostname: get("HOSTNAME"),

@@ -197,9 +197,9 @@ pub async fn execute<P: Provider + Sync>(
     let run = Run { id: random_id(), plan: digest, kind: plan.kind, clock: options.clock };
     let bookkeeping = Bookkeeping {
         run,
-        journal: Mutex::new(Journal::open(&dir.journal())?),
+        journal: Mutex::new(dir.open_journal()?),
         state: Mutex::new(state::load(&dir.state())?),
-        state_path: dir.state(),
+        dir: dir.clone(),
     };
     let stop = AtomicBool::new(false);
     let interrupted = || options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
@@ -303,7 +303,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
         return Ok(Vec::new());
     }
     let (run, digest) = (random_id(), plan.digest());
-    let mut journal = Journal::open(&dir.journal())?;
+    let mut journal = dir.open_journal()?;
     let mut recorded = state::load(&dir.state())?;
     for intent in &settled {
         let done = Record {
@@ -316,7 +316,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
         };
         // The state before the journal, as in a step.
         recorded.record(done.step());
-        state::save(&recorded, &dir.state())?;
+        dir.save_state(&recorded)?;
         journal.append(&done)?;
     }
     Ok(settled.into_iter().map(|intent| intent.address.clone()).collect())
@@ -327,7 +327,7 @@ struct Bookkeeping {
     run: Run,
     journal: Mutex<Journal>,
     state: Mutex<Recorded>,
-    state_path: std::path::PathBuf,
+    dir: super::StateDir,
 }
 
 impl Bookkeeping {
@@ -340,7 +340,7 @@ impl Bookkeeping {
     fn remember(&self, change: &Change, after: Option<String>) -> Result<(), ExecuteError> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.record(Step::of(self.run.kind, change, after.as_deref()));
-        Ok(state::save(&state, &self.state_path)?)
+        Ok(self.dir.save_state(&state)?)
     }
 }
 

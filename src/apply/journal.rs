@@ -139,6 +139,8 @@ impl JournalError {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Shared storage the whole journal is sent to after each record, for a remote state.
+    remote: Option<std::sync::Arc<super::remote::Remote>>,
 }
 
 impl Journal {
@@ -160,7 +162,12 @@ impl Journal {
             file.seek(SeekFrom::End(0)).map_err(failed)?;
             file.sync_all().map_err(failed)?;
         }
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self { path: path.to_path_buf(), file, remote: None })
+    }
+
+    /// This journal, sending itself whole to `remote` after each record.
+    pub fn sending_to(self, remote: std::sync::Arc<super::remote::Remote>) -> Self {
+        Self { remote: Some(remote), ..self }
     }
 
     /// Appends one record as one line and waits until it is on disk.
@@ -169,7 +176,17 @@ impl Journal {
         line.push(b'\n');
         // One write call per line, so that a crash leaves at most one partial final line.
         let written = self.file.write_all(&line).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
-        written.map_err(|source| JournalError::Write { path: self.path.clone(), source })
+        written.map_err(|source| JournalError::Write { path: self.path.clone(), source })?;
+        if let Some(remote) = &self.remote {
+            // The whole journal in one object write: the stored journal is always complete.
+            let bytes =
+                fs::read(&self.path).map_err(|source| JournalError::Read { path: self.path.clone(), source })?;
+            remote.put(super::JOURNAL, bytes).map_err(|e| JournalError::Write {
+                path: PathBuf::from(remote.location_of(super::JOURNAL)),
+                source: io::Error::other(e.to_string()),
+            })?;
+        }
+        Ok(())
     }
 }
 

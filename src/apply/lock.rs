@@ -1,11 +1,13 @@
 //! The lock: one `apply` or `restore` per spec at a time. `lock.json` in the state folder is created
-//! with `create_new`, so exactly one of two racing runs wins; it names its holder so that the loser can
+//! with `create_new` (in shared storage: created only if absent, or leased, see [`super::remote`]), so
+//! exactly one of two racing runs wins; it names its holder so that the loser can
 //! say who holds it, and carries a random id that `--force-unlock` must quote, so that a stale lock is
 //! broken deliberately and never someone else's newer one. The lock is released when dropped.
 //!
 //! File only; the holder's user, host and process id are read from the environment by [`Holder::current`]
 //! and passed in, so tests choose them.
 
+use super::remote::Taken;
 use super::{StateDir, random_id, timestamp};
 use crate::error::UserError;
 use crate::settings::Settings;
@@ -67,6 +69,8 @@ pub struct LockInfo {
 pub struct Lock {
     dir: StateDir,
     info: LockInfo,
+    /// The lease that holds a lock blob (Azure).
+    lease: Option<String>,
 }
 
 impl Lock {
@@ -81,6 +85,21 @@ impl Lock {
             operation: operation.to_string(),
             started: timestamp(now),
         };
+        if let Some(remote) = dir.remote() {
+            let bytes = serde_json::to_vec_pretty(&info).expect("lock info always serializes");
+            let unreachable = |e: crate::clients::store::StoreError| {
+                UserError::new(format!("cannot take the lock {}: {e}", remote.location_of(LOCK))).hint(e.hint())
+            };
+            return match remote.take(LOCK, bytes).map_err(unreachable)? {
+                Taken::Ours(lease) => {
+                    let lock = Self { dir: dir.clone(), info, lease };
+                    // What another machine wrote before the lock was ours is what this run builds on.
+                    dir.fetch()?;
+                    Ok(lock)
+                }
+                Taken::Held(bytes) => Err(held_by(bytes.as_deref().map(parse).transpose(), dir)),
+            };
+        }
         let cannot = |e: io::Error| {
             UserError::new(format!("cannot create the lock file {}: {e}", path.display()))
                 .hint("set MIGPREP_STATE_DIR to a writable folder")
@@ -92,7 +111,7 @@ impl Lock {
         let bytes = serde_json::to_vec_pretty(&info).expect("lock info always serializes");
         file.write_all(&bytes).and_then(|()| file.as_file().sync_all()).map_err(cannot)?;
         match file.persist_noclobber(&path) {
-            Ok(_) => Ok(Self { dir: dir.clone(), info }),
+            Ok(_) => Ok(Self { dir: dir.clone(), info, lease: None }),
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Err(held(&path, dir)),
             Err(e) => Err(cannot(e.error)),
         }
@@ -114,6 +133,15 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // Only remove our own lock: if it was forced away and someone else took it, theirs stays.
+        if let Some(remote) = self.dir.remote() {
+            let ours = remote.held(LOCK).ok().flatten().and_then(|bytes| parse(&bytes).ok());
+            if ours.is_some_and(|info| info.id == self.info.id)
+                && let Err(e) = remote.release(LOCK, self.lease.as_deref())
+            {
+                eprintln!("migprep: warning: cannot release the lock {}: {e}", remote.location_of(LOCK));
+            }
+            return;
+        }
         let path = self.dir.lock();
         if read(&path).ok().flatten().is_some_and(|info| info.id == self.info.id) {
             let _ = fs::remove_file(&path);
@@ -124,23 +152,29 @@ impl Drop for Lock {
 /// Breaks a lock deliberately; `id` must be the id of the lock that is there now. Returns what it held.
 pub fn force_unlock(dir: &StateDir, id: &str) -> Result<LockInfo, UserError> {
     let path = dir.lock();
-    let info = match read(&path) {
+    let info = match current(dir) {
         Ok(Some(info)) => info,
         Ok(None) => {
-            return Err(UserError::new(format!("there is no lock to break in {}", dir.path().display())));
+            return Err(UserError::new(format!("there is no lock to break in {}", dir.location())));
         }
         Err(damaged) => return Err(damaged),
     };
     if info.id != id {
         return Err(UserError::new(format!(
             "the lock in {} has id {}, not {id}; it was not broken",
-            dir.path().display(),
+            dir.location(),
             info.id
         ))
         .hint(format!(
             "check that the run of {} (pid {} on {}) is gone, then pass its id",
             info.holder, info.pid, info.host
         )));
+    }
+    if let Some(remote) = dir.remote() {
+        remote.release(LOCK, None).map_err(|e| {
+            UserError::new(format!("cannot remove the lock {}: {e}", remote.location_of(LOCK))).hint(e.hint())
+        })?;
+        return Ok(info);
     }
     fs::remove_file(&path)
         .map_err(|e| UserError::new(format!("cannot remove the lock file {}: {e}", path.display())))?;
@@ -149,7 +183,27 @@ pub fn force_unlock(dir: &StateDir, id: &str) -> Result<LockInfo, UserError> {
 
 /// The lock there now, if any.
 pub fn current(dir: &StateDir) -> Result<Option<LockInfo>, UserError> {
-    read(&dir.lock())
+    match dir.remote() {
+        Some(remote) => {
+            let bytes = remote.held(LOCK).map_err(|e| {
+                UserError::new(format!("cannot read the lock {}: {e}", remote.location_of(LOCK))).hint(e.hint())
+            })?;
+            bytes.as_deref().map(parse).transpose().map_err(|()| damaged(&remote.location_of(LOCK)))
+        }
+        None => read(&dir.lock()),
+    }
+}
+
+/// The lock object's name in a state folder.
+const LOCK: &str = "lock.json";
+
+fn parse(bytes: &[u8]) -> Result<LockInfo, ()> {
+    serde_json::from_slice(bytes).map_err(|_| ())
+}
+
+fn damaged(location: &str) -> UserError {
+    UserError::new(format!("the lock {location} cannot be read"))
+        .hint(format!("if no migprep run is active for this spec, delete {location}"))
 }
 
 fn read(path: &Path) -> Result<Option<LockInfo>, UserError> {
@@ -179,9 +233,18 @@ fn holder_is_gone(info: &LockInfo) -> bool {
 /// The error for a lock someone else holds.
 fn held(path: &Path, dir: &StateDir) -> UserError {
     match read(path) {
+        Ok(found) => held_by(Ok(found), dir),
+        Err(damaged) => damaged,
+    }
+}
+
+/// The error for a lock someone else holds, from what the lock says (`Err`: it cannot be read).
+fn held_by(found: Result<Option<LockInfo>, ()>, dir: &StateDir) -> UserError {
+    let found = found.map_err(|()| damaged(&format!("{}/{LOCK}", dir.location().trim_end_matches('/'))));
+    match found {
         Ok(Some(info)) if holder_is_gone(&info) => UserError::new(format!(
             "the state in {} is locked by a run that is gone: pid {} on {} ({}, {} since {}) no longer runs",
-            dir.path().display(),
+            dir.location(),
             info.pid,
             info.host,
             info.holder,
@@ -195,7 +258,7 @@ fn held(path: &Path, dir: &StateDir) -> UserError {
         )),
         Ok(Some(info)) => UserError::new(format!(
             "the state in {} is locked by {} (pid {} on {}, running {} since {})",
-            dir.path().display(),
+            dir.location(),
             info.holder,
             info.pid,
             info.host,
@@ -207,7 +270,7 @@ fn held(path: &Path, dir: &StateDir) -> UserError {
             info.id
         )),
         // Released between our attempt and this read: say so rather than invent a holder.
-        Ok(None) => UserError::new(format!("the state in {} was locked a moment ago", dir.path().display()))
+        Ok(None) => UserError::new(format!("the state in {} was locked a moment ago", dir.location()))
             .hint("run the command again"),
         Err(damaged) => damaged,
     }

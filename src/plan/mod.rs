@@ -5,6 +5,7 @@
 //! contract (`format_version`); every rendering is derived from this one value.
 
 pub mod file;
+pub mod fleet;
 pub mod operation;
 pub mod original;
 pub mod recorded;

@@ -6,6 +6,7 @@
 //! from the same plan value and share the grouping and wording below, so they cannot disagree.
 
 pub mod events;
+pub mod fleet;
 pub mod human;
 pub mod json;
 pub mod markdown;

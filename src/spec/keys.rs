@@ -47,6 +47,17 @@ const KEYS: &[(&str, &str)] = &[
     ),
     ("allow.recreate_replicas", "recreate_replicas = true: let restore re-create the replicas apply removed"),
     ("allow.resize_target", "resize_target = true: scale the target's compute up to the source writer's"),
+    ("state", "[state]: where state, journal and lock live: backend = \"local\" (default), \"s3\" or \"azblob\""),
+    (
+        "state.backend",
+        "backend = \"local\" | \"s3\" | \"azblob\": the folder beside the spec, an S3 bucket or an Azure Blob container",
+    ),
+    ("state.bucket", "bucket = \"migprep-state\": the S3 bucket (backend = \"s3\")"),
+    ("state.region", "region = \"us-east-1\": the bucket's region (default: source.region)"),
+    ("state.account", "account = \"mystorageaccount\": the Azure storage account (backend = \"azblob\")"),
+    ("state.container", "container = \"migprep-state\": the blob container (backend = \"azblob\")"),
+    ("state.endpoint", "endpoint = \"https://acct.blob.core.windows.net\": optional, the account's blob endpoint"),
+    ("state.prefix", "prefix = \"team-a\": optional, a folder in the bucket or container for the state"),
 ];
 
 /// The meaning of `key` (dotted, as in an error: `source.connection.port`, `source.databases[1]`).

@@ -37,6 +37,21 @@ pub struct Spec {
     pub target: Target,
     pub desired: Desired,
     pub allow: Allow,
+    /// Where the state, the journal and the lock live.
+    pub state: StateBackend,
+}
+
+/// `[state]`: where the state, the journal and the lock live.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateBackend {
+    /// The state folder beside the spec (or under `MIGPREP_STATE_DIR`).
+    #[default]
+    Local,
+    /// An S3 bucket, under `prefix`; the lock is an object created only if absent.
+    S3 { bucket: String, prefix: String, region: Option<String> },
+    /// An Azure Blob container, under `prefix`; the lock is a leased blob. `endpoint` is the account's
+    /// blob endpoint when it is not `https://<account>.blob.core.windows.net`.
+    AzBlob { account: String, container: String, prefix: String, endpoint: Option<String> },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -16,6 +16,7 @@ pub(super) struct RawSpec {
     pub(super) desired: RawDesired,
     #[serde(default)]
     pub(super) allow: RawAllow,
+    pub(super) state: Option<Spanned<RawState>>,
 }
 
 #[derive(Deserialize)]
@@ -82,4 +83,25 @@ pub(super) struct RawAllow {
     pub(super) resize_target: bool,
     #[serde(default)]
     pub(super) recreate_replicas: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    pub(super) backend: Spanned<Backend>,
+    pub(super) bucket: Option<Spanned<String>>,
+    pub(super) region: Option<Spanned<String>>,
+    pub(super) account: Option<Spanned<String>>,
+    pub(super) container: Option<Spanned<String>>,
+    pub(super) endpoint: Option<Spanned<String>>,
+    pub(super) prefix: Option<Spanned<String>>,
+}
+
+/// `[state] backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Backend {
+    Local,
+    S3,
+    Azblob,
 }

@@ -2,8 +2,8 @@
 //! against the spec's folder, and the validated [`Spec`] built; the first mistake is the error.
 
 use super::locate::Locator;
-use super::raw::{RawConnection, RawSource, RawSpec, RawTarget, default_sslmode};
-use super::{Allow, Connection, Desired, PasswordSource, Source, Spec, SslMode, Target};
+use super::raw::{Backend, RawConnection, RawSource, RawSpec, RawState, RawTarget, default_sslmode};
+use super::{Allow, Connection, Desired, PasswordSource, Source, Spec, SslMode, StateBackend, Target};
 use crate::error::UserError;
 use crate::tls::is_loopback_host;
 use std::path::PathBuf;
@@ -48,6 +48,10 @@ impl Validator<'_> {
             resize_target: raw.allow.resize_target,
             recreate_replicas: raw.allow.recreate_replicas,
         };
+        let state = match raw.state {
+            Some(state) => self.state(state)?,
+            None => StateBackend::Local,
+        };
         Ok(Spec {
             file: self.at.file.to_path_buf(),
             digest: String::new(),
@@ -57,7 +61,65 @@ impl Validator<'_> {
             target,
             desired,
             allow,
+            state,
         })
+    }
+
+    fn state(&self, raw: Spanned<RawState>) -> Result<StateBackend, UserError> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let text = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
+        let required = |value: &Option<Spanned<String>>, key: &str, example: &str| match value {
+            Some(value) if !value.get_ref().trim().is_empty() => Ok(value.get_ref().clone()),
+            _ => Err(self.at.error(span.clone(), key, "is missing", format!("set {example}"))),
+        };
+        let unused = |value: &Option<Spanned<String>>, key: &str, backend: &str| match value {
+            Some(value) => Err(self.at.error(
+                value.span(),
+                key,
+                &format!("is not used with backend = \"{backend}\""),
+                "remove it, or choose the backend it belongs to",
+            )),
+            None => Ok(()),
+        };
+        let prefix = text(&raw.prefix).unwrap_or_default().trim_matches('/').to_string();
+        match *raw.backend.get_ref() {
+            Backend::Local => {
+                for (value, key) in [
+                    (&raw.bucket, "state.bucket"),
+                    (&raw.region, "state.region"),
+                    (&raw.account, "state.account"),
+                    (&raw.container, "state.container"),
+                    (&raw.endpoint, "state.endpoint"),
+                    (&raw.prefix, "state.prefix"),
+                ] {
+                    unused(value, key, "local")?;
+                }
+                Ok(StateBackend::Local)
+            }
+            Backend::S3 => {
+                for (value, key) in [
+                    (&raw.account, "state.account"),
+                    (&raw.container, "state.container"),
+                    (&raw.endpoint, "state.endpoint"),
+                ] {
+                    unused(value, key, "s3")?;
+                }
+                let bucket = required(&raw.bucket, "state.bucket", "bucket = \"my-migprep-state\"")?;
+                if let Some(region) = &raw.region {
+                    self.check(region, "state.region", is_region, "an AWS region such as us-east-1")?;
+                }
+                Ok(StateBackend::S3 { bucket, prefix, region: text(&raw.region) })
+            }
+            Backend::Azblob => {
+                for (value, key) in [(&raw.bucket, "state.bucket"), (&raw.region, "state.region")] {
+                    unused(value, key, "azblob")?;
+                }
+                let account = required(&raw.account, "state.account", "account = \"mystorageaccount\"")?;
+                let container = required(&raw.container, "state.container", "container = \"migprep-state\"")?;
+                Ok(StateBackend::AzBlob { account, container, prefix, endpoint: text(&raw.endpoint) })
+            }
+        }
     }
 
     fn source(&self, raw: RawSource) -> Result<Source, UserError> {

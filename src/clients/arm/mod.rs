@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::model::server::{Configuration, Replica, Server, ServerId, Sku, SkuCapability};
+use crate::secret::Secret;
 use crate::tls::Trust;
 use credential::Tokens;
 use transport::Call;
@@ -67,6 +68,8 @@ fn trusted(
     }
     Err(AzureError::UnknownEndpoint { what, url: url.as_str().trim_end_matches('/').to_string(), sends })
 }
+/// The scope of Azure Storage's data plane (every cloud's storage accepts the public audience).
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 /// A list that pages on past this is broken or looping; stop rather than spin.
 const MAX_PAGES: usize = 1000;
 /// Poll pause when an operation sends no `Retry-After`.
@@ -135,6 +138,8 @@ pub struct Arm {
     tokens: Tokens,
     /// Tokens for the flexible server's PostgreSQL (`password = "entra"`), from the same credential.
     database_tokens: Arc<Tokens>,
+    /// Tokens for Azure Blob Storage (`[state] backend = "azblob"`), from the same credential.
+    storage_tokens: Tokens,
     backoff: Backoff,
     operation_timeout: Duration,
     busy_timeout: Duration,
@@ -179,16 +184,23 @@ impl Arm {
         };
         let tokens = tokens_for(scope)?;
         let database_tokens = Arc::new(tokens_for(entra::database_scope(&endpoint))?);
+        let storage_tokens = tokens_for(STORAGE_SCOPE.into())?;
         Ok(Arm {
             http,
             endpoint,
             tokens,
             database_tokens,
+            storage_tokens,
             backoff: settings.backoff,
             operation_timeout: settings.operation_timeout.unwrap_or(Duration::from_secs(3600)),
             busy_timeout: settings.busy_timeout.unwrap_or(Duration::from_secs(1800)),
             writes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A bearer token for Azure Blob Storage, from the credential ARM uses.
+    pub async fn storage_token(&self) -> Result<Secret, AzureError> {
+        self.storage_tokens.token().await
     }
 
     /// The ARM endpoint in use.

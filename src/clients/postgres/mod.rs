@@ -153,6 +153,19 @@ const AURORA_CA: &str = "download AWS's RDS CA bundle (https://truststore.pki.rd
 /// How long to wait for a server to answer before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The databases a user could migrate: not templates, not the maintenance or RDS's own.
+pub async fn user_databases(client: &tokio_postgres::Client) -> Result<Vec<String>, String> {
+    let rows = client
+        .query(
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn \
+             AND datname NOT IN ('postgres', 'rdsadmin', 'azure_maintenance', 'azure_sys') ORDER BY datname",
+            &[],
+        )
+        .await
+        .map_err(|e| sql_error("listing the databases", e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Opens a connection. The connection task is spawned on the current runtime and ends with the client.
 pub async fn connect(
     endpoint: &Endpoint,

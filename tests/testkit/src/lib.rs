@@ -6,6 +6,7 @@
 //! Everything here binds to loopback only and cleans up after itself when dropped.
 
 pub mod arm;
+pub mod azurite;
 pub mod delay;
 pub mod entra_token;
 pub mod fake_pg;

@@ -16,12 +16,13 @@
 //! (`pg_ctl`, moto) would mix in. Request counts are deltas of the stand-ins' logs and the proxies'
 //! connection counters. Timings are reported, never asserted: the machine is shared.
 //!
-//! `bench` holds the stand-ins and runs migprep, `manual` the same reads the manual way, `measure` what
-//! a child costs, `large_group` the seeding of the "large group" run, `bounds` the critical paths the
+//! `bench` holds the stand-ins and runs migprep, `manual` the same reads the manual way, `fleet` one plan
+//! over 20 specs against one, `measure` what a child costs, `large_group` the seeding of the "large group" run, `bounds` the critical paths the
 //! timings are held against, and `report` the markdown.
 
 mod bench;
 mod bounds;
+mod fleet;
 mod large_group;
 mod manual;
 mod measure;
@@ -98,6 +99,17 @@ async fn main() -> Result<()> {
         }
     }
     bench.set_databases(&all[..2])?;
+
+    // 5: a fleet of 20 specs against one, at 100 ms (the source allows 400 connections by now).
+    progress(&format!("seeding a fleet of {} specs", fleet::SPECS));
+    let folder = fleet::seed_fleet(&bench).await?;
+    bench.set_latency(Duration::from_millis(100));
+    progress("plan of one spec at 100 ms");
+    let one = bench.plan_median().await?;
+    progress(&format!("plan of {} specs at 100 ms", fleet::SPECS));
+    let many = fleet::plan_fleet(&bench, &folder).await?;
+    let fleet_section = fleet::section(100, &one, &many);
+
     bench.set_latency(Duration::ZERO);
     let seeded = seed_large_group(&bench.scenario)?;
     progress(&format!("attaching {LARGE_GROUP} ({seeded} user-set values)"));
@@ -145,7 +157,7 @@ async fn main() -> Result<()> {
     }
     let critical = apply_critical_path(&apply_plan, &Timing::cloud_like());
 
-    let report = render(
+    let mut report = render(
         &plans,
         &manuals,
         &applies,
@@ -154,6 +166,7 @@ async fn main() -> Result<()> {
         &growth,
         started.elapsed(),
     );
+    report.push_str(&fleet_section);
     print!("{report}");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;

@@ -6,18 +6,20 @@ use crate::apply::executor::{self, Options};
 use crate::apply::lock::{self, Holder, Lock};
 use crate::apply::perform::Dispatch;
 use crate::apply::progress::{Listener, Progress};
-use crate::apply::state;
 use crate::apply::{StateDir, journal::History};
 use crate::cli::{Cli, Command, Format, Report};
-use crate::clients::postgres;
-use crate::clients::rds::caller::CallerIdentity;
-use crate::clients::{Clients, Databases, arm, rds};
+
+mod fleet;
+mod init;
+mod session;
+mod state;
+
+use session::{Session, arm_settings, rds_settings};
+
+use crate::clients::Databases;
 use crate::error::UserError;
-use crate::model::Observed;
-use crate::model::server::ServerId;
-use crate::observe;
 use crate::plan::file::{self, Observation};
-use crate::plan::{Change, Connection, Kind, Plan, System};
+use crate::plan::{Change, Kind, Plan};
 use crate::poll::Sighting;
 use crate::render::events;
 use crate::rules;
@@ -43,6 +45,8 @@ pub enum Outcome {
     ValidationFailed,
     /// Ctrl-C: the running steps finished and were recorded, the rest did not start (exit 130).
     Interrupted,
+    /// Several specs: the most severe of their codes (each spec's errors already reported).
+    Code(u8),
 }
 
 impl Outcome {
@@ -52,6 +56,7 @@ impl Outcome {
             Outcome::Changes => 2,
             Outcome::Blockers | Outcome::ValidationFailed => 3,
             Outcome::Interrupted => 130,
+            Outcome::Code(code) => code,
         }
     }
 }
@@ -127,8 +132,15 @@ pub fn init_logging(verbose: u8, settings: &Settings) {
 
 pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Plan { spec, out, format, detailed_exitcode, roles_sql } => {
-            let spec = Spec::load(&spec)?;
+        Command::Plan { specs, out, format, detailed_exitcode, roles_sql, parallel } => {
+            let specs = fleet::expand(&specs)?;
+            let [spec] = specs.as_slice() else {
+                if out.is_some() || roles_sql.is_some() {
+                    return Err(one_spec_only("--out and --roles-sql").into());
+                }
+                return fleet::plan(&specs, format, detailed_exitcode, usize::from(parallel), settings).await;
+            };
+            let spec = Spec::load(spec)?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (mut plan, observations) = rules::plan(&spec, &observed);
@@ -142,6 +154,11 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             Ok(outcome(&plan, detailed_exitcode))
         }
+        Command::Init { cluster, region, profile, server, resource_group, subscription, ca_file, out } => {
+            let request =
+                init::Request { cluster, region, profile, server, resource_group, subscription, ca_file, out };
+            init::init(request, settings).await
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "migprep", &mut std::io::stdout());
@@ -152,14 +169,25 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             print(&saved.plan, format, settings)?;
             Ok(Outcome::Clean)
         }
-        Command::Apply { input, auto_approve, force_unlock, deadline, format: report } => {
+        Command::Apply { inputs, auto_approve, force_unlock, deadline, format: report, parallel } => {
             let _interrupts = watch_interrupts();
-            if is_plan_file(&input) {
+            let inputs = fleet::expand(&inputs)?;
+            let [input] = inputs.as_slice() else {
+                if inputs.iter().any(|input| is_plan_file(input)) {
+                    return Err(one_spec_only("a plan file").into());
+                }
+                if force_unlock.is_some() {
+                    return Err(one_spec_only("--force-unlock").into());
+                }
+                let parallel = usize::from(parallel);
+                return fleet::apply(&inputs, Kind::Apply, auto_approve, deadline, report, parallel, settings).await;
+            };
+            if is_plan_file(input) {
                 let approval = Approval::Reviewed(input.clone());
-                apply_saved(&input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
+                apply_saved(input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
             } else {
-                let spec = Spec::load(&input)?;
-                let dir = state_dir(&spec, settings)?;
+                let spec = Spec::load(input)?;
+                let dir = state::open(&spec, settings).await?;
                 break_lock(&dir, force_unlock.as_deref())?;
                 let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
                 let session = Session::open(&spec, settings).await?;
@@ -203,15 +231,22 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
         }
         Command::ForceUnlock { spec, id } => {
             let spec = Spec::load(&spec)?;
-            break_lock(&state_dir(&spec, settings)?, Some(&id))?;
+            break_lock(&state::open(&spec, settings).await?, Some(&id))?;
             Ok(Outcome::Clean)
         }
-        Command::Restore { spec, out, auto_approve, force_unlock, deadline, format: report } => {
+        Command::Restore { specs, out, auto_approve, force_unlock, deadline, format: report, parallel } => {
             let _interrupts = watch_interrupts();
-            let spec = Spec::load(&spec)?;
-            let dir = state_dir(&spec, settings)?;
-            let recorded =
-                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let specs = fleet::expand(&specs)?;
+            let [spec] = specs.as_slice() else {
+                if out.is_some() || force_unlock.is_some() {
+                    return Err(one_spec_only("--out and --force-unlock").into());
+                }
+                let parallel = usize::from(parallel);
+                return fleet::apply(&specs, Kind::Restore, auto_approve, deadline, report, parallel, settings).await;
+            };
+            let spec = Spec::load(spec)?;
+            let dir = state::open(&spec, settings).await?;
+            let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
             let (mut plan, observations) = rules::restore(&spec, &observed, &recorded);
@@ -229,130 +264,6 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The clients of one run, and the settings it was started with.
-struct Session<'s> {
-    clients: Clients,
-    settings: &'s Settings,
-    /// Who AWS says the run is, asked beside the first RDS calls, for the plan's header.
-    caller: tokio::sync::Mutex<Option<tokio::task::JoinHandle<CallerIdentity>>>,
-}
-
-impl<'s> Session<'s> {
-    /// Builds the AWS and Azure clients from the spec, falling back to the environment's settings. Sends
-    /// nothing yet.
-    async fn open(spec: &Spec, settings: &'s Settings) -> Result<Self, UserError> {
-        // The databases' passwords are read before any cloud call: a missing file or variable is the user's
-        // to fix, and learning it only after the clouds have been read helps no one.
-        let passwords = [
-            ("source.connection.password", &spec.source.connection.password),
-            ("target.connection.password", &spec.target.connection.password),
-        ];
-        let unreadable: Vec<UserError> =
-            passwords.iter().filter_map(|(key, source)| source.resolve(key).err()).collect();
-        if !unreadable.is_empty() {
-            return Err(report_problems(observe::Problems(unreadable)));
-        }
-        let trust = trust_for(spec, settings)?;
-        let poll_interval = settings.poll_interval();
-        let rds_settings = rds::Settings {
-            region: spec.source.region.clone(),
-            profile: spec.source.profile.clone(),
-            poll_interval: Some(poll_interval),
-            request_timeout: settings.request_timeout,
-            ca_bundle: settings.aws_ca_bundle.clone(),
-            ..rds::Settings::default()
-        };
-        let mut arm_settings = arm::Settings {
-            arm_endpoint: spec.target.arm_endpoint.clone().or_else(|| settings.arm_endpoint.clone()),
-            authority_host: spec.target.authority_host.clone().or_else(|| settings.authority_host.clone()),
-            audience: settings.arm_audience.clone(),
-            credential: arm::Credential::Chain(arm::ChainEnvironment {
-                tenant_id: settings.azure_tenant_id.clone(),
-                client_id: settings.azure_client_id.clone(),
-                client_secret: settings.azure_client_secret.clone(),
-                federated_token_file: settings.azure_federated_token_file.clone(),
-            }),
-            request_timeout: settings.request_timeout,
-            allow_custom_endpoints: settings.allow_custom_endpoints,
-            ..arm::Settings::default()
-        };
-        // The same knob bounds ARM's waits: Retry-After and operation polls.
-        arm_settings.backoff.max_delay = arm_settings.backoff.max_delay.min(poll_interval.max(Duration::from_secs(1)));
-        let rds = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
-        let arm = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
-        let server = ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
-        let caller = tokio::spawn({
-            let rds = rds.clone();
-            async move { rds.caller_identity().await }
-        });
-        let caller = tokio::sync::Mutex::new(Some(caller));
-        Ok(Self { clients: Clients { trust, rds, arm, server }, settings, caller })
-    }
-
-    /// Observes both clouds and both databases. A database that cannot be reached stays in the plan as
-    /// a blocker, and gets one line on stderr as well, so a log shows it without reading the plan.
-    async fn observe(&self, spec: &Spec) -> Result<(Observed, Databases), UserError> {
-        let (observed, databases) = observe::observe(spec, &self.clients).await.map_err(report_problems)?;
-        for endpoint in &observed.endpoints {
-            if let Err(unreachable) = &endpoint.outcome {
-                let inert = |text: &str| crate::text::inert(text, false).into_owned();
-                eprintln!(
-                    "migprep: error: the {} database {} cannot be used as {}: {}\nhint: {}",
-                    endpoint.side.name(),
-                    inert(&endpoint.address),
-                    inert(&endpoint.user),
-                    inert(&unreachable.problem),
-                    inert(&unreachable.hint)
-                );
-            }
-        }
-        Ok((observed, databases))
-    }
-
-    /// Every endpoint this run used and who it was there, for the plan's header.
-    async fn connections(&self, databases: &Databases) -> Vec<Connection> {
-        let caller = match self.caller.lock().await.take() {
-            Some(asked) => asked.await.unwrap_or_else(|e| CallerIdentity::Unknown(format!("the question failed: {e}"))),
-            None => CallerIdentity::Unknown("already reported".into()),
-        };
-        let aws_identity = format!("{}, from {}", caller.describe(), self.clients.rds.credential_source());
-        let arm = &self.clients.arm;
-        let identity = arm.identity().await.unwrap_or_else(|| "no identity yet (no request was made)".into());
-        let database = |endpoint: &postgres::Endpoint, system| Connection {
-            system,
-            endpoint: format!("{}/{} (sslmode {})", endpoint.address(), endpoint.database, endpoint.sslmode.name()),
-            identity: match endpoint.password.token_kind() {
-                Some(token) => format!("role {} with {}", endpoint.user, token.name()),
-                None => format!("role {}", endpoint.user),
-            },
-        };
-        vec![
-            Connection { system: System::Aws, endpoint: self.clients.rds.endpoint(), identity: aws_identity },
-            database(&databases.source, System::Source),
-            Connection { system: System::Azure, endpoint: arm.endpoint().to_string(), identity },
-            database(&databases.target, System::Target),
-        ]
-    }
-}
-
-/// Every observation problem, each with its hint: the first is the error's message, the others follow
-/// as `error:`/`hint:` lines, and the last hint closes it.
-fn report_problems(problems: observe::Problems) -> UserError {
-    let problems = problems.0;
-    let mut lines = Vec::new();
-    for (index, problem) in problems.iter().enumerate() {
-        let prefix = if index == 0 { "" } else { "error: " };
-        lines.push(format!("{prefix}{}", problem.message));
-        if let Some(hint) = &problem.hint
-            && index + 1 < problems.len()
-        {
-            lines.push(format!("hint: {hint}"));
-        }
-    }
-    let hint = problems.last().and_then(|p| p.hint.clone());
-    UserError { message: lines.join("\n"), hint }
-}
-
 async fn apply_saved(
     path: &Path,
     run: Steps,
@@ -366,7 +277,7 @@ async fn apply_saved(
             .hint(hint)
     })?;
     let saved = file::load(path, Some(&spec.digest))?;
-    let dir = state_dir(&spec, settings)?;
+    let dir = state::open(&spec, settings).await?;
     break_lock(&dir, force_unlock)?;
     let lock = Lock::acquire(&dir, &Holder::current(settings), "apply", SystemTime::now())?;
     let session = Session::open(&spec, settings).await?;
@@ -374,8 +285,7 @@ async fn apply_saved(
     let (fresh, fresh_observations) = match saved.plan.kind {
         Kind::Apply => rules::plan(&spec, &observed),
         Kind::Restore => {
-            let recorded =
-                state::load_existing(&dir.state()).map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
+            let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             rules::restore(&spec, &observed, &recorded)
         }
     };
@@ -457,8 +367,9 @@ async fn execute(
     let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
     if steps.report == Report::Json {
         let status = match &outcome {
-            // A plan's steps never end in a validation's verdict; counted as blocked should one ever.
-            Ok(Outcome::Blockers | Outcome::ValidationFailed) => events::Status::Blocked,
+            // A plan's steps never end in a validation's verdict or a fleet's code; counted as blocked
+            // should one ever.
+            Ok(Outcome::Blockers | Outcome::ValidationFailed | Outcome::Code(_)) => events::Status::Blocked,
             Ok(Outcome::Interrupted) => events::Status::Interrupted,
             Ok(Outcome::Clean | Outcome::Changes) if !plan.has_changes() => events::Status::NothingToDo,
             Ok(Outcome::Clean | Outcome::Changes) => events::Status::Complete,
@@ -679,6 +590,12 @@ fn write_roles_sql(path: &Path, plan: &Plan) -> Result<(), UserError> {
     Ok(())
 }
 
+/// The refusal of an option that names one spec's file or lock, given several specs.
+fn one_spec_only(what: &str) -> UserError {
+    UserError::new(format!("{what} works with one spec, and several were given"))
+        .hint("run the command for that spec alone")
+}
+
 /// A saved plan is JSON; a spec is TOML, which cannot start with `{`.
 fn is_plan_file(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|bytes| bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
@@ -731,13 +648,4 @@ fn print_verdict(
 /// Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
 fn colour_allowed(stream: &impl IsTerminal, settings: &Settings) -> bool {
     stream.is_terminal() && !settings.no_color
-}
-
-/// The state folder for a spec: `MIGPREP_STATE_DIR`, else `.migprep/` beside the spec; then `<name>/`.
-fn state_dir(spec: &Spec, settings: &Settings) -> Result<StateDir, UserError> {
-    let root = match &settings.state_dir {
-        Some(dir) => dir.clone(),
-        None => spec.file.parent().unwrap_or(Path::new(".")).join(".migprep"),
-    };
-    StateDir::open(&root, &spec.name)
 }

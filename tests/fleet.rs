@@ -1,0 +1,145 @@
+//! Several specs in one run, with the real binary against one set of stand-ins that holds three Aurora
+//! clusters and three flexible servers (the clusters lead to the same source PostgreSQL, the servers to
+//! the same target PostgreSQL: the specs differ where the clouds are concerned).
+//!
+//! `plan` over three specs prints each plan whole under a heading naming its spec, in the order given,
+//! then one summary table; the exit code is the most severe (a spec naming a server that does not exist
+//! fails, exit 1, and the others are planned all the same). `--format json` writes one document with every
+//! plan and the summary. `apply` over a folder of specs asks once, applies every spec that can be, and
+//! leaves each its own state; the spec that fails changes nothing and stops no other.
+
+mod common;
+
+use common::{TEMP, migprep, text};
+use migprep_testkit::arm::ServerSeed;
+use migprep_testkit::rds::ClusterSeed;
+use migprep_testkit::scenario::{RESOURCE_GROUP, SUBSCRIPTION, Scenario};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The three pairs: the scenario's own, and two more seeded beside it.
+const PAIRS: [(&str, &str, &str); 3] = [
+    ("orders", "orders-prod", "pg-orders"),
+    ("billing", "billing-prod", "pg-billing"),
+    ("ledger", "ledger-prod", "pg-ledger"),
+];
+
+async fn three_pairs() -> Scenario {
+    let scenario = Scenario::start().await.unwrap();
+    for (_, cluster, server) in &PAIRS[1..] {
+        let seed = ClusterSeed {
+            endpoint_port: Some(scenario.source.port()),
+            master_username: scenario.source.admin().user.clone(),
+            ..ClusterSeed::new(cluster, &scenario.engine_version)
+        };
+        scenario.rds.seed_cluster(seed).await.unwrap();
+        scenario.arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, ServerSeed::new(server)).unwrap();
+        let target = &scenario.target;
+        scenario.arm.set_database_address(SUBSCRIPTION, RESOURCE_GROUP, server, target.host(), target.port());
+    }
+    scenario
+}
+
+/// Writes the spec of one pair as `<folder>/<name>.toml` (state beside it, as by default).
+fn write_spec(scenario: &Scenario, folder: &Path, name: &str, cluster: &str, server: &str) -> PathBuf {
+    let mut spec = scenario.spec();
+    spec.insert("name".into(), name.into());
+    spec.insert("ca_file".into(), scenario.dir().join("ca.pem").to_str().unwrap().into());
+    spec["source"].as_table_mut().unwrap().insert("cluster".into(), cluster.into());
+    spec["target"].as_table_mut().unwrap().insert("server".into(), server.into());
+    for (side, file) in [("source", "source-password"), ("target", "target-password")] {
+        let mut password = toml::Table::new();
+        password.insert("file".into(), scenario.dir().join("secrets").join(file).to_str().unwrap().into());
+        spec[side]["connection"].as_table_mut().unwrap().insert("password".into(), password.into());
+    }
+    let mut migration = toml::Table::new();
+    migration.insert("file".into(), scenario.dir().join("secrets/migration-password").to_str().unwrap().into());
+    spec["source"].as_table_mut().unwrap().insert("migration_password".into(), migration.into());
+    let path = folder.join(format!("{name}.toml"));
+    std::fs::write(&path, toml::to_string(&spec).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn three_specs_are_planned_in_one_run_with_one_summary_and_the_most_severe_exit_code() {
+    let scenario = three_pairs().await;
+    let folder = tempfile::tempdir().unwrap();
+    let specs: Vec<PathBuf> = PAIRS
+        .iter()
+        .map(|(name, cluster, server)| write_spec(&scenario, folder.path(), name, cluster, server))
+        .collect();
+    let args: Vec<&str> = ["plan"].into_iter().chain(specs.iter().map(|spec| text(spec))).collect();
+
+    let mut with_codes = args.clone();
+    with_codes.push("--detailed-exitcode");
+    let plan = migprep(&scenario, &with_codes, &[]).await;
+    assert_eq!(plan.code, 2, "changes in every spec, no blocker, no error:\n{}\n{}", plan.stdout, plan.stderr);
+    let headings: Vec<usize> = PAIRS
+        .iter()
+        .map(|(name, cluster, server)| {
+            let heading =
+                format!("=== {}: {cluster} → {server} ===", folder.path().join(format!("{name}.toml")).display());
+            plan.stdout.find(&heading).unwrap_or_else(|| panic!("no heading {heading}:\n{}", plan.stdout))
+        })
+        .collect();
+    assert!(headings.windows(2).all(|pair| pair[0] < pair[1]), "in the order given");
+    // Each plan whole under its heading: the next heading comes only after this plan's summary line.
+    for pair in headings.windows(2) {
+        assert!(plan.stdout[pair[0]..pair[1]].contains("Plan:"), "{}", &plan.stdout[pair[0]..pair[1]]);
+    }
+    let summary = plan.stdout.find("Summary of 3 specs:").expect("one summary");
+    assert!(summary > headings[2]);
+    for (_, cluster, server) in PAIRS {
+        let row = plan.stdout[summary..].lines().find(|l| l.contains(&format!("{cluster} → {server}"))).unwrap();
+        assert!(row.trim_end().ends_with("changes"), "{row}");
+    }
+
+    // A spec whose server does not exist fails; the others are planned all the same.
+    let missing = write_spec(&scenario, folder.path(), "missing", "orders-prod", "pg-missing");
+    let mut with_missing = args.clone();
+    with_missing.push(text(&missing));
+    with_missing.extend(["--format", "json"]);
+    let json = migprep(&scenario, &with_missing, &[]).await;
+    assert_eq!(json.code, 1, "{}", json.stderr);
+    let document: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {}", json.stdout));
+    let specs = document["specs"].as_array().unwrap();
+    assert_eq!(specs.len(), 4);
+    for spec in &specs[..3] {
+        assert_eq!(spec["result"], "changes", "{spec:#}");
+        assert!(spec["plan"]["changes"].as_array().is_some_and(|c| !c.is_empty()));
+    }
+    assert_eq!(specs[3]["result"], "failed");
+    assert!(specs[3]["error"].as_str().unwrap().contains("pg-missing"), "{}", specs[3]["error"]);
+    assert!(json.stderr.contains("missing.toml"), "the failure names its spec: {}", json.stderr);
+}
+
+#[tokio::test]
+async fn a_folder_of_specs_is_applied_after_one_confirmation_and_a_failing_spec_stops_no_other() {
+    let scenario = three_pairs().await;
+    let folder = tempfile::tempdir().unwrap();
+    for (name, cluster, server) in &PAIRS[..2] {
+        write_spec(&scenario, folder.path(), name, cluster, server);
+    }
+    write_spec(&scenario, folder.path(), "missing", "ledger-prod", "pg-missing");
+
+    let refused = migprep(&scenario, &["apply", text(folder.path())], &[]).await;
+    assert_eq!(refused.code, 1, "no terminal and no --auto-approve: {}", refused.stderr);
+    assert!(refused.stderr.contains("--auto-approve"), "{}", refused.stderr);
+    assert_eq!(common::running(&scenario, TEMP), "on", "nothing was changed");
+
+    let apply = migprep(&scenario, &["apply", text(folder.path()), "--auto-approve", "--parallel", "2"], &[]).await;
+    assert_eq!(apply.code, 1, "one spec failed:\n{}\n{}", apply.stdout, apply.stderr);
+    let summary = &apply.stdout[apply.stdout.find("Summary of 3 specs:").expect("summary")..];
+    for (_, cluster, server) in &PAIRS[..2] {
+        let row = summary.lines().find(|l| l.contains(&format!("{cluster} → {server}"))).unwrap();
+        assert!(row.trim_end().ends_with("applied"), "{row}");
+    }
+    assert!(summary.lines().any(|l| l.contains("pg-missing") && l.trim_end().ends_with("failed")), "{summary}");
+    for (name, _, server) in &PAIRS[..2] {
+        let state = folder.path().join(".migprep").join(name).join("state.json");
+        assert!(state.exists(), "{name} keeps its own state");
+        let value = scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, server, TEMP).unwrap();
+        assert_eq!(value, "off", "{server} was applied");
+    }
+    assert!(!folder.path().join(".migprep/missing/state.json").exists());
+}
