@@ -10,6 +10,7 @@ pub mod journal;
 pub mod lock;
 pub mod perform;
 pub mod progress;
+mod schedule;
 pub mod state;
 
 use crate::error::UserError;
