@@ -12,6 +12,7 @@ pub mod lock;
 pub mod perform;
 pub mod progress;
 pub mod remote;
+mod schedule;
 pub mod state;
 
 use crate::error::UserError;
