@@ -40,26 +40,8 @@ pub(super) async fn init(request: Request, settings: &Settings) -> anyhow::Resul
     }
     let ca_file = request.ca_file.clone().or_else(|| settings.ca_file.clone());
     let trust = Trust::load(ca_file.as_deref())?;
-    let rds_settings = rds::Settings {
-        region: request.region.clone(),
-        profile: request.profile.clone(),
-        request_timeout: settings.request_timeout,
-        ..rds::Settings::default()
-    };
-    let arm_settings = arm::Settings {
-        arm_endpoint: settings.arm_endpoint.clone(),
-        authority_host: settings.authority_host.clone(),
-        audience: settings.arm_audience.clone(),
-        credential: arm::Credential::Chain(arm::ChainEnvironment {
-            tenant_id: settings.azure_tenant_id.clone(),
-            client_id: settings.azure_client_id.clone(),
-            client_secret: settings.azure_client_secret.clone(),
-            federated_token_file: settings.azure_federated_token_file.clone(),
-        }),
-        request_timeout: settings.request_timeout,
-        allow_custom_endpoints: settings.allow_custom_endpoints,
-        ..arm::Settings::default()
-    };
+    let rds_settings = super::session::aws_settings(request.profile.clone(), &request.region, settings);
+    let arm_settings = super::session::azure_settings(None, None, settings);
     let aws = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
     let azure = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
     let id = ServerId::new(&request.subscription, &request.resource_group, &request.server);

@@ -146,9 +146,15 @@ impl<'s> Session<'s> {
 
 /// How to reach RDS (and the other AWS services of a run) for the spec, in `region`.
 pub(super) fn rds_settings(spec: &Spec, settings: &Settings, region: &str) -> rds::Settings {
+    aws_settings(spec.source.profile.clone(), region, settings)
+}
+
+/// How to reach RDS with `profile` in `region`, the rest from the environment (also for `init`, which has
+/// no spec yet).
+pub(super) fn aws_settings(profile: Option<String>, region: &str, settings: &Settings) -> rds::Settings {
     rds::Settings {
         region: region.to_string(),
-        profile: spec.source.profile.clone(),
+        profile,
         poll_interval: Some(settings.poll_interval()),
         request_timeout: settings.request_timeout,
         ca_bundle: settings.aws_ca_bundle.clone(),
@@ -158,9 +164,18 @@ pub(super) fn rds_settings(spec: &Spec, settings: &Settings, region: &str) -> rd
 
 /// How to reach ARM (and Azure's other services) for the spec: its endpoints, else the environment's.
 pub(super) fn arm_settings(spec: &Spec, settings: &Settings) -> arm::Settings {
+    azure_settings(spec.target.arm_endpoint.clone(), spec.target.authority_host.clone(), settings)
+}
+
+/// How to reach ARM at these endpoints, each falling back to the environment's (also for `init`).
+pub(super) fn azure_settings(
+    arm_endpoint: Option<String>,
+    authority_host: Option<String>,
+    settings: &Settings,
+) -> arm::Settings {
     let mut arm_settings = arm::Settings {
-        arm_endpoint: spec.target.arm_endpoint.clone().or_else(|| settings.arm_endpoint.clone()),
-        authority_host: spec.target.authority_host.clone().or_else(|| settings.authority_host.clone()),
+        arm_endpoint: arm_endpoint.or_else(|| settings.arm_endpoint.clone()),
+        authority_host: authority_host.or_else(|| settings.authority_host.clone()),
         audience: settings.arm_audience.clone(),
         credential: arm::Credential::Chain(arm::ChainEnvironment {
             tenant_id: settings.azure_tenant_id.clone(),
