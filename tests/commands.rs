@@ -10,7 +10,7 @@ use migprep::plan::Operation;
 use migprep::plan::file;
 use migprep::plan::operation::{SourceOp, TargetOp};
 use migprep_testkit::arm::ServerSeed;
-use migprep_testkit::scenario::{SERVER, Scenario, ScenarioConfig};
+use migprep_testkit::scenario::{CLUSTER, SERVER, Scenario, ScenarioConfig};
 use migprep_testkit::terminal::Terminal;
 use serde_json::Value;
 use std::process::Stdio;
@@ -343,5 +343,63 @@ fn usage_errors_exit_1_and_completions_print() {
         assert_eq!(output.status.code(), Some(0), "{shell}");
         let script = String::from_utf8(output.stdout).unwrap();
         assert!(script.contains(marker) && script.contains("force-unlock"), "{shell}:\n{script}");
+    }
+}
+
+/// On a terminal, `apply` draws a spinner per running step and logs go beside them. The whole screen,
+/// scrollback included, is read back as a terminal shows it: every log record migprep wrote is there,
+/// whole, starting at the left edge (bars redrawn over a log would erase or split it), and the steps end
+/// as `done`.
+#[tokio::test]
+async fn logs_never_tear_the_spinners_on_a_terminal() {
+    let (rows, columns) = (60, 240);
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let terminal = Terminal::open_sized(rows, columns).unwrap();
+    let mut run = command(&scenario, &["apply", "--auto-approve", text(&spec)]);
+    // Every request of every client logs, many while spinners are drawn.
+    run.env("RUST_LOG", "debug").stdin(Stdio::null()).stdout(Stdio::null());
+    terminal.attach_stderr(&mut run).unwrap();
+    let mut child = run.spawn().unwrap();
+    drop(run);
+    let written = terminal.screen(Duration::from_secs(300)).await.unwrap().concat();
+    let status = child.wait().await.unwrap();
+
+    let log_start =
+        regex_lite::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z +(TRACE|DEBUG|INFO|WARN|ERROR) ").unwrap();
+    let records = log_start.find_iter(&String::from_utf8_lossy(&written)).count();
+    let history = terminal_history(&written, rows, columns);
+    let shown: Vec<&String> = history.iter().filter(|row| log_start.is_match(row)).collect();
+    let torn: Vec<&&String> = shown.iter().filter(|row| log_start.find(row).is_some_and(|at| at.start() > 0)).collect();
+    let whole = history.join("\n");
+    assert_eq!(status.code(), Some(0), "{whole}");
+    assert!(records > 0, "the run logged");
+    assert!(torn.is_empty(), "log records that start inside another row: {torn:#?}");
+    assert_eq!(shown.len(), records, "every log record stays on the screen");
+    assert!(whole.contains(&format!("done aws.cluster/{CLUSTER}/")), "the steps end as done: {whole}");
+}
+
+/// Every row a terminal of `rows` × `columns` shows after `written`, oldest first, scrollback included.
+fn terminal_history(written: &[u8], rows: u16, columns: u16) -> Vec<String> {
+    let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+    let mut parser = vt100::Parser::new(size(rows), size(columns), 1_000_000);
+    parser.process(written);
+    let screen = parser.screen_mut();
+    screen.set_scrollback(usize::MAX);
+    let depth = screen.scrollback();
+    let mut history: Vec<String> = Vec::new();
+    let mut offset = depth;
+    loop {
+        screen.set_scrollback(offset);
+        let first = depth - offset;
+        for (index, row) in screen.rows(0, columns).enumerate() {
+            if first + index >= history.len() {
+                history.push(row);
+            }
+        }
+        if offset == 0 {
+            return history;
+        }
+        offset = offset.saturating_sub(usize::from(rows));
     }
 }

@@ -142,4 +142,11 @@ async fn a_folder_of_specs_is_applied_after_one_confirmation_and_a_failing_spec_
         assert_eq!(value, "off", "{server} was applied");
     }
     assert!(!folder.path().join(".migprep/missing/state.json").exists());
+    // Specs applied at once are told apart: every step line names its spec.
+    for (name, _, server) in &PAIRS[..2] {
+        let step = format!("done azure.server/{server}/");
+        let tagged = format!("[{}] {step}", folder.path().join(format!("{name}.toml")).display());
+        let lines: Vec<&str> = apply.stderr.lines().filter(|line| line.contains(&step)).collect();
+        assert!(!lines.is_empty() && lines.iter().all(|line| line.contains(&tagged)), "{}", apply.stderr);
+    }
 }

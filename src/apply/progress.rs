@@ -10,13 +10,67 @@
 //!
 //! A step still running says so every heartbeat, with what its wait last saw ([`crate::poll::Watch`]).
 //! A [`Listener`] may take the events instead (JSON lines for CI); it decides how they are shown.
+//!
+//! When several specs apply at once (a fleet), each line starts with its spec's label, and every spec's
+//! spinners share the process's one set of bars. Anything else written to stderr while bars are drawn
+//! goes through [`Stderr`] or [`say`], which move the bars aside for it, so a log line never tears a
+//! spinner.
 
 use crate::plan::Change;
 use crate::poll::{Sighting, Watch};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::future::Future;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
+
+/// The bars of the process, once a step has been shown on a terminal.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+fn bars() -> &'static MultiProgress {
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Writes `bytes` to stderr whole, with the bars (if any are drawn) cleared first and redrawn after.
+fn write_aside(bytes: &[u8]) -> io::Result<()> {
+    let write = || {
+        let mut stderr = io::stderr().lock();
+        stderr.write_all(bytes).and_then(|()| stderr.flush())
+    };
+    match BARS.get() {
+        Some(bars) => bars.suspend(write),
+        None => write(),
+    }
+}
+
+/// stderr for logs: each write goes out whole, beside the bars rather than through them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_aside(buf).map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes one line on stderr, after `label` (a fleet's spec) when there is one, beside the bars.
+pub fn say(label: Option<&str>, line: &str) {
+    let text = match label {
+        Some(label) => format!("{} {line}\n", prefix(label)),
+        None => format!("{line}\n"),
+    };
+    // A closed stderr must not stop the run: the journal is the record.
+    let _ = write_aside(text.as_bytes());
+}
+
+/// How a label starts a line: `[specs/orders.toml]`.
+fn prefix(label: &str) -> String {
+    format!("[{}]", crate::text::inert(label, false))
+}
 
 /// Told of every step's start, heartbeat and end, in place of the lines on stderr.
 pub trait Listener: Send + Sync {
@@ -33,10 +87,12 @@ pub struct Progress {
     /// How often a running step reports (not on a terminal, where the spinner shows its time).
     heartbeat: Duration,
     clock: super::Clock,
+    /// The spec whose steps these are, when several apply at once.
+    label: Option<String>,
 }
 
 enum Shown {
-    Spinners(MultiProgress),
+    Spinners,
     Lines,
     Listener(Box<dyn Listener>),
 }
@@ -44,17 +100,19 @@ enum Shown {
 impl Progress {
     /// Spinners when stderr is a terminal, timestamped lines otherwise.
     pub fn to_stderr(heartbeat: Duration, clock: super::Clock) -> Self {
-        let shown = if std::io::stderr().is_terminal() {
-            Shown::Spinners(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-        } else {
-            Shown::Lines
-        };
-        Self { shown, heartbeat, clock }
+        let shown = if std::io::stderr().is_terminal() { Shown::Spinners } else { Shown::Lines };
+        Self { shown, heartbeat, clock, label: None }
     }
 
     /// Every event to `listener`, nothing on stderr.
     pub fn to_listener(listener: Box<dyn Listener>, heartbeat: Duration, clock: super::Clock) -> Self {
-        Self { shown: Shown::Listener(listener), heartbeat, clock }
+        Self { shown: Shown::Listener(listener), heartbeat, clock, label: None }
+    }
+
+    /// Starts every line (and spinner) with `label`, the spec these steps belong to.
+    pub fn labelled(mut self, label: Option<String>) -> Self {
+        self.label = label;
+        self
     }
 
     /// Runs one step's `work`, reporting its start, a heartbeat while it runs, and its end.
@@ -80,7 +138,7 @@ impl Progress {
         let watch = Watch::default();
         let work = watch.around(work);
         tokio::pin!(work);
-        let beats = !matches!(self.shown, Shown::Spinners(_));
+        let beats = !matches!(self.shown, Shown::Spinners);
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
@@ -107,14 +165,18 @@ impl Progress {
     fn start(&self, change: &Change, address: &str) -> Option<ProgressBar> {
         let label = format!("{} {address}", change.action.symbol());
         match &self.shown {
-            Shown::Spinners(bars) => {
-                let bar = bars.add(ProgressBar::new_spinner());
+            Shown::Spinners => {
+                let label = match &self.label {
+                    Some(spec) => format!("{} {label}", prefix(spec)),
+                    None => label,
+                };
+                let bar = bars().add(ProgressBar::new_spinner());
                 bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("a valid template"));
                 bar.set_message(label);
                 bar.enable_steady_tick(Duration::from_millis(120));
                 return Some(bar);
             }
-            Shown::Lines => eprintln!("{} {label} …", self.now()),
+            Shown::Lines => self.line(&format!("{label} …")),
             Shown::Listener(listener) => listener.started((self.clock)(), change),
         }
         None
@@ -122,7 +184,7 @@ impl Progress {
 
     fn beat(&self, change: &Change, address: &str, elapsed: Duration, waiting: Option<Sighting>) {
         match &self.shown {
-            Shown::Spinners(_) => {}
+            Shown::Spinners => {}
             Shown::Lines => {
                 let waiting = waiting
                     .map(|Sighting { what, seen }| {
@@ -130,7 +192,7 @@ impl Progress {
                         format!(" (waiting for {what}: {seen})")
                     })
                     .unwrap_or_default();
-                eprintln!("{} … {address}: still running after {}{waiting}", self.now(), duration(elapsed));
+                self.line(&format!("… {address}: still running after {}{waiting}", duration(elapsed)));
             }
             Shown::Listener(listener) => listener.running((self.clock)(), change, elapsed, waiting.as_ref()),
         }
@@ -146,14 +208,18 @@ impl Progress {
     ) {
         let outcome = if result.is_ok() { "done" } else { "failed" };
         match &self.shown {
-            Shown::Spinners(_) => {
+            Shown::Spinners => {
+                // A finished step leaves its spinner for a line of its own above the running ones, so
+                // the screen keeps a record of what was done.
                 if let Some(bar) = bar {
-                    bar.finish_with_message(format!("{outcome} {address}"));
+                    bar.finish_and_clear();
                 }
+                let preposition = if result.is_ok() { "in" } else { "after" };
+                say(self.label.as_deref(), &format!("  {outcome} {address} {preposition} {}", duration(elapsed)));
             }
             Shown::Lines => {
                 let preposition = if result.is_ok() { "in" } else { "after" };
-                eprintln!("{} {outcome} {address} {preposition} {}", self.now(), duration(elapsed));
+                self.line(&format!("{outcome} {address} {preposition} {}", duration(elapsed)));
             }
             Shown::Listener(listener) => {
                 let outcome = match result {
@@ -165,8 +231,15 @@ impl Progress {
         }
     }
 
-    fn now(&self) -> String {
-        super::timestamp((self.clock)())
+    /// One timestamped line: `2025-03-01T12:03:05Z [spec] text`.
+    fn line(&self, text: &str) {
+        say(
+            None,
+            &match &self.label {
+                Some(spec) => format!("{} {} {text}", super::timestamp((self.clock)()), prefix(spec)),
+                None => format!("{} {text}", super::timestamp((self.clock)())),
+            },
+        );
     }
 }
 

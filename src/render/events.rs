@@ -27,6 +27,9 @@
 //! prints one `plan` line first and one `summary` line last, whatever happened between them (a run that
 //! stops before any plan, e.g. on a bad spec, prints only its error on stderr); `started` is followed
 //! by the same address's `done` or `failed`, with `progress` lines between them while it runs.
+//!
+//! Every line ends with `"spec"`: the spec file it is about when several specs run at once (their lines
+//! interleave as their steps do), `null` for a run of one spec.
 //! Text from the systems (addresses, values, errors) is carried as is: JSON escapes it.
 
 use crate::plan::{Action, Kind, Plan};
@@ -108,9 +111,17 @@ enum Line<'a> {
     },
 }
 
+/// A line and the spec it belongs to, as one object.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    line: Line<'a>,
+    spec: Option<&'a str>,
+}
+
 /// Writes `event`, which happened at `time` (RFC 3339), as one line, and flushes it: a CI log shows each
-/// line as it happens.
-pub fn write(event: Event<'_>, time: &str, out: &mut dyn Write) -> io::Result<()> {
+/// line as it happens. `spec` names the spec file when several run at once.
+pub fn write(event: Event<'_>, time: &str, spec: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     let line = match event {
         Event::Plan(plan) => Line::Plan { time, plan: super::json::Document::from(plan) },
         Event::Started { address, action } => Line::Started { time, address, action: action_name(action) },
@@ -140,7 +151,7 @@ pub fn write(event: Event<'_>, time: &str, out: &mut dyn Write) -> io::Result<()
             }
         }
     };
-    serde_json::to_writer(&mut *out, &line)?;
+    serde_json::to_writer(&mut *out, &Stamped { line, spec })?;
     writeln!(out)?;
     out.flush()
 }
@@ -164,7 +175,7 @@ mod tests {
 
     fn line(event: Event<'_>) -> Value {
         let mut out = Vec::new();
-        write(event, "2025-03-01T12:00:00Z", &mut out).unwrap();
+        write(event, "2025-03-01T12:00:00Z", None, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.matches('\n').count(), 1, "one line: {text}");
         assert!(text.starts_with(r#"{"type":"#), "type first: {text}");
@@ -180,7 +191,7 @@ mod tests {
         assert_eq!(line(Event::Plan(&plan))["plan"]["format_version"], 1);
         assert_eq!(
             line(Event::Started { address, action: Action::Update }),
-            json!({"type": "started", "time": "2025-03-01T12:00:00Z", "address": address, "action": "update"})
+            json!({"type": "started", "time": "2025-03-01T12:00:00Z", "address": address, "action": "update", "spec": null})
         );
         let progress = line(Event::Progress { address, elapsed, waiting_for: Some("the thing"), seen: Some("busy") });
         assert_eq!((progress["elapsed_ms"].as_u64(), progress["seen"].as_str()), (Some(1500), Some("busy")));
@@ -190,7 +201,18 @@ mod tests {
         assert_eq!(
             summary,
             json!({"type": "summary", "time": "2025-03-01T12:00:00Z", "kind": "apply", "status": "complete",
-                   "applied": 1, "add": 0, "change": 1, "destroy": 0, "pending": 0, "blockers": 0, "error": null})
+                   "applied": 1, "add": 0, "change": 1, "destroy": 0, "pending": 0, "blockers": 0, "error": null,
+                   "spec": null})
         );
+    }
+
+    #[test]
+    fn a_fleets_lines_name_their_spec_last() {
+        let mut out = Vec::new();
+        let event = Event::Done { address: "aws.cluster/a/reboot", elapsed: Duration::from_secs(2), after: None };
+        write(event, "2025-03-01T12:00:00Z", Some("specs/a.toml"), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(r#"{"type":"done","time":"#), "type and time first: {text}");
+        assert!(text.trim_end().ends_with(r#","spec":"specs/a.toml"}"#), "spec last: {text}");
     }
 }

@@ -185,7 +185,10 @@ pub(super) async fn apply(
     while let Some(one) = planned.next().await {
         match (report, &one.entry.plan) {
             (Report::Human, _) => show(&one.entry, Format::Human, settings)?,
-            (Report::Json, Some(plan)) => super::JsonLines.emit(events::Event::Plan(plan), SystemTime::now()),
+            (Report::Json, Some(plan)) => {
+                let lines = super::JsonLines { spec: Some(one.entry.spec.clone()) };
+                lines.emit(events::Event::Plan(plan), SystemTime::now())
+            }
             (Report::Json, None) => {}
         }
         prepared.push(one);
@@ -214,14 +217,14 @@ pub(super) async fn apply(
         }
     }
 
-    let steps = Steps { approval: Approval::Given, deadline, report };
+    let steps = Steps { approval: Approval::Given, deadline, report, label: None };
     let outcomes: Vec<(usize, fleet::Result)> = stream::iter(prepared.iter().enumerate())
         .filter_map(|(index, one)| async move {
             let work = one.work.as_ref().filter(|_| one.entry.result == fleet::Result::Changes)?;
             Some((index, one.entry.spec.clone(), work))
         })
         .map(|(index, spec, work)| {
-            let steps = steps.clone();
+            let steps = Steps { label: Some(spec.clone()), ..steps.clone() };
             async move {
                 let tally = Tally::default();
                 let result = run_steps(&work.plan, &work.session, &work.databases, &work.lock, steps, &tally).await;

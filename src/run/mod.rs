@@ -90,10 +90,13 @@ fn watch_interrupts() -> Interrupts {
         INTERRUPTED.store(true, Ordering::SeqCst);
         INTERRUPT.notify_waiters();
         if !PROMPTING.load(Ordering::SeqCst) {
-            eprintln!("migprep: interrupted: letting the running steps finish; Ctrl-C again stops at once");
+            crate::apply::progress::say(
+                None,
+                "migprep: interrupted: letting the running steps finish; Ctrl-C again stops at once",
+            );
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("migprep: stopped; run the command again to resume");
+            crate::apply::progress::say(None, "migprep: stopped; run the command again to resume");
             std::process::exit(130);
         }
     }))
@@ -125,7 +128,7 @@ pub fn init_logging(verbose: u8, settings: &Settings) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::apply::progress::Stderr)
         .with_ansi(colour_allowed(&std::io::stderr(), settings))
         .try_init();
 }
@@ -184,7 +187,8 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             };
             if is_plan_file(input) {
                 let approval = Approval::Reviewed(input.clone());
-                apply_saved(input, Steps { approval, deadline, report }, force_unlock.as_deref(), settings).await
+                apply_saved(input, Steps { approval, deadline, report, label: None }, force_unlock.as_deref(), settings)
+                    .await
             } else {
                 let spec = Spec::load(input)?;
                 let dir = state::open(&spec, settings).await?;
@@ -194,7 +198,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
                 let (observed, databases) = session.observe(&spec).await?;
                 let (mut plan, _) = rules::plan(&spec, &observed);
                 plan.connections = session.connections(&databases).await;
-                let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+                let steps = Steps { approval: Approval::from(auto_approve), deadline, report, label: None };
                 execute(&plan, &session, &databases, &lock, steps).await
             }
         }
@@ -258,7 +262,7 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             }
             break_lock(&dir, force_unlock.as_deref())?;
             let lock = Lock::acquire(&dir, &Holder::current(settings), "restore", SystemTime::now())?;
-            let steps = Steps { approval: Approval::from(auto_approve), deadline, report };
+            let steps = Steps { approval: Approval::from(auto_approve), deadline, report, label: None };
             execute(&plan, &session, &databases, &lock, steps).await
         }
     }
@@ -329,6 +333,8 @@ struct Steps {
     approval: Approval,
     deadline: Duration,
     report: Report,
+    /// The spec, when several apply at once: it starts every progress line.
+    label: Option<String>,
 }
 
 /// Who said yes to a plan's changes.
@@ -361,7 +367,7 @@ async fn execute(
     // Printed whether or not anyone is asked, so that a log records what was approved.
     match steps.report {
         Report::Human => print(plan, Format::Human, session.settings)?,
-        Report::Json => JsonLines.emit(events::Event::Plan(plan), SystemTime::now()),
+        Report::Json => JsonLines::default().emit(events::Event::Plan(plan), SystemTime::now()),
     }
     let tally = Tally::default();
     let outcome = run_steps(plan, session, databases, lock, steps.clone(), &tally).await;
@@ -378,7 +384,7 @@ async fn execute(
         };
         let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
         let summary = events::Event::Summary { plan, status, applied: tally.applied.get(), error: error.as_deref() };
-        JsonLines.emit(summary, SystemTime::now());
+        JsonLines::default().emit(summary, SystemTime::now());
     }
     outcome
 }
@@ -393,12 +399,17 @@ struct Tally {
 
 /// The JSON lines of `--format json` on stdout, for the plan, the summary and (as the executor's
 /// listener) every step.
-struct JsonLines;
+#[derive(Default)]
+struct JsonLines {
+    /// The spec the lines are about, when several run at once.
+    spec: Option<String>,
+}
 
 impl JsonLines {
     fn emit(&self, event: events::Event<'_>, at: SystemTime) {
         // A closed stdout (a consumer that went away) must not stop the run: the journal is the record.
-        let _ = events::write(event, &crate::apply::timestamp(at), &mut std::io::stdout().lock());
+        let time = crate::apply::timestamp(at);
+        let _ = events::write(event, &time, self.spec.as_deref(), &mut std::io::stdout().lock());
     }
 }
 
@@ -428,21 +439,25 @@ async fn run_steps(
     session: &Session<'_>,
     databases: &Databases,
     lock: &Lock,
-    Steps { approval, deadline, report }: Steps,
+    Steps { approval, deadline, report, label }: Steps,
     tally: &Tally,
 ) -> anyhow::Result<Outcome> {
+    let say = |line: String| crate::apply::progress::say(label.as_deref(), &line);
     // Steps a killed run made but never recorded are recorded now, even when nothing else is left to do.
     let reconciled = executor::reconcile(plan, lock, SystemTime::now).map_err(|e| e.to_user_error())?;
     for address in &reconciled {
-        eprintln!("  done {} (made by an interrupted run; recorded now)", crate::text::inert(address.as_str(), false));
+        say(format!(
+            "  done {} (made by an interrupted run; recorded now)",
+            crate::text::inert(address.as_str(), false)
+        ));
     }
     if plan.has_blockers() {
         // Which blockers, and what to do about each, is in the plan printed above.
-        eprintln!("migprep: the plan has blockers; fix them first (nothing was changed)");
+        say("migprep: the plan has blockers; fix them first (nothing was changed)".into());
         return Ok(Outcome::Blockers);
     }
     if !plan.has_changes() {
-        eprintln!("migprep: nothing to do");
+        say("migprep: nothing to do".into());
         return Ok(Outcome::Clean);
     }
     tally.asked.set(true);
@@ -453,13 +468,13 @@ async fn run_steps(
     tally.approved.set(true);
     let heartbeat = session.settings.heartbeat();
     let progress = match report {
-        Report::Human => Progress::to_stderr(heartbeat, SystemTime::now),
-        Report::Json => Progress::to_listener(Box::new(JsonLines), heartbeat, SystemTime::now),
+        Report::Human => Progress::to_stderr(heartbeat, SystemTime::now).labelled(label.clone()),
+        Report::Json => Progress::to_listener(Box::new(JsonLines { spec: label.clone() }), heartbeat, SystemTime::now),
     };
     let provider = Dispatch::new(&session.clients, databases, session.settings.poll_interval(), progress);
     let options = Options { concurrency: 4, clock: SystemTime::now, interrupt: Some(&INTERRUPTED) };
     if INTERRUPTED.load(Ordering::SeqCst) {
-        eprintln!("migprep: interrupted before any step started; nothing was changed");
+        say("migprep: interrupted before any step started; nothing was changed".into());
         return Ok(Outcome::Interrupted);
     }
     let result = tokio::time::timeout(deadline, executor::execute(plan, &provider, lock, options)).await;
@@ -476,22 +491,22 @@ async fn run_steps(
     for held in &result.held {
         let (address, waits_for) =
             (crate::text::inert(held.address.as_str(), false), crate::text::inert(held.waits_for.as_str(), false));
-        eprintln!("  held {address} (waits for {waits_for})");
+        say(format!("  held {address} (waits for {waits_for})"));
     }
     if let Some(error) = result.error() {
         return Err(error.into());
     }
     if result.interrupted {
-        eprintln!(
+        say(format!(
             "migprep: interrupted: {} finished and recorded, {} not started; the lock is released. Run the \
              command again to continue.",
             crate::text::count(result.applied.len() as u64, "step", "steps"),
             result.not_started.len()
-        );
+        ));
         return Ok(Outcome::Interrupted);
     }
     let summary = plan.summary();
-    eprintln!(
+    say(format!(
         "migprep: {} complete: {} added, {} changed, {} destroyed; {} pending{}",
         match plan.kind {
             Kind::Apply => "apply",
@@ -502,12 +517,12 @@ async fn run_steps(
         summary.destroy,
         summary.pending,
         if summary.pending == 0 { "." } else { ", left as they are:" }
-    );
+    ));
     // What stays pending is named, with why, so nobody has to guess what "1 pending" was.
     for change in plan.changes.iter().filter(|change| change.pending.is_some()) {
         let address = crate::text::inert(change.address.as_str(), false);
         let why = crate::text::inert(change.pending.as_deref().unwrap_or_default(), false);
-        eprintln!("  pending {address}: {why}");
+        say(format!("  pending {address}: {why}"));
     }
     Ok(Outcome::Clean)
 }

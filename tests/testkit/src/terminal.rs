@@ -16,12 +16,17 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn open() -> Result<Self> {
+        Self::open_sized(24, 80)
+    }
+
+    /// A terminal of `rows` × `columns`, the size a program asks its terminal for.
+    pub fn open_sized(rows: u16, columns: u16) -> Result<Self> {
         let (mut master, mut follower) = (-1, -1);
-        // SAFETY: openpty writes two new descriptors into the given places; the name, settings and window
-        // size pointers may be null.
-        let opened = unsafe {
-            libc::openpty(&mut master, &mut follower, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-        };
+        let size = libc::winsize { ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: openpty writes two new descriptors into the given places; the name and settings pointers
+        // may be null, and the window size is read only.
+        let opened =
+            unsafe { libc::openpty(&mut master, &mut follower, std::ptr::null_mut(), std::ptr::null(), &size) };
         if opened != 0 {
             bail!("openpty: {}", std::io::Error::last_os_error());
         }
@@ -45,6 +50,38 @@ impl Terminal {
             });
         }
         Ok(())
+    }
+
+    /// Makes the terminal the command's stderr as well, where it draws progress and writes logs; read it
+    /// with [`Terminal::screen`].
+    pub fn attach_stderr(&self, command: &mut tokio::process::Command) -> Result<()> {
+        let stderr = self.follower.try_clone().context("duplicating the terminal")?;
+        command.stderr(Stdio::from(stderr));
+        Ok(())
+    }
+
+    /// Everything the child wrote to the terminal until it closed it (it exited), in the chunks it arrived
+    /// in. Gives up after `limit`.
+    pub async fn screen(self, limit: std::time::Duration) -> Result<Vec<Vec<u8>>> {
+        let Terminal { master, follower } = self;
+        // Only the child may hold the terminal now, so that its exit ends the reading.
+        drop(follower);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut master = master;
+            let mut chunks = Vec::new();
+            loop {
+                let mut chunk = vec![0u8; 4096];
+                match std::io::Read::read(&mut master, &mut chunk) {
+                    // Linux answers EIO once the last holder of the other end closed it.
+                    Ok(0) | Err(_) => return chunks,
+                    Ok(read) => {
+                        chunk.truncate(read);
+                        chunks.push(chunk);
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(limit, read).await.context("the terminal stayed open")?.context("reading the terminal")
     }
 
     /// Types `keys` as a person at the terminal would (`b"\x03"` is Ctrl-C, `b"yes\n"` an answer).
