@@ -5,6 +5,7 @@
 mod common;
 
 use common::{member_of, migprep, set, text, with_allow};
+use migprep_testkit::delay::DelayProxy;
 use migprep_testkit::gateway::{Attempt, Refusal};
 use migprep_testkit::rds::settings_hook;
 use migprep_testkit::scenario::{CLUSTER, Output, Scenario, ScenarioConfig};
@@ -77,6 +78,27 @@ async fn plan_and_apply_log_in_with_fresh_tokens_through_the_checking_gateways()
     assert!(!source.is_empty() && !target.is_empty(), "{source:#?}\n{target:#?}");
     let after_reboot = source.iter().filter(|a| a.token_issued.is_some_and(|t| t + Duration::from_secs(1) > rebooted));
     assert!(after_reboot.count() > 0, "no login after the reboot {rebooted:?}: {source:#?}");
+}
+
+/// Through a tunnel — the spec dials a local port that leads to the writer — the IAM token is still
+/// signed for the writer endpoint RDS reports, which is what RDS compares it with: the gateway (which
+/// expects its own address) accepts every login, and the logins went through the tunnel.
+#[tokio::test]
+async fn an_iam_login_through_a_tunnel_carries_a_token_for_the_writer_endpoint() {
+    let scenario = Scenario::start_with(ScenarioConfig::passwordless()).await.unwrap();
+    let gateway = scenario.source_gateway.clone().unwrap();
+    let tunnel = DelayProxy::start(gateway.port()).await.unwrap();
+    let mut spec = scenario.spec();
+    set(&mut spec, "source.connection.host", "127.0.0.1");
+    set(&mut spec, "source.connection.port", i64::from(tunnel.port()));
+    let spec = scenario.write_spec(&spec).unwrap();
+
+    let plan = migprep(&scenario, &["plan", text(&spec)], &[]).await;
+    assert!(plan.stdout.contains("rds_replication"), "the source's SQL was read:\n{}\n{}", plan.stdout, plan.stderr);
+    let attempts = gateway.attempts();
+    assert!(!attempts.is_empty() && refusals(&attempts).is_empty(), "{attempts:#?}");
+    assert!(tunnel.connections() > 0, "the logins went through the tunnel");
+    assert_no_token(&plan);
 }
 
 /// Tokens the services would refuse: signed with another AWS key (the RDS calls still work, the stand-in

@@ -17,7 +17,7 @@ use crate::clients::{Clients, Databases};
 use crate::error::UserError;
 use crate::model::endpoints::{EndpointObservation, Reached, Unreachable};
 use crate::model::{self, Observed};
-use crate::spec::{Connection, Spec};
+use crate::spec::{Connection, PasswordSource, Spec};
 
 /// Several problems found while observing, reported together.
 #[derive(Debug)]
@@ -88,15 +88,25 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
     let source = &spec.source.connection;
     let target = &spec.target.connection;
     let source_database = spec.source.databases[0].clone();
-    let source_pool = |host: Option<String>, port: Option<u16>| {
-        endpoint(Side::Source, source, &logins.source, host, port, source_database.clone())
+    let source_pool = |host: Option<String>, port: Option<u16>, signed_for: Option<(String, u16)>| {
+        let password = match signed_for {
+            Some((host, port)) => logins.source.clone().signed_for(host, port),
+            None => logins.source.clone(),
+        };
+        endpoint(Side::Source, source, &password, host, port, source_database.clone())
             .map(|e| Pool::open(e, trust.clone()))
     };
     let target_pool = |host: Option<String>| {
         endpoint(Side::Target, target, &logins.target, host, None, "postgres".to_string())
             .map(|e| Pool::open(e, trust.clone()))
     };
-    let early_source = (source.host.is_some() && source.port.is_some()).then(|| source_pool(source.host.clone(), None));
+    // An IAM token must name the endpoint RDS knows. When the spec dials another address (a tunnel's
+    // local end, an alias), the token is signed for the writer endpoint the API reports, so the
+    // connection waits for it.
+    let tunnelled = matches!(source.password, PasswordSource::Iam)
+        && source.host.as_deref().is_some_and(|host| !crate::clients::rds::is_endpoint_name(host));
+    let early_source = (source.host.is_some() && source.port.is_some() && !tunnelled)
+        .then(|| source_pool(source.host.clone(), None, None));
     let early_target = target.host.is_some().then(|| target_pool(target.host.clone()));
 
     let ((cluster, source_pool), server, replicas) = tokio::join!(
@@ -105,7 +115,13 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
             let pool = match (early_source, &cluster) {
                 (Some(pool), _) => Some(pool),
                 (None, Ok(cluster)) => {
-                    Some(source_pool(source.host.clone().or_else(|| cluster.endpoint.clone()), cluster.port))
+                    let signed_for =
+                        cluster.endpoint.clone().filter(|_| tunnelled).map(|e| (e, cluster.port.unwrap_or(5432)));
+                    Some(source_pool(
+                        source.host.clone().or_else(|| cluster.endpoint.clone()),
+                        cluster.port,
+                        signed_for,
+                    ))
                 }
                 (None, Err(_)) => None,
             };

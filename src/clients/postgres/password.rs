@@ -65,6 +65,16 @@ impl Password {
         }
     }
 
+    /// The same password, with tokens minted for `host:port` whatever address is dialled: a login through
+    /// a tunnel or an alias must carry a token for the endpoint name the service itself knows (RDS
+    /// compares the token's host and port with its own), not for the tunnel's local end.
+    pub fn signed_for(self, host: String, port: u16) -> Password {
+        match self {
+            Password::Minted(inner) => Password::Minted(Arc::new(SignedFor { inner, host, port })),
+            fixed @ Password::Fixed(_) => fixed,
+        }
+    }
+
     /// The kind of token, or `None` for a fixed password.
     pub fn token_kind(&self) -> Option<TokenKind> {
         match self {
@@ -77,6 +87,23 @@ impl Password {
 impl From<Secret> for Password {
     fn from(secret: Secret) -> Self {
         Password::Fixed(secret)
+    }
+}
+
+/// Tokens for one endpoint name, whatever address a connection dials.
+struct SignedFor {
+    inner: Arc<dyn Mint>,
+    host: String,
+    port: u16,
+}
+
+impl Mint for SignedFor {
+    fn kind(&self) -> TokenKind {
+        self.inner.kind()
+    }
+
+    fn mint<'a>(&'a self, _dialled: &'a str, _port: u16, user: &'a str) -> BoxFuture<'a, Result<Secret, MintError>> {
+        self.inner.mint(&self.host, self.port, user)
     }
 }
 
@@ -117,5 +144,15 @@ mod tests {
         assert_eq!(second.expose(), "db:5432/migrator#1");
         assert_eq!(format!("{password:?}"), "Minted(RdsIam)");
         assert_eq!(format!("{:?}", Password::from(Secret::new("hunter2"))), "Fixed(Secret(***))");
+    }
+
+    #[tokio::test]
+    async fn a_password_signed_for_an_endpoint_ignores_the_address_dialled() {
+        let password = Password::Minted(Arc::new(Counting(AtomicUsize::new(0))));
+        let tunnelled = password.signed_for("orders.cluster-abc.rds.amazonaws.com".into(), 5432);
+        let token = tunnelled.for_connection("127.0.0.1", 15432, "migrator").await.unwrap();
+        assert_eq!(token.expose(), "orders.cluster-abc.rds.amazonaws.com:5432/migrator#0");
+        let fixed = Password::from(Secret::new("hunter2")).signed_for("elsewhere".into(), 1);
+        assert_eq!(fixed.for_connection("db", 5432, "u").await.unwrap().expose(), "hunter2");
     }
 }

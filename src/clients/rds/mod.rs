@@ -33,6 +33,15 @@ mod listing;
 
 use convert::{cluster_from, instance_from, parameter_from};
 pub use error::AwsError;
+
+/// Whether `host` is a name RDS gives its endpoints (`….rds.amazonaws.com`, `….rds.amazonaws.com.cn`, or
+/// another partition's `….rds.amazonaws.<tld>`), as opposed to an address of the user's: a tunnel's
+/// local end, an IP address, an alias.
+pub fn is_endpoint_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.windows(2).any(|pair| pair == ["rds", "amazonaws"])
+}
 use error::{Subject, classify};
 use listing::retain_requested;
 
@@ -632,6 +641,21 @@ fn https_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rds_endpoint_names_are_told_from_the_users_addresses() {
+        for name in [
+            "orders.cluster-abc123.us-east-1.rds.amazonaws.com",
+            "orders-1.abc123.cn-north-1.rds.amazonaws.com.cn.",
+            "ORDERS.CLUSTER-ABC.EUSC-DE-EAST-1.RDS.AMAZONAWS.EU",
+        ] {
+            assert!(is_endpoint_name(name), "{name}");
+        }
+        for address in ["localhost", "127.0.0.1", "::1", "db.internal.example.com", "rds.example.com", "amazonaws.com"]
+        {
+            assert!(!is_endpoint_name(address), "{address}");
+        }
+    }
 
     #[test]
     fn aws_ca_bundle_is_read_even_without_ca_file() {
