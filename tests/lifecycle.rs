@@ -397,8 +397,8 @@ async fn originals_of_a_server_the_spec_no_longer_names_block_restore() {
 /// An apply is killed (SIGKILL) while it disables high availability: the journal holds that step's intent
 /// and no outcome. Restore refuses with exit 1, naming the journal and the unfinished step, and says to run
 /// apply first; it writes nothing to either cloud, the state file and the journal stay as they were, and
-/// its lock is released. An apply then settles the step, and the restore after it puts back every
-/// original.
+/// its lock is released; `restore --out` refuses too, saving nothing. An apply then settles the step, and
+/// the restore after it puts back every original.
 #[tokio::test]
 async fn a_restore_after_a_killed_apply_waits_until_an_apply_settles_it() {
     let (scenario, spec) = two_sided().await;
@@ -434,6 +434,12 @@ async fn a_restore_after_a_killed_apply_waits_until_an_apply_settles_it() {
     assert_eq!(std::fs::read(dir.join("state.json")).ok(), state_before);
     assert_eq!(records(&journal(&scenario)), journal_before);
     assert!(!dir.join("lock.json").exists(), "the refusing restore released its lock");
+    // Nor is a restore plan saved for later: it could not run either.
+    let saved = scenario.dir().join("restore.plan");
+    let out = migprep(&scenario, &["restore", text(&spec), "--out", text(&saved)], &[]).await;
+    assert_eq!(out.code, 1, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("hint: run `migprep apply` to settle it, then restore"), "{}", out.stderr);
+    assert!(!saved.exists(), "no plan saved");
 
     let apply = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
     assert_eq!(apply.code, 0, "{}\n{}", apply.stderr, diagnostics(&scenario));

@@ -13,6 +13,7 @@
 //! files it writes are the journal and the state file of the lock's state folder.
 
 use super::Clock;
+use super::StateDir;
 use super::journal::{History, Journal, JournalError, Phase, Record, Run};
 use super::lock::Lock;
 use super::random_id;
@@ -270,6 +271,23 @@ pub async fn execute<P: Provider + Sync>(
     Ok(outcome)
 }
 
+/// Whether a restore may run from the state in `dir`: not while the journal holds an apply step that
+/// started and never finished (see [`reconcile`]). Checked before a restore observes anything, so that
+/// `restore --out` does not save a plan that could not run.
+pub fn restorable(dir: &StateDir) -> Result<(), ExecuteError> {
+    refuse_restore(dir, &History::read(&dir.journal())?)
+}
+
+fn refuse_restore(dir: &StateDir, history: &History) -> Result<(), ExecuteError> {
+    let steps: Vec<(usize, Address)> = history
+        .unfinished()
+        .into_iter()
+        .filter(|intent| intent.kind == Kind::Apply)
+        .map(|intent| (intent.step, intent.address.clone()))
+        .collect();
+    if steps.is_empty() { Ok(()) } else { Err(ExecuteError::UnsettledApply { journal: dir.journal(), steps }) }
+}
+
 /// Settles the steps an earlier run started and never finished (killed between its `intent` and `done`)
 /// that `plan`, made from a fresh observation, no longer contains: the live system already holds what
 /// the step was to set, so the step took effect. Each gets a `done` record and its state entry (with the
@@ -284,15 +302,7 @@ pub fn reconcile(plan: &Plan, lock: &Lock, clock: super::Clock) -> Result<Vec<Ad
     let dir = lock.dir();
     let history = History::read(&dir.journal())?;
     if plan.kind == Kind::Restore {
-        let steps: Vec<(usize, Address)> = history
-            .unfinished()
-            .into_iter()
-            .filter(|intent| intent.kind == Kind::Apply)
-            .map(|intent| (intent.step, intent.address.clone()))
-            .collect();
-        if !steps.is_empty() {
-            return Err(ExecuteError::UnsettledApply { journal: dir.journal(), steps });
-        }
+        refuse_restore(dir, &history)?;
     }
     let planned: BTreeSet<&Address> = plan.changes.iter().map(|change| &change.address).collect();
     let settled: Vec<&Record> = history

@@ -87,6 +87,7 @@ async fn prepare<'s>(path: &Path, kind: Kind, locked: bool, settings: &'s Settin
         };
         let recorded = match (&lock, kind) {
             (Some(lock), Kind::Restore) => {
+                crate::apply::executor::restorable(lock.dir()).map_err(|e| e.to_user_error())?;
                 Some(lock.dir().load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?)
             }
             _ => None,

@@ -250,6 +250,10 @@ pub async fn run(cli: Cli, settings: &Settings) -> anyhow::Result<Outcome> {
             };
             let spec = Spec::load(spec)?;
             let dir = state::open(&spec, settings).await?;
+            if out.is_some() {
+                // Refused now rather than when the saved plan is applied (an apply does it under the lock).
+                executor::restorable(&dir).map_err(|e| e.to_user_error())?;
+            }
             let recorded = dir.load_existing_state().map_err(|e| UserError::new(e.to_string()).hint(e.hint()))?;
             let session = Session::open(&spec, settings).await?;
             let (observed, databases) = session.observe(&spec).await?;
