@@ -143,4 +143,20 @@ mod tests {
         assert_eq!(settings.user.as_deref(), Some("dba"));
         assert_eq!(Settings::default().poll_interval(), DEFAULT_POLL_INTERVAL);
     }
+
+    #[test]
+    fn the_azure_chain_variables_are_read() {
+        let settings = Settings::from_vars(|name| match name {
+            "AZURE_CLIENT_CERTIFICATE_PATH" => Some("/etc/app.pem".into()),
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD" => Some(" pass phrase ".into()),
+            "AZURE_TOKEN_CREDENTIALS" => Some("dev".into()),
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST" => Some("http://127.0.0.1:2377".into()),
+            _ => None,
+        });
+        assert_eq!(settings.azure_client_certificate_path, Some(PathBuf::from("/etc/app.pem")));
+        let password = settings.azure_client_certificate_password.expect("the password");
+        assert_eq!(password.expose(), " pass phrase ", "a password is taken as it is");
+        assert_eq!(settings.azure_token_credentials.as_deref(), Some("dev"));
+        assert_eq!(settings.azure_pod_identity_authority_host.as_deref(), Some("http://127.0.0.1:2377"));
+    }
 }

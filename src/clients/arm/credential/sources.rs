@@ -379,6 +379,60 @@ fn managed_identity(environment: &ChainEnvironment, context: &Context<'_>, named
 mod tests {
     use super::*;
 
+    /// The chain's names and whether each is decisive, for `environment` (building sends nothing).
+    fn built(environment: &ChainEnvironment) -> Result<Vec<(String, bool)>, AzureError> {
+        let http = crate::tls::Trust::load(None).unwrap().http_client_builder().unwrap().build().unwrap();
+        let backoff = Backoff::default();
+        let context = Context {
+            authority_host: "https://login.microsoftonline.com",
+            http: &http,
+            imds_http: &http,
+            backoff: &backoff,
+        };
+        Ok(chain(environment, &context)?.into_iter().map(|s| (s.name, s.decisive)).collect())
+    }
+
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "3c9f1e2d-8b7a-4c6d-a5e4-f3b2c1d0e9f8";
+
+    #[test]
+    fn the_chain_follows_the_environment_and_the_selection() {
+        let secret = ChainEnvironment {
+            tenant_id: Some(TENANT.into()),
+            client_id: Some(CLIENT.into()),
+            client_secret: Some(Secret::new("s")),
+            ..Default::default()
+        };
+        let chain = built(&secret).unwrap();
+        let names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names[0].starts_with("service principal") && chain[0].1, "{names:?}");
+        assert!(
+            names[1].starts_with(&format!("managed identity (user-assigned, client id {CLIENT}) at http://169.254"))
+        );
+        assert_eq!(names[2..], [format!("az CLI (tenant {TENANT})"), format!("azd (tenant {TENANT})")]);
+        assert!(chain[1..].iter().all(|(_, decisive)| !decisive), "{chain:?}");
+
+        let dev = ChainEnvironment { token_credentials: Some("dev".into()), ..secret.clone() };
+        assert_eq!(built(&dev).unwrap().len(), 2);
+        let named = ChainEnvironment { token_credentials: Some("AzureDeveloperCliCredential".into()), ..secret };
+        assert_eq!(built(&named).unwrap(), [(format!("azd (tenant {TENANT})"), true)]);
+
+        let nothing =
+            ChainEnvironment { token_credentials: Some("EnvironmentCredential".into()), ..Default::default() };
+        let error = built(&nothing).unwrap_err().to_string();
+        assert!(error.contains("neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH"), "{error}");
+        let untenanted = ChainEnvironment {
+            client_id: Some(CLIENT.into()),
+            client_certificate_path: Some("/nowhere.pem".into()),
+            ..Default::default()
+        };
+        let error = built(&untenanted).unwrap_err().to_string();
+        assert_eq!(error, "AZURE_CLIENT_CERTIFICATE_PATH is set but AZURE_TENANT_ID is not");
+        let system = built(&ChainEnvironment::default()).unwrap();
+        assert!(system[0].0.starts_with("managed identity (system-assigned)"), "{system:?}");
+        assert_eq!(system[1].0, "az CLI (its default tenant)");
+    }
+
     #[test]
     fn token_credentials_select_as_in_the_other_sdks() {
         assert_eq!(Selection::parse(None).unwrap(), Selection::Every);
