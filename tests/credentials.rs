@@ -340,3 +340,78 @@ async fn when_all_fail_every_message_is_shown() {
     assert!(!stderr.contains("Multiple errors"), "{stderr}");
     assert!(az.runs().is_some(), "the az CLI was not tried");
 }
+
+/// The fake Entra ID checks a client assertion as Entra does: a registered certificate's thumbprint with
+/// another key's signature, an assertion for another audience, an expired one and one issued by another
+/// application are refused, each with its AADSTS code; the genuine one gets a token.
+#[tokio::test]
+async fn the_fake_entra_checks_client_assertions() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let scenario = Scenario::start().await.unwrap();
+    let (key, cert) = certificate("registered");
+    scenario.arm.register_certificate(&cert.to_pem().unwrap()).unwrap();
+    let (other_key, _) = certificate("impostor");
+    let tenant = scenario.arm.tenant_id();
+    let client = scenario.arm.client_id();
+    let endpoint = format!("{}/{tenant}/oauth2/v2.0/token", scenario.arm.endpoint());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let x5t = STANDARD.encode(cert.digest(MessageDigest::sha1()).unwrap());
+    let assertion = |signer: &PKey<Private>, aud: &str, iss: &str, exp: u64| {
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","typ":"JWT","x5t":"{x5t}"}}"#));
+        let claims = format!(r#"{{"aud":"{aud}","iss":"{iss}","sub":"{iss}","exp":{exp},"nbf":{now},"jti":"1"}}"#);
+        let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), signer).unwrap();
+        signer.update(signed.as_bytes()).unwrap();
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap()))
+    };
+    let ca = scenario.dir().join("ca.pem");
+    let http = migprep::tls::Trust::load(Some(&ca)).unwrap().http_client_builder().unwrap().build().unwrap();
+    let ask = |assertion: String| {
+        let http = http.clone();
+        let endpoint = endpoint.clone();
+        async move {
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", client),
+                ("scope", "https://management.azure.com/.default"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion.as_str()),
+            ];
+            let body = form_body(&form);
+            let response = http
+                .post(&endpoint)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, body) = ask(assertion(&key, &endpoint, client, now + 300)).await;
+    assert_eq!(status, 200, "{body}");
+    for (forged, code) in [
+        (assertion(&other_key, &endpoint, client, now + 300), "AADSTS700027"),
+        (assertion(&key, "https://login.example/other/oauth2/v2.0/token", client, now + 300), "AADSTS700212"),
+        (assertion(&key, &endpoint, client, now - 3600), "AADSTS700024"),
+        (assertion(&key, &endpoint, "another-application", now + 300), "AADSTS700021"),
+    ] {
+        let (status, body) = ask(forged).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains(code), "{code}: {body}");
+    }
+}
+
+/// A form body, percent-encoded.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
