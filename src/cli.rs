@@ -34,9 +34,22 @@ Environment:
   MIGPREP_POLL_INTERVAL_MS        the pause between looks at a slow operation (default 5000)
   MIGPREP_REQUEST_TIMEOUT_SECS    how long one request to AWS or Azure may take
   MIGPREP_HEARTBEAT_SECS          no terminal: how often a running step reports (default 30)
-  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE
-                                  the Azure identity (service principal, workload identity);
-                                  without them a managed identity or the az CLI's login
+  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+                                  the Azure identity: a service principal with a client secret
+  AZURE_CLIENT_CERTIFICATE_PATH   ... or with a client certificate (PEM with its RSA key, or PFX);
+  AZURE_CLIENT_CERTIFICATE_PASSWORD
+                                  the password of the PFX file or of the PEM's key
+  AZURE_FEDERATED_TOKEN_FILE      ... or workload identity; without any of these, a managed identity
+                                  (user-assigned when AZURE_CLIENT_ID is set), then the logins of
+                                  the az CLI and azd, in AZURE_TENANT_ID's tenant when it is set
+  AZURE_TOKEN_CREDENTIALS         which of those to try: dev (az CLI, azd), prod (the others) or one
+                                  name: EnvironmentCredential, WorkloadIdentityCredential,
+                                  ManagedIdentityCredential, AzureCliCredential,
+                                  AzureDeveloperCliCredential
+  AZURE_POD_IDENTITY_AUTHORITY_HOST
+                                  the instance metadata endpoint for the managed identity, instead
+                                  of http://169.254.169.254 (IDENTITY_ENDPOINT and IDENTITY_HEADER
+                                  are honoured for App Service and Container Apps)
   AZURE_AUTHORITY_HOST            the Entra ID host, when the spec sets no target.authority_host
   AWS_CA_BUNDLE                   more CA certificates to trust for AWS's endpoints only
   AZURE_STORAGE_KEY               [state] backend = \"azblob\": sign with this account key instead of

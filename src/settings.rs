@@ -36,11 +36,22 @@ pub struct Settings {
     /// `MIGPREP_ALLOW_CUSTOM_ENDPOINTS=1`: credentials may go to an ARM endpoint or authority host outside
     /// Azure's clouds (set where the spec is trusted: a proxy, a private cloud, the local stand-ins).
     pub allow_custom_endpoints: bool,
-    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_FEDERATED_TOKEN_FILE`.
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH`,
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD`, `AZURE_FEDERATED_TOKEN_FILE`: the Azure credential chain's.
     pub azure_tenant_id: Option<String>,
     pub azure_client_id: Option<String>,
     pub azure_client_secret: Option<crate::secret::Secret>,
+    pub azure_client_certificate_path: Option<PathBuf>,
+    pub azure_client_certificate_password: Option<crate::secret::Secret>,
     pub azure_federated_token_file: Option<String>,
+    /// `AZURE_TOKEN_CREDENTIALS`: which of the chain's credentials to try (`dev`, `prod` or a name),
+    /// checked where the chain is built.
+    pub azure_token_credentials: Option<String>,
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`: the instance metadata endpoint instead of 169.254.169.254.
+    pub azure_pod_identity_authority_host: Option<String>,
+    /// `IDENTITY_ENDPOINT`: the managed identity endpoint of App Service and Container Apps (named in the
+    /// plan's header; azure_identity reads it with `IDENTITY_HEADER` itself).
+    pub identity_endpoint: Option<String>,
     /// `AZURE_STORAGE_KEY`: an account key for `[state] backend = "azblob"` instead of an Entra token.
     pub azure_storage_key: Option<crate::secret::Secret>,
     /// `SOURCE_PGPASSWORD`: for `init`, the source admin's password, to list the databases.
@@ -86,7 +97,14 @@ impl Settings {
             azure_tenant_id: get("AZURE_TENANT_ID"),
             azure_client_id: get("AZURE_CLIENT_ID"),
             azure_client_secret: get("AZURE_CLIENT_SECRET").map(crate::secret::Secret::new),
+            azure_client_certificate_path: get("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from),
+            azure_client_certificate_password: var("AZURE_CLIENT_CERTIFICATE_PASSWORD")
+                .filter(|v| !v.is_empty())
+                .map(crate::secret::Secret::new),
             azure_federated_token_file: get("AZURE_FEDERATED_TOKEN_FILE"),
+            azure_token_credentials: get("AZURE_TOKEN_CREDENTIALS"),
+            azure_pod_identity_authority_host: get("AZURE_POD_IDENTITY_AUTHORITY_HOST"),
+            identity_endpoint: get("IDENTITY_ENDPOINT"),
             azure_storage_key: get("AZURE_STORAGE_KEY").map(crate::secret::Secret::new),
             source_password: get("SOURCE_PGPASSWORD").map(crate::secret::Secret::new),
             no_color: get("NO_COLOR").is_some(),
@@ -124,5 +142,21 @@ mod tests {
         assert_eq!(settings.state_dir, None);
         assert_eq!(settings.user.as_deref(), Some("dba"));
         assert_eq!(Settings::default().poll_interval(), DEFAULT_POLL_INTERVAL);
+    }
+
+    #[test]
+    fn the_azure_chain_variables_are_read() {
+        let settings = Settings::from_vars(|name| match name {
+            "AZURE_CLIENT_CERTIFICATE_PATH" => Some("/etc/app.pem".into()),
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD" => Some(" pass phrase ".into()),
+            "AZURE_TOKEN_CREDENTIALS" => Some("dev".into()),
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST" => Some("http://127.0.0.1:2377".into()),
+            _ => None,
+        });
+        assert_eq!(settings.azure_client_certificate_path, Some(PathBuf::from("/etc/app.pem")));
+        let password = settings.azure_client_certificate_password.expect("the password");
+        assert_eq!(password.expose(), " pass phrase ", "a password is taken as it is");
+        assert_eq!(settings.azure_token_credentials.as_deref(), Some("dev"));
+        assert_eq!(settings.azure_pod_identity_authority_host.as_deref(), Some("http://127.0.0.1:2377"));
     }
 }

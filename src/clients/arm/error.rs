@@ -10,10 +10,14 @@ use crate::error::UserError;
 /// What went wrong talking to Entra ID or ARM. ARM's `error.code` and `message` are kept as data.
 #[derive(Debug, thiserror::Error)]
 pub enum AzureError {
-    #[error("no Azure credentials found; tried {}", .tried.join("; "))]
+    /// Every source of the chain failed; one line per source, with its own message.
+    #[error("no Azure credential gave a token; tried:{}", .tried.iter().map(|t| format!("\n  - {t}")).collect::<String>())]
     NoCredentials { tried: Vec<String> },
     #[error("Microsoft Entra ID refused a token for {source_name}: {detail}")]
     Authentication { source_name: String, detail: String, hint: Option<String> },
+    /// A decisive source answered by a developer tool or a managed identity endpoint failed.
+    #[error("{source_name} gave no token: {detail}")]
+    CredentialFailed { source_name: String, detail: String, hint: Option<String> },
     #[error("could not get a token for {source_name} from Microsoft Entra ID: {detail}")]
     TokenUnreachable { source_name: String, detail: String },
     #[error("ARM refused access to {resource} (HTTP {status}): {code}: {message}")]
@@ -34,6 +38,9 @@ pub enum AzureError {
     UnknownEndpoint { what: &'static str, url: String, sends: &'static str },
     #[error("{0}")]
     Setup(String),
+    /// The environment configures a credential that cannot be used as it is (a variable's value, a file).
+    #[error("{message}")]
+    Configuration { message: String, hint: String },
 }
 
 impl AzureError {
@@ -73,10 +80,13 @@ impl AzureError {
 
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            AzureError::NoCredentials { .. } => "sign in with `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and \
-                 AZURE_CLIENT_SECRET for a service principal"
+            AzureError::NoCredentials { .. } => "sign in with `az login` (or `azd auth login`), or set \
+                 AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH \
+                 for a service principal; AZURE_TOKEN_CREDENTIALS (dev, prod or a credential's name) chooses \
+                 which credentials are tried"
                 .into(),
-            AzureError::Authentication { hint, .. } => hint.clone()?,
+            AzureError::Authentication { hint, .. } | AzureError::CredentialFailed { hint, .. } => hint.clone()?,
+            AzureError::Configuration { hint, .. } => hint.clone(),
             AzureError::TokenUnreachable { .. } => "check the network path to the authority \
                  host (`target.authority_host`, AZURE_AUTHORITY_HOST) and, behind a TLS-inspecting \
                  proxy, `ca_file`"

@@ -29,6 +29,10 @@ pub struct Claims {
     pub exp: u64,
     /// A unique token id.
     pub uti: String,
+    /// A user's sign-in name, in tokens issued to a user (the az CLI's login); absent for applications
+    /// and managed identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
 }
 
 impl Claims {
@@ -45,6 +49,7 @@ impl Claims {
             nbf: now,
             exp: now + lifetime.as_secs(),
             uti: uuid::Uuid::new_v4().simple().to_string(),
+            upn: None,
         }
     }
 }

@@ -170,7 +170,8 @@ impl Scenario {
 
     /// The environment a migprep run needs to reach the stand-ins: the AWS SDK's endpoint override and
     /// static test credentials (no profile or instance metadata from the machine leaks in), the service
-    /// principal the fake ARM accepts, and short polling.
+    /// principal the fake ARM accepts, the fake in place of Azure's instance metadata endpoint, and short
+    /// polling.
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.rds.endpoint()),
@@ -186,6 +187,8 @@ impl Scenario {
             ("AZURE_TENANT_ID", self.arm.tenant_id().into()),
             ("AZURE_CLIENT_ID", self.arm.client_id().into()),
             ("AZURE_CLIENT_SECRET", self.arm.client_secret().into()),
+            // Should a run ever reach the managed identity, it asks the fake, never 169.254.169.254.
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", self.arm.endpoint()),
             ("MIGPREP_POLL_INTERVAL_MS", "200".into()),
             // The fake ARM and its token endpoint are not Azure's: the stand-ins are trusted by choice.
             ("MIGPREP_ALLOW_CUSTOM_ENDPOINTS", "1".into()),

@@ -14,6 +14,7 @@
 //! the state, `catalog` the embedded parameter catalog, `server` the TLS listener.
 
 mod catalog;
+mod identities;
 mod model;
 mod premigration;
 mod routes;
@@ -22,6 +23,7 @@ pub mod timing;
 
 pub use timing::Timing;
 
+pub use identities::{Grant, MintedToken};
 pub use model::RecordedRequest;
 
 use crate::entra_token::TokenKey;

@@ -438,6 +438,10 @@ pub(crate) struct State {
     pub validation_duration: Duration,
     /// Where each server's PostgreSQL listens, for the premigration checks (real Azure uses the FQDN).
     pub database_addresses: HashMap<ServerKey, (String, u16)>,
+    /// Who may get tokens other than with the client secret (see [`super::identities`]).
+    pub identities: super::identities::Registered,
+    /// Every token handed out, by what was shown for it, in order.
+    pub grants: Vec<super::identities::Grant>,
 }
 
 impl State {

@@ -11,8 +11,10 @@
 //! (`ServerBusy`, `ConfigurationNotExists`, `InvalidParameterValue`, `AADSTS7000215`, …); where no real
 //! example was found the code follows ARM's naming (`ReadOnlyParameter`).
 
+mod assertion;
 mod configurations;
 mod json;
+mod managed_identity;
 mod migrations;
 mod operations;
 mod servers;
@@ -159,6 +161,13 @@ async fn answer(
     {
         return if method == Method::POST {
             Ok(issue_token(shared, tenant, headers, body))
+        } else {
+            Err(method_not_allowed(method))
+        };
+    }
+    if managed_identity::serves(path) {
+        return if method == Method::GET {
+            Ok(managed_identity::issue_token(shared, path, query, headers))
         } else {
             Err(method_not_allowed(method))
         };

@@ -1,18 +1,21 @@
 //! The Entra ID token endpoint (`POST /{tenant}/oauth2/v2.0/token`): the client-credentials flow that
-//! hands out signed bearer tokens ([`crate::entra_token`]) for the scope's audience, and the AAD-shaped errors (`AADSTS…`) it answers
-//! with for a wrong tenant, client, secret, grant type or scope. Checking the tokens on ARM requests is
+//! hands out signed bearer tokens ([`crate::entra_token`]) for the scope's audience, with a client secret
+//! or a client assertion (a certificate's signed JWT or a federated token, checked in `assertion`), and
+//! the AAD-shaped errors (`AADSTS…`) it answers with for a wrong tenant, client, secret, assertion, grant
+//! type or scope. Checking the tokens on ARM requests is
 //! the dispatcher's job (`authenticate` in the parent module).
 
+use super::assertion;
 use super::json::json_response;
 use crate::arm::Shared;
-use crate::arm::model::{IssuedToken, TOKEN_LIFETIME};
+use crate::arm::identities::{Grant, issue};
+use crate::arm::model::TOKEN_LIFETIME;
 use crate::entra_token::Claims;
 use axum::body::{Body, Bytes};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Instant;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -24,7 +27,7 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
     let form: BTreeMap<String, String> =
         if is_form { form_urlencoded::parse(body).into_owned().collect() } else { BTreeMap::new() };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let missing = ["grant_type", "client_id", "client_secret", "scope"].into_iter().find(|name| field(name).is_empty());
+    let missing = ["grant_type", "client_id", "scope"].into_iter().find(|name| field(name).is_empty());
 
     if !tenant.eq_ignore_ascii_case(&shared.tenant_id) {
         return aad_error(
@@ -63,7 +66,30 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
             ),
         );
     }
-    if field("client_secret") != shared.client_secret {
+    let kind = if !field("client_assertion").is_empty() {
+        if field("client_assertion_type") != JWT_BEARER {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                7000219,
+                "'client_assertion_type' must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+            );
+        }
+        let token_endpoint = format!("{}/{tenant}/oauth2/v2.0/token", shared.endpoint);
+        match assertion::verify(shared, field("client_assertion"), &token_endpoint) {
+            Ok(kind) => kind,
+            Err(refusal) => {
+                return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", refusal.code, &refusal.message);
+            }
+        }
+    } else if field("client_secret").is_empty() {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    } else if field("client_secret") != shared.client_secret {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -73,7 +99,9 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
                 shared.client_id
             ),
         );
-    }
+    } else {
+        "client_secret"
+    };
     let scope = field("scope");
     let Some(audience) = scope.strip_suffix(".default") else {
         return aad_error(
@@ -86,11 +114,15 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
         );
     };
     let claims = Claims::new(audience, &shared.tenant_id, &shared.object_id, &shared.client_id, TOKEN_LIFETIME);
-    let token = shared.token_key.sign(&claims);
-    shared.state().tokens.insert(
-        token.clone(),
-        IssuedToken { issued: Instant::now(), audience: audience.trim_end_matches('/').to_owned() },
-    );
+    let grant = Grant { kind, principal: shared.client_id.clone(), audience: audience.trim_end_matches('/').into() };
+    let token = issue(shared, audience, claims, grant);
+    token_response(&token)
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Entra ID's answer with a token.
+pub(super) fn token_response(token: &str) -> Response<Body> {
     let lifetime = TOKEN_LIFETIME.as_secs();
     let mut response = json_response(
         StatusCode::OK,
@@ -101,7 +133,7 @@ pub(super) fn issue_token(shared: &Shared, tenant: &str, headers: &HeaderMap, bo
 }
 
 /// An Entra ID (AAD) OAuth error: `{"error","error_description","error_codes",…}`.
-fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response<Body> {
+pub(super) fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response<Body> {
     let trace_id = uuid::Uuid::new_v4();
     let correlation_id = uuid::Uuid::new_v4();
     let timestamp = aad_timestamp();
