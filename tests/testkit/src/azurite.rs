@@ -51,6 +51,18 @@ impl Azurite {
     }
 
     pub async fn start(exe: &Path) -> Result<Azurite> {
+        // A port taken between probing and Azurite binding it makes Azurite exit; try again then.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(exe).await {
+                Ok(azurite) => return Ok(azurite),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn start_once(exe: &Path) -> Result<Azurite> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = tempfile::Builder::new().prefix("migprep-azurite-").tempdir()?;
         let log = std::fs::File::create(dir.path().join("azurite.log"))?;
@@ -81,11 +93,19 @@ impl Azurite {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::Client::new();
         loop {
-            if client.get(azurite.endpoint()).send().await.is_ok() {
+            // Ours only when our process group holds the socket: another test's server may have taken the
+            // port in between (see `crate::listener`).
+            if client.get(azurite.endpoint()).send().await.is_ok()
+                && crate::listener::listened_on_by_group(azurite.pid, port)
+            {
                 return Ok(azurite);
             }
-            if Instant::now() > deadline {
+            let gone = !Path::new(&format!("/proc/{}", azurite.pid)).exists();
+            if gone || Instant::now() > deadline {
                 let log = std::fs::read_to_string(azurite._dir.path().join("azurite.log")).unwrap_or_default();
+                if gone {
+                    return Err(anyhow!("Azurite exited before answering on port {port}; its log:\n{log}"));
+                }
                 return Err(anyhow!("Azurite did not answer on port {port} within 60 s; its log:\n{log}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

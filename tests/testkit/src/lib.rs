@@ -11,6 +11,7 @@ pub mod delay;
 pub mod entra_token;
 pub mod fake_pg;
 pub mod gateway;
+pub mod listener;
 pub mod postgres;
 pub mod proxy;
 pub mod rds;

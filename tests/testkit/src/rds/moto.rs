@@ -98,8 +98,9 @@ impl MotoProcess {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 bail!("moto_server exited with {status} before answering; its log:\n{log}");
             }
-            // Any HTTP answer means the server is up.
-            if client.get(&url).send().await.is_ok() {
+            // Any HTTP answer means a server is up; it is ours when our process group holds the socket
+            // (another test's moto may have taken the port, and answers until ours gives up on it).
+            if client.get(&url).send().await.is_ok() && crate::listener::listened_on_by_group(process.pid, port) {
                 return Ok(process);
             }
             if Instant::now() > deadline {
