@@ -593,6 +593,30 @@ impl FakeArm {
         self.shared.state().timing = timing;
     }
 
+    /// Holds the server as an operation someone else started would (a scaling from the portal, say): it
+    /// reports `Updating` and every write to it is answered 409 `ServerBusy` until [`Self::release_server`].
+    pub fn hold_server(&self, subscription: &str, resource_group: &str, server: &str) -> Result<()> {
+        self.set_held(subscription, resource_group, server, true)
+    }
+
+    /// Ends [`Self::hold_server`]: the server is `Ready` and takes writes again.
+    pub fn release_server(&self, subscription: &str, resource_group: &str, server: &str) -> Result<()> {
+        self.set_held(subscription, resource_group, server, false)
+    }
+
+    fn set_held(&self, subscription: &str, resource_group: &str, server: &str, held: bool) -> Result<()> {
+        let key = model::server_key(subscription, resource_group, server);
+        let mut state = self.shared.state();
+        let found = state.servers.get_mut(&key).with_context(|| format!("no server '{server}'"))?;
+        found.state = if held { "Updating" } else { "Ready" }.into();
+        if held {
+            state.held.insert(key);
+        } else {
+            state.held.remove(&key);
+        }
+        Ok(())
+    }
+
     /// The next `count` ARM requests (not token requests) are answered with `status` (500, 502, 503 or 504).
     pub fn inject_server_errors(&self, count: u32, status: u16) {
         let mut state = self.shared.state();

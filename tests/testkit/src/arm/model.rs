@@ -438,6 +438,8 @@ pub(crate) struct State {
     pub validation_duration: Duration,
     /// Where each server's PostgreSQL listens, for the premigration checks (real Azure uses the FQDN).
     pub database_addresses: HashMap<ServerKey, (String, u16)>,
+    /// Servers held by an operation that is not the client's (see [`super::FakeArm::hold_server`]).
+    pub held: std::collections::HashSet<ServerKey>,
 }
 
 impl State {
@@ -452,7 +454,7 @@ impl State {
     }
 
     pub fn server_busy(&self, key: &ServerKey) -> bool {
-        self.operations.values().any(|op| &op.server == key && op.is_active())
+        self.held.contains(key) || self.operations.values().any(|op| &op.server == key && op.is_active())
     }
 
     /// Read replicas whose `sourceServerResourceId` names `primary_id`.
