@@ -386,6 +386,7 @@ impl FakeArm {
             tags: seed.tags.clone(),
             created_at: model::now_rfc3339(),
             settings,
+            fqdn: None,
         };
         let primary_id = primary.id();
         let mut replicas = Vec::new();
@@ -401,6 +402,7 @@ impl FakeArm {
                 tags: BTreeMap::new(),
                 created_at: model::now_rfc3339(),
                 settings: Server::fresh_settings(),
+                fqdn: None,
                 subscription: primary.subscription.clone(),
                 resource_group: primary.resource_group.clone(),
                 location: primary.location.clone(),
@@ -510,6 +512,16 @@ impl FakeArm {
             .state()
             .database_addresses
             .insert(model::server_key(subscription, resource_group, server), (host.into(), port));
+    }
+
+    /// The FQDN ARM reports for the server from now on, in place of `<name>.postgres.database.azure.com`
+    /// (which leads nowhere here): e.g. the loopback address where a stand-in listens on 5432, as the
+    /// server does at its FQDN in Azure.
+    pub fn set_fqdn(&self, subscription: &str, resource_group: &str, server: &str, fqdn: &str) -> Result<()> {
+        let key = model::server_key(subscription, resource_group, server);
+        let mut state = self.shared.state();
+        state.servers.get_mut(&key).with_context(|| format!("no server '{server}'"))?.fqdn = Some(fqdn.into());
+        Ok(())
     }
 
     /// Every migration on the server as `GET` would return it (final ones too), oldest name first.

@@ -106,6 +106,9 @@ pub(crate) struct Server {
     pub tags: BTreeMap<String, String>,
     pub created_at: String,
     pub settings: Vec<Setting>,
+    /// The FQDN reported instead of Azure's `<name>.postgres.database.azure.com` (see
+    /// [`super::FakeArm::set_fqdn`]).
+    pub fqdn: Option<String>,
 }
 
 impl Server {
@@ -174,7 +177,8 @@ impl Server {
                 "geoRedundantBackup": "Disabled"
             },
             "dataEncryption": { "type": "SystemManaged" },
-            "fullyQualifiedDomainName": format!("{}.postgres.database.azure.com", self.name),
+            "fullyQualifiedDomainName":
+                self.fqdn.clone().unwrap_or_else(|| format!("{}.postgres.database.azure.com", self.name)),
             "highAvailability": high_availability,
             "maintenanceWindow": { "customWindow": "Disabled", "dayOfWeek": 0, "startHour": 0, "startMinute": 0 },
             "minorVersion": minor_version(&self.version),
