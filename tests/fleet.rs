@@ -6,11 +6,13 @@
 //! then one summary table; the exit code is the most severe (a spec naming a server that does not exist
 //! fails, exit 1, and the others are planned all the same). `--format json` writes one document with every
 //! plan and the summary. `apply` over a folder of specs asks once, applies every spec that can be, and
-//! leaves each its own state; the spec that fails changes nothing and stops no other.
+//! leaves each its own state; the spec that fails changes nothing and stops no other. A spec whose server
+//! is held busy by someone else's operation past `--deadline` fails mid-apply: the others are applied, and
+//! its own journal lets the next apply, once the server is free, finish without repeating what was done.
 
 mod common;
 
-use common::{TEMP, migprep, text};
+use common::{TEMP, migprep, rds, text};
 use migprep_testkit::arm::ServerSeed;
 use migprep_testkit::rds::ClusterSeed;
 use migprep_testkit::scenario::{RESOURCE_GROUP, SUBSCRIPTION, Scenario};
@@ -149,4 +151,73 @@ async fn a_folder_of_specs_is_applied_after_one_confirmation_and_a_failing_spec_
         let lines: Vec<&str> = apply.stderr.lines().filter(|line| line.contains(&step)).collect();
         assert!(!lines.is_empty() && lines.iter().all(|line| line.contains(&tagged)), "{}", apply.stderr);
     }
+}
+
+/// The RDS writes of a run that concern `cluster` (its migration group, or the cluster itself).
+fn rds_writes_for(scenario: &Scenario, cluster: &str) -> Vec<String> {
+    const WRITES: [&str; 4] =
+        ["CreateDBClusterParameterGroup", "ModifyDBClusterParameterGroup", "ModifyDBCluster", "RebootDBInstance"];
+    scenario
+        .rds
+        .requests()
+        .into_iter()
+        .filter(|r| WRITES.contains(&r.action.as_str()))
+        .filter(|r| r.params.iter().any(|(_, value)| value.starts_with(cluster)))
+        .map(|r| r.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spec_whose_server_stays_busy_past_the_deadline_fails_alone_and_its_journal_resumes() {
+    let scenario = three_pairs().await;
+    let folder = tempfile::tempdir().unwrap();
+    for (name, cluster, server) in &PAIRS {
+        write_spec(&scenario, folder.path(), name, cluster, server);
+    }
+    let (_, busy_cluster, busy_server) = PAIRS[2];
+    // Someone else's operation holds the ledger's server for longer than the run may take.
+    scenario.arm.hold_server(SUBSCRIPTION, RESOURCE_GROUP, busy_server).unwrap();
+
+    let args = ["apply", text(folder.path()), "--auto-approve", "--deadline", "10s", "--parallel", "3"];
+    let apply = migprep(&scenario, &args, &[]).await;
+    assert_eq!(apply.code, 1, "the busy spec failed:\n{}\n{}", apply.stdout, apply.stderr);
+    assert!(apply.stderr.contains("ledger.toml"), "the failure names its spec: {}", apply.stderr);
+    assert!(apply.stderr.contains("gave up after 10s (--deadline)"), "{}", apply.stderr);
+    let summary = &apply.stdout[apply.stdout.find("Summary of 3 specs:").expect("summary")..];
+    for (_, cluster, server) in PAIRS {
+        let row = summary.lines().find(|l| l.contains(&format!("{cluster} → {server}"))).unwrap();
+        let result = if server == busy_server { "failed" } else { "applied" };
+        assert!(row.trim_end().ends_with(result), "{row}");
+    }
+
+    // The others are applied: their migration groups hold the replication values and are attached, their
+    // servers run the new value.
+    let aws = rds(&scenario).await;
+    for (_, cluster, server) in &PAIRS {
+        let group = format!("{cluster}-migration");
+        let values = scenario.rds.user_parameters(&group).unwrap_or_else(|| panic!("no group {group}"));
+        assert_eq!(values.get("rds.logical_replication").map(String::as_str), Some("1"), "{group}: {values:#?}");
+        assert_eq!(aws.cluster(cluster).await.unwrap().parameter_group, group, "{cluster} is on {group}");
+        let running = scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, server, TEMP).unwrap();
+        let expected = if *server == busy_server { "on" } else { "off" };
+        assert_eq!(running, expected, "{server}");
+    }
+    // The busy one: its source side done, its server untouched, its lock released and its journal kept.
+    let state = folder.path().join(".migprep/ledger");
+    assert!(state.join("journal.jsonl").exists(), "the ledger's journal is kept");
+    assert!(!state.join("lock.json").exists(), "the ledger's lock is released");
+    let written = rds_writes_for(&scenario, busy_cluster);
+    assert!(written.contains(&"CreateDBClusterParameterGroup".to_string()), "{written:?}");
+
+    // Once the server is free, the ledger's next apply finishes what is left, and only that.
+    scenario.arm.release_server(SUBSCRIPTION, RESOURCE_GROUP, busy_server).unwrap();
+    scenario.rds.clear_requests();
+    scenario.arm.clear_requests();
+    let spec = folder.path().join("ledger.toml");
+    let again = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(scenario.arm.running_value(SUBSCRIPTION, RESOURCE_GROUP, busy_server, TEMP).unwrap(), "off");
+    assert_eq!(rds_writes_for(&scenario, busy_cluster), Vec::<String>::new(), "the source side is not done again");
+    let configuration = format!("/flexibleServers/{busy_server}/configurations/{TEMP}");
+    assert_eq!(scenario.arm.count_requests("PATCH", &configuration), 1, "{:#?}", scenario.arm.requests());
 }

@@ -2,8 +2,9 @@
 //! with `SOURCE_PGPASSWORD`) and the server's admin login, writes a commented spec holding secrets only as
 //! `{ env = … }` references, refuses to overwrite it, and `plan` runs with the file as written.
 //!
-//! The stand-in server's FQDN leads nowhere (it is Azure's name, not the local PostgreSQL's), so the plan
-//! reports the target as unreachable: a blocker, exit 3 — the plan runs, it is not an error.
+//! As in Azure, the flexible server listens on 5432 at the FQDN ARM reports: here a loopback address of
+//! the scenario's own, which the stand-ins' certificate names. The spec init writes names no target host
+//! (it defaults to the FQDN), so `plan` reaches both databases with it as written: no blocker.
 
 mod common;
 
@@ -13,6 +14,7 @@ use migprep_testkit::scenario::{CLUSTER, REGION, RESOURCE_GROUP, SERVER, SUBSCRI
 #[tokio::test]
 async fn init_writes_a_commented_spec_without_secrets_that_plan_runs_unchanged() {
     let scenario = Scenario::start().await.unwrap();
+    let _at_its_fqdn = scenario.serve_target_at_its_fqdn().await.unwrap();
     let folder = tempfile::tempdir().unwrap();
     let out = folder.path().join("migprep.toml");
     let ca = scenario.dir().join("ca.pem");
@@ -60,9 +62,14 @@ async fn init_writes_a_commented_spec_without_secrets_that_plan_runs_unchanged()
     assert!(again.stderr.contains("never overwrites"), "{}", again.stderr);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), spec, "the file is untouched");
 
-    let plan = migprep(&scenario, &["plan", text(&out), "--format", "json"], &env).await;
-    assert_ne!(plan.code, 1, "plan runs with the spec as written:\n{}", plan.stderr);
+    assert!(!spec.lines().any(|l| l.starts_with("host") || l.starts_with("port")), "no address is written:\n{spec}");
+
+    let plan = migprep(&scenario, &["plan", text(&out), "--format", "json", "--detailed-exitcode"], &env).await;
+    assert!([0, 2].contains(&plan.code), "plan runs with the spec as written, no blocker:\n{}", plan.stderr);
     let plan = parse_plan(&plan.stdout);
     assert_eq!(plan["name"], CLUSTER);
-    assert!(plan["changes"].as_array().unwrap().iter().any(|c| c["address"].as_str().unwrap().starts_with("aws.")));
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(changes.iter().all(|c| c["action"] != "blocker"), "{changes:#?}");
+    assert!(changes.iter().any(|c| c["address"].as_str().unwrap().starts_with("aws.")));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), spec, "the spec needed no edit");
 }

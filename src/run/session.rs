@@ -23,10 +23,14 @@ type RdsKey = (Option<String>, String, Option<PathBuf>);
 /// comes from the environment, the same for every spec).
 type ArmKey = (Option<String>, Option<String>, Option<PathBuf>);
 
+/// Who AWS says the credentials of one RDS client belong to: asked once per client, beside the first RDS
+/// calls, and awaited by every spec that uses the client, for its plan's header.
+type Caller = futures::future::Shared<futures::future::BoxFuture<'static, CallerIdentity>>;
+
 /// The clients the specs of one run share, by what they were built for.
 #[derive(Default)]
 pub(super) struct Shared {
-    rds: tokio::sync::Mutex<HashMap<RdsKey, Arc<rds::Rds>>>,
+    rds: tokio::sync::Mutex<HashMap<RdsKey, (Arc<rds::Rds>, Caller)>>,
     arm: tokio::sync::Mutex<HashMap<ArmKey, Arc<arm::Arm>>>,
 }
 
@@ -35,7 +39,7 @@ pub(super) struct Session<'s> {
     pub(super) clients: Clients,
     pub(super) settings: &'s Settings,
     /// Who AWS says the run is, asked beside the first RDS calls, for the plan's header.
-    caller: tokio::sync::Mutex<Option<tokio::task::JoinHandle<CallerIdentity>>>,
+    caller: Caller,
 }
 
 impl<'s> Session<'s> {
@@ -65,15 +69,16 @@ impl<'s> Session<'s> {
         let ca = trust.extra_path().map(std::path::Path::to_path_buf);
         let rds_key = (spec.source.profile.clone(), spec.source.region.clone(), ca.clone());
         // (AWS_CA_BUNDLE is one for the whole run, so it needs no place in the key.)
-        let rds = {
+        let (rds, caller) = {
             // Held while connecting, so that specs starting together build one client, not one each.
             let mut clients = shared.rds.lock().await;
             match clients.get(&rds_key) {
-                Some(rds) => rds.clone(),
+                Some(client) => client.clone(),
                 None => {
                     let rds = Arc::new(rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?);
-                    clients.insert(rds_key, rds.clone());
-                    rds
+                    let client = (rds.clone(), ask_caller(rds));
+                    clients.insert(rds_key, client.clone());
+                    client
                 }
             }
         };
@@ -90,11 +95,6 @@ impl<'s> Session<'s> {
             }
         };
         let server = ServerId::new(&spec.target.subscription, &spec.target.resource_group, &spec.target.server);
-        let caller = tokio::spawn({
-            let rds = rds.clone();
-            async move { rds.caller_identity().await }
-        });
-        let caller = tokio::sync::Mutex::new(Some(caller));
         Ok(Self { clients: Clients { trust, rds, arm, server }, settings, caller })
     }
 
@@ -120,10 +120,7 @@ impl<'s> Session<'s> {
 
     /// Every endpoint this run used and who it was there, for the plan's header.
     pub(super) async fn connections(&self, databases: &Databases) -> Vec<Connection> {
-        let caller = match self.caller.lock().await.take() {
-            Some(asked) => asked.await.unwrap_or_else(|e| CallerIdentity::Unknown(format!("the question failed: {e}"))),
-            None => CallerIdentity::Unknown("already reported".into()),
-        };
+        let caller = self.caller.clone().await;
         let aws_identity = format!("{}, from {}", caller.describe(), self.clients.rds.credential_source());
         let arm = &self.clients.arm;
         let identity = arm.identity().await.unwrap_or_else(|| "no identity yet (no request was made)".into());
@@ -142,6 +139,16 @@ impl<'s> Session<'s> {
             database(&databases.target, System::Target),
         ]
     }
+}
+
+/// Asks STS who the RDS client's credentials belong to, starting now (beside the first RDS calls, off the
+/// plan's critical path); the answer can be awaited by every spec sharing the client.
+fn ask_caller(rds: Arc<rds::Rds>) -> Caller {
+    use futures::FutureExt;
+    let asked = tokio::spawn(async move { rds.caller_identity().await });
+    async move { asked.await.unwrap_or_else(|e| CallerIdentity::Unknown(format!("the question failed: {e}"))) }
+        .boxed()
+        .shared()
 }
 
 /// How to reach RDS (and the other AWS services of a run) for the spec, in `region`.

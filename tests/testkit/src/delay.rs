@@ -38,7 +38,14 @@ struct Shared {
 impl DelayProxy {
     /// Listens on a free loopback port and forwards every connection to `127.0.0.1:upstream`.
     pub async fn start(upstream: u16) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the delay proxy")?;
+        Self::start_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), upstream).await
+    }
+
+    /// Listens on `address` (e.g. a loopback address of its own on a well-known port) and forwards every
+    /// connection to `127.0.0.1:upstream`.
+    pub async fn start_at(address: std::net::SocketAddr, upstream: u16) -> Result<Self> {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("binding the delay proxy to {address}"))?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared { upstream, latency_us: AtomicU64::new(0), connections: AtomicUsize::new(0) });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));

@@ -18,6 +18,7 @@
 //! spec names the source's host and port, as a DBA reaching Aurora through a tunnel would.
 
 use crate::arm::{FakeArm, FakeArmConfig, RestartHook, ServerSeed};
+use crate::delay::DelayProxy;
 use crate::gateway::{Check, EntraCheck, Gateway, GatewayConfig, IamCheck};
 use crate::postgres::PgServer;
 use crate::rds::{ClusterSeed, RdsBackend, RdsConfig, RdsStandIn, settings_hook};
@@ -149,7 +150,9 @@ impl Scenario {
             ..config.cluster
         };
         rds.seed_cluster(cluster).await.context("seeding the Aurora cluster")?;
-        arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, config.server).context("seeding the flexible server")?;
+        // The server's admin login is the target stand-in's admin role, as in Azure.
+        let server = ServerSeed { administrator_login: target.admin().user.clone(), ..config.server };
+        arm.seed_server(SUBSCRIPTION, RESOURCE_GROUP, server).context("seeding the flexible server")?;
         // The migration service's checks reach the target's PostgreSQL where the stand-in listens.
         arm.set_database_address(SUBSCRIPTION, RESOURCE_GROUP, SERVER, target.host(), target.port());
 
@@ -161,6 +164,18 @@ impl Scenario {
         write_secret(&secrets.join("target-password"), &target.admin().password)?;
         write_secret(&secrets.join("migration-password"), &source.migration_user().password)?;
         Ok(Self { engine_version, ca, source, target, rds, arm, source_gateway, target_gateway, dir })
+    }
+
+    /// Makes the flexible server reachable at its FQDN on port 5432, as in Azure: a forwarder on the CA's
+    /// own loopback address (which the servers' certificate names), port 5432, leads to the target (its
+    /// gateway when passwordless), and ARM reports that address as the server's FQDN. A spec that names no
+    /// target host then reaches the target as it would reach Azure. Lasts as long as the forwarder.
+    pub async fn serve_target_at_its_fqdn(&self) -> Result<DelayProxy> {
+        let address = std::net::SocketAddr::from((self.ca.own_loopback, 5432));
+        let upstream = self.target_gateway.as_ref().map_or(self.target.port(), |g| g.port());
+        let forwarder = DelayProxy::start_at(address, upstream).await?;
+        self.arm.set_fqdn(SUBSCRIPTION, RESOURCE_GROUP, SERVER, &self.ca.own_loopback.to_string())?;
+        Ok(forwarder)
     }
 
     /// The folder holding the spec and its files.

@@ -388,6 +388,7 @@ impl FakeArm {
             tags: seed.tags.clone(),
             created_at: model::now_rfc3339(),
             settings,
+            fqdn: None,
         };
         let primary_id = primary.id();
         let mut replicas = Vec::new();
@@ -403,6 +404,7 @@ impl FakeArm {
                 tags: BTreeMap::new(),
                 created_at: model::now_rfc3339(),
                 settings: Server::fresh_settings(),
+                fqdn: None,
                 subscription: primary.subscription.clone(),
                 resource_group: primary.resource_group.clone(),
                 location: primary.location.clone(),
@@ -514,6 +516,16 @@ impl FakeArm {
             .insert(model::server_key(subscription, resource_group, server), (host.into(), port));
     }
 
+    /// The FQDN ARM reports for the server from now on, in place of `<name>.postgres.database.azure.com`
+    /// (which leads nowhere here): e.g. the loopback address where a stand-in listens on 5432, as the
+    /// server does at its FQDN in Azure.
+    pub fn set_fqdn(&self, subscription: &str, resource_group: &str, server: &str, fqdn: &str) -> Result<()> {
+        let key = model::server_key(subscription, resource_group, server);
+        let mut state = self.shared.state();
+        state.servers.get_mut(&key).with_context(|| format!("no server '{server}'"))?.fqdn = Some(fqdn.into());
+        Ok(())
+    }
+
     /// Every migration on the server as `GET` would return it (final ones too), oldest name first.
     pub fn migrations_json(&self, subscription: &str, resource_group: &str, server: &str) -> Vec<serde_json::Value> {
         let key = model::server_key(subscription, resource_group, server);
@@ -593,6 +605,30 @@ impl FakeArm {
     /// `operation_duration`). See [`Timing::cloud_like`].
     pub fn set_timing(&self, timing: Option<Timing>) {
         self.shared.state().timing = timing;
+    }
+
+    /// Holds the server as an operation someone else started would (a scaling from the portal, say): it
+    /// reports `Updating` and every write to it is answered 409 `ServerBusy` until [`Self::release_server`].
+    pub fn hold_server(&self, subscription: &str, resource_group: &str, server: &str) -> Result<()> {
+        self.set_held(subscription, resource_group, server, true)
+    }
+
+    /// Ends [`Self::hold_server`]: the server is `Ready` and takes writes again.
+    pub fn release_server(&self, subscription: &str, resource_group: &str, server: &str) -> Result<()> {
+        self.set_held(subscription, resource_group, server, false)
+    }
+
+    fn set_held(&self, subscription: &str, resource_group: &str, server: &str, held: bool) -> Result<()> {
+        let key = model::server_key(subscription, resource_group, server);
+        let mut state = self.shared.state();
+        let found = state.servers.get_mut(&key).with_context(|| format!("no server '{server}'"))?;
+        found.state = if held { "Updating" } else { "Ready" }.into();
+        if held {
+            state.held.insert(key);
+        } else {
+            state.held.remove(&key);
+        }
+        Ok(())
     }
 
     /// The next `count` ARM requests (not token requests) are answered with `status` (500, 502, 503 or 504).

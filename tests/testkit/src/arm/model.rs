@@ -106,6 +106,9 @@ pub(crate) struct Server {
     pub tags: BTreeMap<String, String>,
     pub created_at: String,
     pub settings: Vec<Setting>,
+    /// The FQDN reported instead of Azure's `<name>.postgres.database.azure.com` (see
+    /// [`super::FakeArm::set_fqdn`]).
+    pub fqdn: Option<String>,
 }
 
 impl Server {
@@ -174,7 +177,8 @@ impl Server {
                 "geoRedundantBackup": "Disabled"
             },
             "dataEncryption": { "type": "SystemManaged" },
-            "fullyQualifiedDomainName": format!("{}.postgres.database.azure.com", self.name),
+            "fullyQualifiedDomainName":
+                self.fqdn.clone().unwrap_or_else(|| format!("{}.postgres.database.azure.com", self.name)),
             "highAvailability": high_availability,
             "maintenanceWindow": { "customWindow": "Disabled", "dayOfWeek": 0, "startHour": 0, "startMinute": 0 },
             "minorVersion": minor_version(&self.version),
@@ -442,6 +446,8 @@ pub(crate) struct State {
     pub identities: super::identities::Registered,
     /// Every token handed out, by what was shown for it, in order.
     pub grants: Vec<super::identities::Grant>,
+    /// Servers held by an operation that is not the client's (see [`super::FakeArm::hold_server`]).
+    pub held: std::collections::HashSet<ServerKey>,
 }
 
 impl State {
@@ -456,7 +462,7 @@ impl State {
     }
 
     pub fn server_busy(&self, key: &ServerKey) -> bool {
-        self.operations.values().any(|op| &op.server == key && op.is_active())
+        self.held.contains(key) || self.operations.values().any(|op| &op.server == key && op.is_active())
     }
 
     /// Read replicas whose `sourceServerResourceId` names `primary_id`.

@@ -500,6 +500,7 @@ pub(super) fn create_server(shared: &Shared, at: ServerPath, body: &Bytes) -> An
         tags: BTreeMap::new(),
         created_at: now_rfc3339(),
         settings: Server::fresh_settings(),
+        fqdn: None,
     };
     state.servers.insert(at.key(), replica);
     Ok(start_operation(shared, &mut state, at, Change::CreateReplica, "NotEnabled".into()))

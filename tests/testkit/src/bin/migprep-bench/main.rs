@@ -2,8 +2,10 @@
 //! of the same reads done the manual way (`aws rds …`, `psql`, `curl`) as the anchor. `scripts/bench`
 //! builds and runs it; the README's "Benchmark" section explains the model and shows the latest table.
 //!
-//! Usage: `MIGPREP_BIN=target/release/migprep migprep-bench [OUT.md]` — writes the markdown report to
-//! stdout and to OUT.md (default `target/bench/results.md`); progress goes to stderr.
+//! Usage: `MIGPREP_BIN=target/release/migprep migprep-bench [--only fleet] [OUT.md]` — writes the markdown
+//! report to stdout and to OUT.md (default `target/bench/results.md`, `target/bench/fleet.md` with
+//! `--only fleet`); progress goes to stderr. `--only fleet` runs the fleet measurement alone, on stand-ins
+//! of its own.
 //!
 //! Latency: every RDS request and every ARM request (token requests too) is answered `latency` late by
 //! the stand-ins; PostgreSQL connections go through a [`DelayProxy`](migprep_testkit::delay::DelayProxy)
@@ -54,9 +56,30 @@ const LARGE_GROUP: &str = "orders-prod-large";
 async fn main() -> Result<()> {
     let binary = PathBuf::from(std::env::var("MIGPREP_BIN").unwrap_or_else(|_| "target/release/migprep".into()));
     let binary = std::fs::canonicalize(&binary).with_context(|| format!("MIGPREP_BIN {}", binary.display()))?;
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/bench/results.md".into()));
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let only = match args.iter().position(|arg| arg == "--only") {
+        Some(at) => {
+            let section = args.get(at + 1).cloned().unwrap_or_default();
+            args.drain(at..(at + 2).min(args.len()));
+            Some(section)
+        }
+        None => None,
+    };
     let logs = tempfile::Builder::new().prefix("migprep-bench-").tempdir()?;
     let started = Instant::now();
+    match only.as_deref() {
+        None => {}
+        Some("fleet") => {
+            let out = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench/fleet.md".into()));
+            progress("starting the stand-ins (demo's before state)");
+            let bench = Bench::start(&binary, logs.path()).await?;
+            fleet::allow_connections(&bench).await?;
+            let report = fleet::measure(&bench).await?;
+            return write_report(&report, &out, started);
+        }
+        Some(other) => bail!("--only {other:?}: the one section that runs alone is \"fleet\""),
+    }
+    let out = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench/results.md".into()));
 
     // 1–3: plan at each latency, with the manual way interleaved so both see the same noise.
     progress("starting the stand-ins (demo's before state)");
@@ -101,14 +124,7 @@ async fn main() -> Result<()> {
     bench.set_databases(&all[..2])?;
 
     // 5: a fleet of 20 specs against one, at 100 ms (the source allows 400 connections by now).
-    progress(&format!("seeding a fleet of {} specs", fleet::SPECS));
-    let folder = fleet::seed_fleet(&bench).await?;
-    bench.set_latency(Duration::from_millis(100));
-    progress("plan of one spec at 100 ms");
-    let one = bench.plan_median().await?;
-    progress(&format!("plan of {} specs at 100 ms", fleet::SPECS));
-    let many = fleet::plan_fleet(&bench, &folder).await?;
-    let fleet_section = fleet::section(100, &one, &many);
+    let fleet_section = fleet::measure(&bench).await?;
 
     bench.set_latency(Duration::ZERO);
     let seeded = seed_large_group(&bench.scenario)?;
@@ -167,11 +183,16 @@ async fn main() -> Result<()> {
         started.elapsed(),
     );
     report.push_str(&fleet_section);
+    write_report(&report, &out, started)
+}
+
+/// Prints the report and writes it to `out`.
+fn write_report(report: &str, out: &std::path::Path, started: Instant) -> Result<()> {
     print!("{report}");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&out, &report).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, report).with_context(|| format!("writing {}", out.display()))?;
     progress(&format!("done in {:.0} s; written to {}", started.elapsed().as_secs_f64(), out.display()));
     Ok(())
 }
