@@ -289,6 +289,11 @@ impl RdsStandIn {
         self.moto_url.trim_end_matches('/').to_string()
     }
 
+    /// The moto process behind the stand-in (for measuring what it costs).
+    pub fn moto_pid(&self) -> i32 {
+        self._moto.pid()
+    }
+
     pub fn region(&self) -> &str {
         &self.region
     }

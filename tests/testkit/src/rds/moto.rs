@@ -111,6 +111,11 @@ impl MotoProcess {
         }
     }
 
+    /// The moto process, the leader of its process group.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }

@@ -5,6 +5,7 @@
 
 use crate::bench::Bench;
 use crate::measure::{Run, median};
+use crate::standins::StandInCpu;
 use crate::{RUNS, progress};
 use anyhow::{Context, Result};
 use migprep_testkit::arm::ServerSeed;
@@ -33,11 +34,19 @@ pub(crate) async fn measure(bench: &Bench) -> Result<String> {
     let folder = seed_fleet(bench).await?;
     bench.set_latency(LATENCY);
     let ms = LATENCY.as_millis();
+    let counters = || {
+        let dirs = [bench.scenario.source.data_dir(), bench.scenario.target.data_dir()];
+        StandInCpu::now(bench.scenario.rds.moto_pid(), &[dirs[0].as_path(), dirs[1].as_path()])
+    };
     progress(&format!("plan of one spec at {ms} ms"));
+    let before = counters();
     let one = bench.plan_median().await?;
+    let one_standins = counters().since(before).per_run(RUNS);
     progress(&format!("plan of {SPECS} specs at {ms} ms"));
+    let before = counters();
     let many = plan_fleet(bench, &folder).await?;
-    Ok(section(ms, &one, &many, &bench.binary))
+    let many_standins = counters().since(before).per_run(RUNS);
+    Ok(section(ms, (&one, one_standins), (&many, many_standins), &bench.binary))
 }
 
 /// Seeds the fleet's other 19 pairs and writes the 20 specs into a folder of their own; returns it.
@@ -110,16 +119,25 @@ pub(crate) async fn plan_fleet(bench: &Bench, folder: &std::path::Path) -> Resul
     Ok(median(runs))
 }
 
-/// The markdown section: one spec against the fleet, the ratio, and whether it meets the goal (≤ 1.5×).
-fn section(latency_ms: u128, one: &Run, fleet: &Run, binary: &std::path::Path) -> String {
+/// The markdown section: one spec against the fleet, the ratio, whether it meets the goal (≤ 1.5×), and
+/// where the CPU went in each.
+fn section(latency_ms: u128, one: (&Run, StandInCpu), fleet: (&Run, StandInCpu), binary: &std::path::Path) -> String {
+    let ((one, one_cpu), (fleet, fleet_cpu)) = (one, fleet);
     let ratio = fleet.cost.wall.as_secs_f64() / one.cost.wall.as_secs_f64().max(f64::EPSILON);
     // target/release/migprep or target/debug/migprep: the profile is the folder's name.
     let build = binary.parent().and_then(|dir| dir.file_name()).map_or("?".into(), |name| name.to_string_lossy());
-    let row = |specs: usize, run: &Run, ratio: f64| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let row = |specs: usize, run: &Run, cpu: StandInCpu, ratio: f64| {
+        let total = run.cost.cpu + cpu.harness + cpu.moto + cpu.postgres;
+        let busy = total.as_secs_f64() / (cores as f64 * run.cost.wall.as_secs_f64()).max(f64::EPSILON);
         format!(
-            "| {specs} | {:.2} | {:.2} | {} | {} | {} | {ratio:.2}× |\n",
+            "| {specs} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0}% | {} | {} | {} | {ratio:.2}× |\n",
             run.cost.wall.as_secs_f64(),
             run.cost.cpu.as_secs_f64(),
+            cpu.harness.as_secs_f64(),
+            cpu.moto.as_secs_f64(),
+            cpu.postgres.as_secs_f64(),
+            busy * 100.0,
             run.rds,
             run.arm,
             run.pg,
@@ -129,10 +147,13 @@ fn section(latency_ms: u128, one: &Run, fleet: &Run, binary: &std::path::Path) -
     format!(
         "\n**a fleet: {SPECS} specs against one**\n\n`plan` over {SPECS} specs (20 clusters, 20 servers, the same \
          source and target databases, `--parallel {SPECS}`) against one spec, both at {latency_ms} ms per request, \
-         median of {RUNS}, migprep's {build} build:\n\n| specs | wall (s) | CPU (s) | RDS req | ARM req | PG conn \
-         | ratio to one spec |\n|---:|---:|---:|---:|---:|---:|---:|\n{}{}\n{SPECS} specs take {ratio:.2}× the time of \
-         one (goal ≤ 1.5×: {verdict}).\n",
-        row(1, one, 1.0),
-        row(SPECS, fleet, ratio),
+         median of {RUNS}, migprep's {build} build. CPU is per run: migprep's, the harness's (fake ARM, RDS \
+         fidelity layer and delay proxies, in the bench's process), moto's and PostgreSQL's (both servers, \
+         backends included); *machine busy* is all of it against {cores} cores × the wall time:\n\n| specs | wall (s) \
+         | migprep CPU (s) | harness CPU (s) | moto CPU (s) | PostgreSQL CPU (s) | machine busy | RDS req | ARM req \
+         | PG conn | ratio to one spec |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{}{}\n{SPECS} specs \
+         take {ratio:.2}× the time of one (goal ≤ 1.5×: {verdict}).\n",
+        row(1, one, one_cpu, 1.0),
+        row(SPECS, fleet, fleet_cpu, ratio),
     )
 }

@@ -29,6 +29,7 @@ mod large_group;
 mod manual;
 mod measure;
 mod report;
+mod standins;
 
 use anyhow::{Context, Result, bail};
 use bench::Bench;
