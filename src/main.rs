@@ -15,6 +15,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 1 } else { 0 });
         }
     };
+    // The platform's roots and the crypto library's random generator take a few milliseconds of CPU
+    // each the first time; started now, they are ready by the time the first connection needs them.
+    migprep::tls::warm_up();
     let settings = Settings::from_env();
     migprep::run::init_logging(cli.verbose, &settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

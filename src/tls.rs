@@ -42,23 +42,49 @@ pub fn is_loopback_host(host: &str) -> bool {
         || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The platform's roots, loaded once per process.
+static PLATFORM_ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> =
+    std::sync::OnceLock::new();
+
+fn platform_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
+    PLATFORM_ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// Starts, each on a thread of its own, what every run needs before its first TLS handshake and costs
+/// CPU once: reading the platform's roots (hundreds of files), and seeding the crypto library's random
+/// generator (aws-lc gathers CPU jitter entropy for it, milliseconds of work). Both then overlap with
+/// reading the spec and the first cloud requests instead of delaying the first handshake. A caller
+/// that needs either before it is ready waits for it; nothing is done twice.
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        let _ = platform_roots();
+    });
+    std::thread::spawn(|| {
+        let mut seed = [0u8; 1];
+        let _ = provider().secure_random.fill(&mut seed);
+    });
+}
+
 /// The certificates migprep trusts.
 #[derive(Clone, Debug)]
 pub struct Trust {
-    extra_pem: Option<Vec<u8>>,
     extra_path: Option<PathBuf>,
     roots: Arc<rustls::RootCertStore>,
+    /// The certificates of `roots`, for the clients that take PEM (the AWS SDK's).
+    certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 impl Trust {
     /// Loads the platform's roots and, if given, the PEM bundle at `extra`.
     pub fn load(extra: Option<&Path>) -> Result<Self, UserError> {
         let mut roots = rustls::RootCertStore::empty();
+        let mut kept = Vec::new();
         // Missing or unreadable platform roots are not fatal: the extra bundle may be all that is needed.
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
+        for cert in platform_roots() {
+            if roots.add(cert.clone()).is_ok() {
+                kept.push(cert.clone());
+            }
         }
-        let mut extra_pem = None;
         if let Some(path) = extra {
             let pem = std::fs::read(path).map_err(|e| {
                 UserError::new(format!("cannot read the CA bundle {}: {e}", path.display()))
@@ -73,13 +99,29 @@ impl Trust {
                     .hint("the file must hold one or more -----BEGIN CERTIFICATE----- blocks"));
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| {
+                roots.add(cert.clone()).map_err(|e| {
                     UserError::new(format!("the CA bundle {} has a certificate rustls rejects: {e}", path.display()))
                 })?;
+                kept.push(cert);
             }
-            extra_pem = Some(pem);
         }
-        Ok(Self { extra_pem, extra_path: extra.map(Path::to_path_buf), roots: Arc::new(roots) })
+        Ok(Self { extra_path: extra.map(Path::to_path_buf), roots: Arc::new(roots), certs: Arc::new(kept) })
+    }
+
+    /// Every trusted certificate (the platform's and the extra bundle's) as one PEM bundle.
+    pub fn roots_pem(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let mut pem = Vec::new();
+        for cert in self.certs.iter() {
+            let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+            pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+            for line in body.as_bytes().chunks(64) {
+                pem.extend_from_slice(line);
+                pem.push(b'\n');
+            }
+            pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+        }
+        pem
     }
 
     /// The extra bundle's path, for messages.
@@ -96,17 +138,11 @@ impl Trust {
             .with_no_client_auth()
     }
 
-    /// A reqwest client builder that trusts the extra bundle too.
+    /// A reqwest client builder that trusts these roots (the platform's and the extra bundle): the same
+    /// verification as the PostgreSQL connections, from the store loaded once, where reqwest's own
+    /// verifier would read the platform's certificates again for every client built.
     pub fn http_client_builder(&self) -> Result<reqwest::ClientBuilder, UserError> {
-        let mut builder = reqwest::Client::builder();
-        if let Some(pem) = &self.extra_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| UserError::new(format!("cannot use the CA bundle for HTTPS: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        Ok(builder)
+        Ok(reqwest::Client::builder().tls_backend_preconfigured(self.verifying_config()))
     }
 }
 

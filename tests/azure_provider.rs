@@ -166,8 +166,8 @@ async fn follows_long_running_writes_to_the_end() {
         Some("pg_cron,pg_stat_statements")
     );
 
-    let server = arm.restart(&h.server()).await.unwrap();
-    assert_eq!(server.state, ServerState::Ready);
+    arm.restart(&h.server()).await.unwrap();
+    assert_eq!(arm.server(&h.server()).await.unwrap().state, ServerState::Ready);
     let preload = arm.configuration(&h.server(), "shared_preload_libraries").await.unwrap();
     assert!(!preload.is_pending_restart);
 

@@ -255,6 +255,13 @@ async fn a_shared_group_is_copied_with_every_user_setting() {
     }
     assert_eq!(listed.len(), 48, "{listed:#?}");
 
+    // 45 carried over go out 20 a call (⌈45/20⌉ = 3 calls), the migration's 3 values in one more.
+    let modifies = scenario.rds.requests_for("ModifyDBClusterParameterGroup");
+    let mut sizes: Vec<usize> = modifies.iter().map(|r| r.parameter_names().len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [3, 5, 20, 20], "parameters per ModifyDBClusterParameterGroup call");
+    assert!(modifies.iter().all(|r| r.status == Some(200)));
+
     let shared = scenario.rds.user_parameters("shared-pg").unwrap();
     assert_eq!(shared.len(), 45);
     assert!(

@@ -88,13 +88,18 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
     let source = &spec.source.connection;
     let target = &spec.target.connection;
     let source_database = spec.source.databases[0].clone();
+    // Every selected database is dialled with the main one: the observers that need them start only
+    // once the clouds have answered, and their handshakes need not wait for that.
     let source_pool = |host: Option<String>, port: Option<u16>, signed_for: Option<(String, u16)>| {
         let password = match signed_for {
             Some((host, port)) => logins.source.clone().signed_for(host, port),
             None => logins.source.clone(),
         };
-        endpoint(Side::Source, source, &password, host, port, source_database.clone())
-            .map(|e| Pool::open(e, trust.clone()))
+        endpoint(Side::Source, source, &password, host, port, source_database.clone()).map(|e| {
+            let pool = Pool::open(e, trust.clone());
+            pool.warm(&spec.source.databases);
+            pool
+        })
     };
     let target_pool = |host: Option<String>| {
         endpoint(Side::Target, target, &logins.target, host, None, "postgres".to_string())

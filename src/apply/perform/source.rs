@@ -10,11 +10,12 @@ use crate::clients::postgres::{self, Endpoint};
 use crate::clients::rds::{AwsError, ParameterChange, ParameterSource, Rds};
 use crate::clients::{Clients, Databases};
 use crate::error::UserError;
-use crate::model::cluster::ApplyType;
+use crate::model::cluster::{AVAILABLE, ApplyType};
 use crate::plan::operation::SourceOp;
 use crate::plan::source_ops::ParameterValue;
 use crate::poll::{Probe, Wait};
 use std::time::Duration;
+use tokio_postgres::types::Type;
 
 /// How long a writer reboot may take before migprep gives up waiting (it may still finish; a new
 /// `apply` resumes and finds it done).
@@ -35,7 +36,7 @@ pub async fn perform(
     let rds = &clients.rds;
     match op {
         SourceOp::CreateParameterGroup { name, family, description, carry_over } => {
-            create_group(rds, name, family, description, carry_over).await
+            create_group(rds, name, family, description, carry_over, attempt).await
         }
         SourceOp::SetParameters { group, parameters } => set_parameters(rds, group, parameters, attempt).await,
         SourceOp::AttachParameterGroup { cluster, group } => attach(rds, cluster, group).await,
@@ -62,31 +63,49 @@ fn changes(parameters: &[ParameterValue]) -> Vec<ParameterChange> {
         .collect()
 }
 
+/// Creates the group (a fresh step asks at once: the plan saw no such group; a resumed one looks first)
+/// and carries the values over that it does not hold yet.
 async fn create_group(
     rds: &Rds,
     name: &str,
     family: &str,
     description: &str,
     carry_over: &[ParameterValue],
+    attempt: Attempt,
 ) -> anyhow::Result<Option<String>> {
-    match rds.parameter_group(name).await.map_err(aws)? {
-        Some(group) if group.family != family => {
-            return Err(UserError::new(format!(
-                "DB cluster parameter group {name} exists with family {}, not {family}",
-                group.family
-            ))
-            .hint("set `desired.parameter_group` in the spec to an unused name")
-            .into());
-        }
-        Some(_) => {}
+    let existing = match attempt {
+        Attempt::Resumed => rds.parameter_group(name).await.map_err(aws)?,
+        Attempt::Fresh => None,
+    };
+    let mut created = false;
+    let existing = match existing {
+        Some(group) => Some(group),
         None => match rds.create_parameter_group(name, family, description).await {
-            Ok(_) => {}
-            // A retried create whose first attempt went through.
-            Err(e) if e.code() == Some("DBParameterGroupAlreadyExists") => {}
+            Ok(_) => {
+                created = true;
+                None
+            }
+            // A retried create whose first attempt went through, or a group made since the plan.
+            Err(e) if e.code() == Some("DBParameterGroupAlreadyExists") => {
+                rds.parameter_group(name).await.map_err(aws)?
+            }
             Err(e) => return Err(aws(e)),
         },
+    };
+    if let Some(group) = existing.filter(|g| g.family != family) {
+        return Err(UserError::new(format!(
+            "DB cluster parameter group {name} exists with family {}, not {family}",
+            group.family
+        ))
+        .hint("set `desired.parameter_group` in the spec to an unused name")
+        .into());
     }
-    let have = rds.parameters(name, Some(ParameterSource::User), &[]).await.map_err(aws)?;
+    // A group just created holds no user-set value: nothing to read.
+    let have = if created || carry_over.is_empty() {
+        Vec::new()
+    } else {
+        rds.parameters(name, Some(ParameterSource::User), &[]).await.map_err(aws)?
+    };
     let missing: Vec<ParameterValue> = carry_over
         .iter()
         .filter(|p| !have.iter().any(|h| h.name == p.name && h.value.as_deref() == Some(p.value.as_str())))
@@ -129,7 +148,8 @@ async fn set_parameters(
 async fn attach(rds: &Rds, cluster: &str, group: &str) -> anyhow::Result<Option<String>> {
     let current = rds.cluster(cluster).await.map_err(aws)?;
     if current.parameter_group != group {
-        if let Some(writer) = current.writer() {
+        // The cluster's read shows the writer's status: wait only when it is not available already.
+        if let Some(writer) = current.writer().filter(|w| w.status.as_deref() != Some(AVAILABLE)) {
             rds.wait_until_available(&writer.instance_id, REBOOT_TIMEOUT).await.map_err(aws)?;
         }
         rds.attach_parameter_group(cluster, group).await.map_err(aws)?;
@@ -165,7 +185,9 @@ async fn reboot(
     }
     let in_sync = writer.parameter_group_status == crate::model::cluster::IN_SYNC;
     if !(in_sync && mismatches(endpoint, clients, verify, Duration::ZERO).await?.is_empty()) {
-        rds.wait_until_available(instance, REBOOT_TIMEOUT).await.map_err(aws)?;
+        if writer.status.as_deref() != Some(AVAILABLE) {
+            rds.wait_until_available(instance, REBOOT_TIMEOUT).await.map_err(aws)?;
+        }
         rds.reboot_instance(instance).await.map_err(aws)?;
         rds.wait_until_in_sync(cluster, &[instance], REBOOT_TIMEOUT).await.map_err(aws)?;
         let wrong = mismatches(endpoint, clients, verify, RECONNECT_TIMEOUT).await?;
@@ -211,7 +233,10 @@ async fn mismatches(
         (Err(_), None) => unreachable!("a wait ends early only after a failed attempt"),
     };
     let names: Vec<&str> = verify.iter().map(|(k, _)| k.as_str()).collect();
-    let rows = client.query("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &[&names]).await?;
+    // Typed parameters: one round trip, no Prepare first.
+    let rows = client
+        .query_typed("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", &[(&names, Type::TEXT_ARRAY)])
+        .await?;
     Ok(verify
         .iter()
         .filter_map(|(name, expected)| {

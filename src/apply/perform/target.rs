@@ -80,9 +80,18 @@ pub async fn perform(
             if resumed && pending(clients, parameters).await?.is_empty() {
                 return Ok(None);
             }
-            let after = arm.restart(server).await?;
-            settled_or_wait(clients, after, poll_interval).await?;
-            let still = pending(clients, parameters).await?;
+            arm.restart(server).await?;
+            // The server and the parameters, read at once: one round trip when the restart left the
+            // server at rest, as it normally does.
+            let (after, still) = tokio::join!(arm.server(server), pending(clients, parameters));
+            let ha_moving = |s: &Server| s.high_availability.state.as_ref().is_some_and(HaState::is_transition);
+            let still = match after? {
+                after if after.state == ServerState::Ready && !ha_moving(&after) => still?,
+                _ => {
+                    settle(clients, server, poll_interval).await?;
+                    pending(clients, parameters).await?
+                }
+            };
             if !still.is_empty() {
                 bail!("{server} still waits for a restart for {} after restarting", still.join(", "));
             }
@@ -167,15 +176,24 @@ fn is_replica(server: &Server) -> bool {
     server.replication_role.as_ref().is_some_and(ReplicationRole::is_replica)
 }
 
-/// The parameters of `names` that still wait for a restart (all of them when the restart was planned
-/// for parameters the list no longer reports, as after a crash right after the restart: none).
+/// The parameters of `names` that still wait for a restart (any parameter when `names` is empty). Named
+/// parameters are read each on its own, all at once (one round trip, where listing every configuration
+/// takes one per page).
 async fn pending(clients: &Clients, names: &[String]) -> anyhow::Result<Vec<String>> {
-    let configurations = clients.arm.configurations(&clients.server).await?;
-    Ok(configurations
-        .into_iter()
-        .filter(|c| c.is_pending_restart && (names.is_empty() || names.contains(&c.name)))
-        .map(|c| c.name)
-        .collect())
+    let configurations = if names.is_empty() {
+        clients.arm.configurations(&clients.server).await?
+    } else {
+        // A parameter the server no longer reports waits for nothing.
+        let reads = names.iter().map(|name| async move {
+            match clients.arm.configuration(&clients.server, name).await {
+                Ok(configuration) => Ok(Some(configuration)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        futures::future::try_join_all(reads).await?.into_iter().flatten().collect()
+    };
+    Ok(configurations.into_iter().filter(|c| c.is_pending_restart).map(|c| c.name).collect())
 }
 
 /// The server as an operation's read-back showed it, if it is settled (`Ready`, no HA transition);

@@ -391,14 +391,13 @@ impl Arm {
         Ok(raw.into_server())
     }
 
-    /// Restarts the server (no failover), waits for the operation, and returns the server.
-    pub async fn restart(&self, server: &ServerId) -> Result<Server, AzureError> {
+    /// Restarts the server (no failover) and waits for the operation. Reads nothing back: the caller
+    /// looks at what it needs (the server, the parameters that waited for the restart) all at once.
+    pub async fn restart(&self, server: &ServerId) -> Result<(), AzureError> {
         let _serialised = self.write_lock(server).await;
         let resource = server.to_string();
         let call = Call { operation: "restart", resource: &resource };
-        self.run_operation(Method::POST, self.server_url(server, &["restart"]), None, &call).await?;
-        let raw: RawServer = self.get_json(self.server_url(server, &[]), &call).await?;
-        Ok(raw.into_server())
+        self.run_operation(Method::POST, self.server_url(server, &["restart"]), None, &call).await
     }
 
     /// Promotes a read replica to a standalone server (`promoteMode: Standalone`, planned: it waits

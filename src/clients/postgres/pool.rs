@@ -5,6 +5,10 @@
 //! observer then sends its statements on the same connection, where tokio-postgres pipelines them: a
 //! statement costs one round trip, however many observers want one, instead of a connection each.
 //!
+//! Connections are opened concurrently, at most [`MAX_OPENING`] at a time per server: a spec that
+//! selects hundreds of databases gets them in one wave, and one with thousands does not storm the
+//! server's postmaster with handshakes all at once.
+//!
 //! A statement that may block (creating a logical slot waits for running transactions) does not belong
 //! here: it would hold up every statement queued behind it. It opens its own connection instead.
 
@@ -13,7 +17,12 @@ use crate::tls::Trust;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// How many connections to one server may be in their handshake (TCP, TLS, SCRAM) at once. Each
+/// selected database has its own connection, and they are opened concurrently up to this bound, which
+/// is well below what Aurora allows on its smallest classes (hundreds of connections).
+pub const MAX_OPENING: usize = 256;
 
 type Client = Arc<tokio_postgres::Client>;
 type Connecting = Shared<BoxFuture<'static, Result<Client, ConnectError>>>;
@@ -30,6 +39,11 @@ struct Inner {
     trust: Trust,
     sessions: Mutex<HashMap<String, Connecting>>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Permits for connections in their handshake (see [`MAX_OPENING`]).
+    opening: Arc<tokio::sync::Semaphore>,
+    /// A connection of its own to the main database, opened ahead by [`Pool::warm`] for the first
+    /// caller of [`Pool::dedicated`].
+    spare: Mutex<Option<JoinHandle<Result<tokio_postgres::Client, ConnectError>>>>,
 }
 
 impl Drop for Inner {
@@ -50,11 +64,33 @@ impl Pool {
                 trust,
                 sessions: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                opening: Arc::new(tokio::sync::Semaphore::new(MAX_OPENING)),
+                spare: Mutex::new(None),
             }),
         };
         // Spawned now; the map keeps the session for the first caller.
         let _main = pool.session(&main);
         pool
+    }
+
+    /// Starts connecting to each of `databases` now (those not started yet), so that their handshakes
+    /// overlap with whatever the caller waits for before it needs them.
+    /// A dedicated connection to the main database is opened ahead too, for the first [`Pool::dedicated`].
+    pub fn warm(&self, databases: &[String]) {
+        for database in databases {
+            let _started = self.session(database);
+        }
+        let mut spare = self.inner.spare.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spare.is_none() {
+            let (endpoint, trust) = (self.inner.endpoint.clone(), self.inner.trust.clone());
+            let opening = self.inner.opening.clone();
+            let task = tokio::spawn(async move {
+                let _permit = opening.acquire_owned().await;
+                super::connect(&endpoint, &trust, super::CONNECT_TIMEOUT).await
+            });
+            self.inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task.abort_handle());
+            *spare = Some(task);
+        }
     }
 
     /// The endpoint of the main database (the one the pool was opened for).
@@ -74,7 +110,16 @@ impl Pool {
 
     /// A connection of its own to the main database, for statements that may block.
     pub async fn dedicated(&self) -> Result<tokio_postgres::Client, ConnectError> {
-        super::connect(&self.inner.endpoint, &self.inner.trust, super::CONNECT_TIMEOUT).await
+        let spare = self.inner.spare.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        match spare {
+            Some(task) => task.await.unwrap_or_else(|error| {
+                Err(ConnectError::Other {
+                    address: self.inner.endpoint.address(),
+                    detail: format!("the connection task ended: {error}"),
+                })
+            }),
+            None => super::connect(&self.inner.endpoint, &self.inner.trust, super::CONNECT_TIMEOUT).await,
+        }
     }
 
     fn session(&self, database: &str) -> Connecting {
@@ -86,8 +131,12 @@ impl Pool {
         endpoint.database = database.to_string();
         let trust = self.inner.trust.clone();
         // Spawned, so the handshake makes progress before anyone awaits it.
-        let task =
-            tokio::spawn(async move { super::connect(&endpoint, &trust, super::CONNECT_TIMEOUT).await.map(Arc::new) });
+        let opening = self.inner.opening.clone();
+        let task = tokio::spawn(async move {
+            // Held for the handshake only: an open connection no longer counts.
+            let _permit = opening.acquire_owned().await;
+            super::connect(&endpoint, &trust, super::CONNECT_TIMEOUT).await.map(Arc::new)
+        });
         self.inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task.abort_handle());
         let address = self.inner.endpoint.address();
         let session = task

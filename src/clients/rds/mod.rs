@@ -18,7 +18,6 @@ use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::config::timeout::TimeoutConfig;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{ApplyMethod, Filter};
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 use crate::model::cluster::{AVAILABLE, ApplyType, Cluster, IN_SYNC, Instance, Member, Parameter, ParameterGroup};
 use crate::poll::{Probe, Wait};
@@ -26,13 +25,18 @@ use crate::secret::Secret;
 use crate::tls::Trust;
 
 mod auth_token;
+mod batch;
 pub mod caller;
 mod convert;
 mod error;
+mod https;
 mod listing;
 
 use convert::{cluster_from, instance_from, parameter_from};
 pub use error::AwsError;
+use error::{Subject, classify};
+use https::https_client;
+use listing::retain_requested;
 
 /// Whether `host` is a name RDS gives its endpoints (`….rds.amazonaws.com`, `….rds.amazonaws.com.cn`, or
 /// another partition's `….rds.amazonaws.<tld>`), as opposed to an address of the user's: a tunnel's
@@ -42,8 +46,6 @@ pub fn is_endpoint_name(host: &str) -> bool {
     let labels: Vec<&str> = host.split('.').collect();
     labels.windows(2).any(|pair| pair == ["rds", "amazonaws"])
 }
-use error::{Subject, classify};
-use listing::retain_requested;
 
 /// RDS refuses more than this many parameters in one `ModifyDBClusterParameterGroup` call.
 pub const MAX_PARAMETERS_PER_CALL: usize = 20;
@@ -471,7 +473,7 @@ impl Rds {
     pub async fn modify_parameters(&self, group: &str, changes: &[ParameterChange]) -> Result<usize, AwsError> {
         let subject = Subject { group: Some(group), ..Subject::default() };
         let mut calls = 0;
-        for batch in changes.chunks(MAX_PARAMETERS_PER_CALL) {
+        for batch in batch::batches(changes) {
             let parameters = batch
                 .iter()
                 .map(|c| {
@@ -596,48 +598,6 @@ impl Rds {
     }
 }
 
-/// An HTTPS client trusting the extra CA, or `None` to keep the SDK's default client (which trusts
-/// the platform roots only). aws-smithy-http-client's `TrustStore` keeps the platform roots and adds
-/// the bundle.
-fn https_client(
-    trust: &Trust,
-    ca_bundle: Option<&std::path::Path>,
-) -> Result<Option<aws_sdk_rds::config::SharedHttpClient>, AwsError> {
-    let bundles: Vec<&std::path::Path> = trust.extra_path().into_iter().chain(ca_bundle).collect();
-    if bundles.is_empty() {
-        return Ok(None);
-    }
-    // The platform's roots stay trusted; each bundle adds to them.
-    let mut store = TrustStore::default();
-    for path in &bundles {
-        let pem = std::fs::read(path).map_err(|e| {
-            AwsError::Setup(format!("cannot read the CA bundle {}: {e} (ca_file or AWS_CA_BUNDLE)", path.display()))
-        })?;
-        store = store.with_pem_certificate(pem);
-    }
-    let context = TlsContext::builder().with_trust_store(store).build().map_err(|e| {
-        AwsError::Setup(format!(
-            "cannot use the CA bundles {}: {e}",
-            bundles.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ))
-    })?;
-    // The SDK's own builder leaves the proxy off for a client with a custom trust store, so the
-    // connector is assembled here, with the proxy the environment names (HTTPS_PROXY, HTTP_PROXY,
-    // NO_PROXY), as the default client has it.
-    Ok(Some(aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut builder = aws_smithy_http_client::Connector::builder();
-        builder.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
-        }
-        builder
-            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context.clone())
-            .build()
-    })))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,15 +615,6 @@ mod tests {
         {
             assert!(!is_endpoint_name(address), "{address}");
         }
-    }
-
-    #[test]
-    fn aws_ca_bundle_is_read_even_without_ca_file() {
-        let trust = Trust::load(None).unwrap();
-        assert!(https_client(&trust, None).unwrap().is_none(), "no bundle: the SDK's own client");
-        let missing = std::path::Path::new("/nonexistent/aws-ca.pem");
-        let error = https_client(&trust, Some(missing)).map(|_| ()).unwrap_err().to_string();
-        assert!(error.contains("/nonexistent/aws-ca.pem") && error.contains("AWS_CA_BUNDLE"), "{error}");
     }
 
     #[test]

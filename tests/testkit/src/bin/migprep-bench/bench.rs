@@ -17,6 +17,9 @@ pub(crate) struct Bench {
     pub(crate) target_proxy: DelayProxy,
     pub(crate) spec: toml::Table,
     pub(crate) spec_path: PathBuf,
+    /// The same spec with the source's host and port given (the source's delay proxy), so the writer's
+    /// address does not wait for the RDS API: the second set-up of the plan's bound.
+    pub(crate) host_spec_path: PathBuf,
     pub(crate) binary: PathBuf,
     pub(crate) logs: PathBuf,
 }
@@ -41,12 +44,22 @@ impl Bench {
             .context("the spec has no target.connection")?
             .insert("port".into(), toml::Value::Integer(target_proxy.port().into()));
         let spec_path = scenario.write_spec(&spec)?;
+        let mut host_spec = spec.clone();
+        let source = table(&mut host_spec, "source")?
+            .get_mut("connection")
+            .and_then(toml::Value::as_table_mut)
+            .context("the spec has no source.connection")?;
+        source.insert("host".into(), "127.0.0.1".into());
+        source.insert("port".into(), toml::Value::Integer(source_proxy.port().into()));
+        let host_spec_path = scenario.dir().join("migprep-host.toml");
+        std::fs::write(&host_spec_path, toml::to_string(&host_spec)?)?;
         Ok(Self {
             scenario,
             source_proxy,
             target_proxy,
             spec,
             spec_path,
+            host_spec_path,
             binary: binary.to_path_buf(),
             logs: logs.to_path_buf(),
         })
@@ -80,10 +93,22 @@ impl Bench {
         F: FnOnce() -> Result<(Cost, usize)> + Send + 'static,
     {
         let before = self.counts();
+        let (server_before, harness_before) = (self.source_server_cpu(), harness_cpu());
         // Blocking: the children are waited for with `wait4`; the stand-ins keep running on the runtime.
         let (cost, children) = tokio::task::spawn_blocking(f).await??;
+        // The backends end when the child does; give the postmaster a moment to reap them (their CPU
+        // counts towards it only once reaped).
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let after = self.counts();
-        Ok(Run { cost, rds: after.0 - before.0, arm: after.1 - before.1, pg: after.2 - before.2, children })
+        Ok(Run {
+            cost,
+            rds: after.0 - before.0,
+            arm: after.1 - before.1,
+            pg: after.2 - before.2,
+            children,
+            source_server_cpu: self.source_server_cpu().saturating_sub(server_before),
+            harness_cpu: harness_cpu().saturating_sub(harness_before),
+        })
     }
 
     /// One `migprep` run; exit codes outside `ok` fail the benchmark with migprep's stderr.
@@ -116,6 +141,12 @@ impl Bench {
         self.migprep(&["plan", &spec, "--detailed-exitcode"], &[0, 2, 3]).await
     }
 
+    /// A plan of the spec that gives the source's host and port (see `host_spec_path`).
+    pub(crate) async fn plan_given_host(&self) -> Result<Run> {
+        let spec = self.host_spec_path.to_string_lossy().into_owned();
+        self.migprep(&["plan", &spec, "--detailed-exitcode"], &[0, 2, 3]).await
+    }
+
     /// The median of `RUNS` plan runs.
     pub(crate) async fn plan_median(&self) -> Result<Run> {
         let mut runs = Vec::new();
@@ -137,6 +168,34 @@ impl Bench {
             .output()?;
         serde_json::from_slice(&output.stdout).context("migprep plan --format json printed no plan")
     }
+}
+
+impl Bench {
+    /// CPU time of the source's PostgreSQL server so far: the postmaster's own and that of the backends
+    /// it has reaped (user + system, from `/proc/PID/stat`). Zero when it cannot be read.
+    fn source_server_cpu(&self) -> Duration {
+        let pid = std::fs::read_to_string(self.scenario.source.data_dir().join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_string))
+            .unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        // Fields after the command (which may hold spaces): utime is the 14th field of the line.
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+        let ticks: u64 = fields.get(11..15).map_or(0, |f| f.iter().sum());
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+}
+
+/// CPU time of this process so far: the delay proxies, the ARM stand-in and the RDS stand-in's own layer.
+fn harness_cpu() -> Duration {
+    // SAFETY: `rusage` is plain data that getrusage fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn table<'a>(spec: &'a mut toml::Table, key: &str) -> Result<&'a mut toml::Table> {

@@ -26,17 +26,26 @@ const ARM_PAGE: u32 = 100;
 
 /// The critical path of `plan`, in round trips: the longest chain of requests that must follow one
 /// another, whatever runs concurrently. `user_parameters` is the number of user-set values of the
-/// cluster's group. Returns the chains, longest first.
-pub(crate) fn plan_chains(user_parameters: u32) -> Vec<(String, u32)> {
+/// cluster's group; `writer_from_api` whether the source's address comes from DescribeDBClusters (else
+/// the spec gives host and port). Returns the chains, longest first.
+pub(crate) fn plan_chains(user_parameters: u32, writer_from_api: bool) -> Vec<(String, u32)> {
     let connect = PG_CONNECT_ROUND_TRIPS;
     let query = PG_QUERY_ROUND_TRIPS;
     let rds_pages = user_parameters.div_ceil(RDS_PAGE).max(1);
     let arm_pages = ARM_CONFIGURATIONS.div_ceil(ARM_PAGE);
-    let mut chains = vec![
+    let source = if writer_from_api {
         (
             format!("DescribeDBClusters (writer endpoint) → PostgreSQL connect ({connect}) → one statement ({query})"),
             1 + connect + query,
-        ),
+        )
+    } else {
+        (
+            format!("source PostgreSQL connect ({connect}, address in the spec) → one statement ({query})"),
+            connect + query,
+        )
+    };
+    let mut chains = vec![
+        source,
         (format!("target PostgreSQL connect ({connect}) → one statement ({query})"), connect + query),
         (format!("ARM token → configurations, {arm_pages} pages by nextLink"), 1 + arm_pages),
         (
@@ -66,7 +75,7 @@ pub(crate) fn apply_chains(plan: &serde_json::Value) -> Vec<(String, u32)> {
         })
         .unwrap_or_default();
     let count = |prefix: &str| runnable.iter().filter(|a| a.starts_with(prefix)).count() as u32;
-    let observe = plan_chains(0)[0].1;
+    let observe = plan_chains(0, true)[0].1;
     let parameters = count(&format!("aws.cluster/{CLUSTER}/parameter/"));
     let source = count("aws.parameter_group/")
         + parameters.div_ceil(RDS_PARAMETERS_PER_CALL)

@@ -2,10 +2,9 @@
 //! of the same reads done the manual way (`aws rds …`, `psql`, `curl`) as the anchor. `scripts/bench`
 //! builds and runs it; the README's "Benchmark" section explains the model and shows the latest table.
 //!
-//! Usage: `MIGPREP_BIN=target/release/migprep migprep-bench [--only fleet] [OUT.md]` — writes the markdown
-//! report to stdout and to OUT.md (default `target/bench/results.md`, `target/bench/fleet.md` with
-//! `--only fleet`); progress goes to stderr. `--only fleet` runs the fleet measurement alone, on stand-ins
-//! of its own.
+//! Usage: `MIGPREP_BIN=target/release/migprep migprep-bench [OUT.md]` — writes the markdown report to
+//! stdout and to OUT.md (default `target/bench/results.md`); progress goes to stderr. `MIGPREP_BENCH_ONLY`
+//! (a comma-separated list of `plan`, `manual`, `growth`, `fleet`, `apply`) runs only those sections.
 //!
 //! Latency: every RDS request and every ARM request (token requests too) is answered `latency` late by
 //! the stand-ins; PostgreSQL connections go through a [`DelayProxy`](migprep_testkit::delay::DelayProxy)
@@ -39,7 +38,7 @@ use measure::median;
 use migprep_testkit::arm::Timing;
 use migprep_testkit::rds::CLOUD_LIKE_REBOOT;
 use migprep_testkit::scenario::{CLUSTER, REGION};
-use report::{Cloud, render};
+use report::{Cloud, Plans, render};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -52,130 +51,136 @@ const FAMILY: &str = "aurora-postgresql15";
 const ARM_API_VERSION: &str = "2025-08-01";
 /// The custom group of the "large group" run; dedicated to the cluster, so S2 changes it in place.
 const LARGE_GROUP: &str = "orders-prod-large";
+/// The numbers of selected databases the growth section plans with.
+const GROWTH: [usize; 4] = [1, 10, 50, 200];
+
+/// Whether `section` is to run: all of them unless `MIGPREP_BENCH_ONLY` names some.
+fn runs(section: &str) -> bool {
+    std::env::var("MIGPREP_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
+}
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let binary = PathBuf::from(std::env::var("MIGPREP_BIN").unwrap_or_else(|_| "target/release/migprep".into()));
     let binary = std::fs::canonicalize(&binary).with_context(|| format!("MIGPREP_BIN {}", binary.display()))?;
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let only = match args.iter().position(|arg| arg == "--only") {
-        Some(at) => {
-            let section = args.get(at + 1).cloned().unwrap_or_default();
-            args.drain(at..(at + 2).min(args.len()));
-            Some(section)
-        }
-        None => None,
-    };
+    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/bench/results.md".into()));
     let logs = tempfile::Builder::new().prefix("migprep-bench-").tempdir()?;
     let started = Instant::now();
-    match only.as_deref() {
-        None => {}
-        Some("fleet") => {
-            let out = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench/fleet.md".into()));
-            progress("starting the stand-ins (demo's before state)");
-            let bench = Bench::start(&binary, logs.path()).await?;
-            fleet::allow_connections(&bench).await?;
-            let report = fleet::measure(&bench).await?;
-            return write_report(&report, &out, started);
-        }
-        Some(other) => bail!("--only {other:?}: the one section that runs alone is \"fleet\""),
-    }
-    let out = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench/results.md".into()));
 
-    // 1–3: plan at each latency, with the manual way interleaved so both see the same noise.
+    // 1–3: plan at each latency in both set-ups, with the manual way interleaved so all see the same noise.
     progress("starting the stand-ins (demo's before state)");
     let mut bench = Bench::start(&binary, logs.path()).await?;
     let mut plans = BTreeMap::new();
+    let mut given_host = BTreeMap::new();
     let mut manuals = BTreeMap::new();
-    for latency in LATENCIES_MS {
+    for latency in LATENCIES_MS.into_iter().filter(|_| runs("plan") || runs("manual")) {
         bench.set_latency(Duration::from_millis(latency));
-        let (mut plan_runs, mut manual_runs) = (Vec::new(), Vec::new());
+        let (mut plan_runs, mut host_runs, mut manual_runs) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..RUNS {
-            progress(&format!("plan and the manual way at {latency} ms ({}/{RUNS})", i + 1));
-            plan_runs.push(bench.plan().await?);
-            manual_runs.push(bench.manual().await?);
+            progress(&format!("plan (both set-ups) and the manual way at {latency} ms ({}/{RUNS})", i + 1));
+            if runs("plan") {
+                plan_runs.push(bench.plan().await?);
+                host_runs.push(bench.plan_given_host().await?);
+            }
+            if runs("manual") {
+                manual_runs.push(bench.manual().await?);
+            }
         }
-        plans.insert(latency, median(plan_runs));
-        manuals.insert(latency, median(manual_runs));
+        if runs("plan") {
+            plans.insert(latency, median(plan_runs));
+            given_host.insert(latency, median(host_runs));
+        }
+        if runs("manual") {
+            manuals.insert(latency, median(manual_runs));
+        }
     }
 
-    // 4: growth with the work, on the same stand-ins.
+    // 4: a fleet of 20 specs against one, at 100 ms, on a source that allows 400 connections.
+    let mut fleet_section = String::new();
+    if runs("fleet") {
+        fleet::allow_connections(&bench).await?;
+        fleet_section = fleet::measure(&bench).await?;
+        bench.set_latency(Duration::ZERO);
+    }
+
+    // 5: growth with the work, on the same stand-ins; then the large group.
     let mut growth = Vec::new();
-    progress("creating 48 more databases on the source");
-    {
+    if runs("growth") {
+        let extra = GROWTH[GROWTH.len() - 1] - bench.scenario.source.databases().len();
+        progress(&format!("creating {extra} more databases on the source"));
         let db = bench.scenario.source.superuser("postgres").await?;
-        for i in 1..=48 {
-            db.batch_execute(&format!("CREATE DATABASE bench_{i:02}")).await?;
+        for i in 1..=extra {
+            db.batch_execute(&format!("CREATE DATABASE bench_{i:03}")).await?;
         }
+        drop(db);
         // Aurora on a db.r6g.large allows well over a thousand connections; the stand-in's 50 would
-        // turn the 50-database plan into "too many clients" errors rather than a measurement.
+        // turn the larger plans into "too many clients" errors rather than a measurement.
         let settings = BTreeMap::from([("max_connections".to_string(), "400".to_string())]);
         bench.scenario.source.restart_with(&settings).await?;
-    }
-    let mut all: Vec<String> = bench.scenario.source.databases().to_vec();
-    all.extend((1..=48).map(|i| format!("bench_{i:02}")));
-    for n in [1, 10, 50] {
-        bench.set_databases(&all[..n])?;
+        let mut all: Vec<String> = bench.scenario.source.databases().to_vec();
+        all.extend((1..=extra).map(|i| format!("bench_{i:03}")));
+        for n in GROWTH {
+            bench.set_databases(&all[..n])?;
+            for latency in [0, 100] {
+                bench.set_latency(Duration::from_millis(latency));
+                progress(&format!("plan with {n} database(s) at {latency} ms"));
+                growth.push((format!("{n} database(s)"), latency, bench.plan_median().await?, 0));
+            }
+        }
+        bench.set_databases(&all[..2])?;
+
+        bench.set_latency(Duration::ZERO);
+        let seeded = seed_large_group(&bench.scenario)?;
+        progress(&format!("attaching {LARGE_GROUP} ({seeded} user-set values)"));
+        let attach = Command::new("aws")
+            .args(["rds", "--endpoint-url", &bench.scenario.rds.endpoint(), "--region", REGION, "modify-db-cluster"])
+            .args(["--db-cluster-identifier", CLUSTER, "--db-cluster-parameter-group-name", LARGE_GROUP])
+            .arg("--apply-immediately")
+            .envs(bench.scenario.env())
+            .stdout(Stdio::null())
+            .status()?;
+        if !attach.success() {
+            bail!("attaching {LARGE_GROUP} failed");
+        }
         for latency in [0, 100] {
             bench.set_latency(Duration::from_millis(latency));
-            progress(&format!("plan with {n} database(s) at {latency} ms"));
-            growth.push((format!("{n} database(s)"), latency, bench.plan_median().await?, 0));
+            progress(&format!("plan with a {seeded}-value group at {latency} ms"));
+            growth.push((format!("group with {seeded} user values"), latency, bench.plan_median().await?, seeded));
         }
-    }
-    bench.set_databases(&all[..2])?;
-
-    // 5: a fleet of 20 specs against one, at 100 ms (the source allows 400 connections by now).
-    let fleet_section = fleet::measure(&bench).await?;
-
-    bench.set_latency(Duration::ZERO);
-    let seeded = seed_large_group(&bench.scenario)?;
-    progress(&format!("attaching {LARGE_GROUP} ({seeded} user-set values)"));
-    let attach = Command::new("aws")
-        .args(["rds", "--endpoint-url", &bench.scenario.rds.endpoint(), "--region", REGION, "modify-db-cluster"])
-        .args(["--db-cluster-identifier", CLUSTER, "--db-cluster-parameter-group-name", LARGE_GROUP])
-        .arg("--apply-immediately")
-        .envs(bench.scenario.env())
-        .stdout(Stdio::null())
-        .status()?;
-    if !attach.success() {
-        bail!("attaching {LARGE_GROUP} failed");
-    }
-    for latency in [0, 100] {
-        bench.set_latency(Duration::from_millis(latency));
-        progress(&format!("plan with a {seeded}-value group at {latency} ms"));
-        growth.push((format!("group with {seeded} user values"), latency, bench.plan_median().await?, seeded));
     }
     drop(bench);
 
     // apply: one run per latency, each on fresh stand-ins.
     let mut applies = BTreeMap::new();
     let mut apply_plan = serde_json::Value::Null;
-    for latency in LATENCIES_MS {
-        progress(&format!("apply at {latency} ms: starting fresh stand-ins"));
-        let bench = Bench::start(&binary, logs.path()).await?;
-        if apply_plan.is_null() {
-            apply_plan = bench.plan_json()?;
-        }
-        bench.set_latency(Duration::from_millis(latency));
-        let spec = bench.spec_path.to_string_lossy().into_owned();
-        applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
-    }
-
-    // apply with cloud-like durations (real ÷ 60): against its critical path, at 0 and 100 ms.
     let mut cloud = BTreeMap::new();
-    for latency in [0, 100] {
-        progress(&format!("apply with the cloud-like profile at {latency} ms: starting fresh stand-ins"));
-        let bench = Bench::start(&binary, logs.path()).await?;
-        bench.scenario.arm.set_timing(Some(Timing::cloud_like()));
-        bench.scenario.rds.set_reboot_duration(Some(CLOUD_LIKE_REBOOT));
-        bench.set_latency(Duration::from_millis(latency));
-        let spec = bench.spec_path.to_string_lossy().into_owned();
-        cloud.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+    if runs("apply") {
+        for latency in LATENCIES_MS {
+            progress(&format!("apply at {latency} ms: starting fresh stand-ins"));
+            let bench = Bench::start(&binary, logs.path()).await?;
+            if apply_plan.is_null() {
+                apply_plan = bench.plan_json()?;
+            }
+            bench.set_latency(Duration::from_millis(latency));
+            let spec = bench.spec_path.to_string_lossy().into_owned();
+            applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+        }
+
+        // apply with cloud-like durations (real ÷ 60): against its critical path, at 0 and 100 ms.
+        for latency in [0, 100] {
+            progress(&format!("apply with the cloud-like profile at {latency} ms: starting fresh stand-ins"));
+            let bench = Bench::start(&binary, logs.path()).await?;
+            bench.scenario.arm.set_timing(Some(Timing::cloud_like()));
+            bench.scenario.rds.set_reboot_duration(Some(CLOUD_LIKE_REBOOT));
+            bench.set_latency(Duration::from_millis(latency));
+            let spec = bench.spec_path.to_string_lossy().into_owned();
+            cloud.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+        }
     }
     let critical = apply_critical_path(&apply_plan, &Timing::cloud_like());
 
     let mut report = render(
-        &plans,
+        &Plans { api: &plans, given_host: &given_host },
         &manuals,
         &applies,
         &apply_chains(&apply_plan),
@@ -184,16 +189,11 @@ async fn main() -> Result<()> {
         started.elapsed(),
     );
     report.push_str(&fleet_section);
-    write_report(&report, &out, started)
-}
-
-/// Prints the report and writes it to `out`.
-fn write_report(report: &str, out: &std::path::Path, started: Instant) -> Result<()> {
     print!("{report}");
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(out, report).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&out, &report).with_context(|| format!("writing {}", out.display()))?;
     progress(&format!("done in {:.0} s; written to {}", started.elapsed().as_secs_f64(), out.display()));
     Ok(())
 }

@@ -23,6 +23,10 @@ pub(crate) struct Run {
     pub(crate) arm: usize,
     pub(crate) pg: usize,
     pub(crate) children: usize,
+    /// CPU the source's PostgreSQL server spent meanwhile (its backends included).
+    pub(crate) source_server_cpu: Duration,
+    /// CPU the harness spent meanwhile: the delay proxies and the in-process stand-ins.
+    pub(crate) harness_cpu: Duration,
 }
 
 /// Runs a child to its end, its stdout discarded (unless set) and stderr to `log`; CPU time and peak
