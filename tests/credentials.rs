@@ -293,6 +293,44 @@ async fn the_az_cli_is_asked_for_the_tenant() {
     assert!(imds > 0, "the managed identity was not tried first");
 }
 
+/// The spec's `target.tenant` is the tenant the az CLI signs in to, before `AZURE_TENANT_ID`; a token for
+/// another tenant (here the CLI's, while the spec names a second tenant) is refused with the tenants named
+/// and a hint, and no request reaches ARM's resources with it.
+#[tokio::test]
+async fn the_specs_tenant_is_signed_in_to_and_a_token_for_another_is_refused() {
+    let scenario = Scenario::start().await.unwrap();
+    let minted = scenario.arm.mint_user_token(ARM_AUDIENCE, USER);
+    let az = FakeAz::new(Some((&minted.token, minted.expires_on)));
+    let tenant = scenario.arm.tenant_id().to_string();
+    let path = az.path();
+    let env = [
+        ("AZURE_TOKEN_CREDENTIALS", "dev"),
+        ("PATH", path.as_str()),
+        ("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111"),
+    ];
+    let with_tenant = |value: &str| {
+        let mut spec = scenario.spec();
+        spec["target"].as_table_mut().unwrap().insert("tenant".into(), value.into());
+        scenario.write_spec(&spec).unwrap()
+    };
+
+    let run = migprep(&scenario, &["plan", text(&with_tenant(&tenant))], &env).await;
+    assert!(run.code == 0 || run.code == 2, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let runs = az.runs().expect("az ran");
+    assert!(runs.iter().all(|r| r.contains(&format!("--tenant {tenant}"))), "{runs:?}");
+
+    let other = "22222222-2222-2222-2222-222222222222";
+    scenario.arm.clear_requests();
+    let run = migprep(&scenario, &["plan", text(&with_tenant(other))], &env).await;
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let refusal = format!("its token is for tenant {tenant}, but the spec's target.tenant is {other}");
+    assert!(run.stderr.contains(&refusal), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("hint: sign in to the subscription's tenant (`az login --tenant {other}`)")));
+    assert!(az.runs().unwrap().last().unwrap().contains(&format!("--tenant {other}")));
+    let reached: Vec<String> = scenario.arm.requests().into_iter().map(|r| r.path).collect();
+    assert!(reached.iter().all(|path| !path.starts_with("/subscriptions")), "{reached:?}");
+}
+
 /// `AZURE_TOKEN_CREDENTIALS`: `prod` leaves out the az CLI; a name keeps only that credential (the
 /// secret is ignored when `AzureCliCredential` is named); any other value is one error naming the
 /// variable and the accepted values, before anything is sent to Azure.

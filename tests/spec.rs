@@ -142,6 +142,13 @@ fn subscription_must_be_a_uuid() {
 }
 
 #[test]
+fn tenant_must_be_a_uuid() {
+    let (message, hint) = broken("server = \"pg-orders\"", "server = \"pg-orders\"\ntenant = \"contoso\"");
+    assert!(message.ends_with("target.tenant: \"contoso\" is not valid"), "{message}");
+    assert!(hint.contains("az account show --query tenantId"), "{hint}");
+}
+
+#[test]
 fn invalid_identifiers() {
     let (message, _) = broken("cluster = \"orders-prod\"", "cluster = \"orders--prod\"");
     assert_eq!(message, "plans/t.toml:5:11: source.cluster: \"orders--prod\" is not valid");

@@ -41,7 +41,7 @@ pub(super) async fn init(request: Request, settings: &Settings) -> anyhow::Resul
     let ca_file = request.ca_file.clone().or_else(|| settings.ca_file.clone());
     let trust = Trust::load(ca_file.as_deref())?;
     let rds_settings = super::session::aws_settings(request.profile.clone(), &request.region, settings);
-    let arm_settings = super::session::azure_settings(None, None, settings);
+    let arm_settings = super::session::azure_settings(None, None, None, settings);
     let aws = rds::Rds::connect(&rds_settings, &trust).await.map_err(|e| e.to_user_error())?;
     let azure = arm::Arm::connect(&arm_settings, &trust).map_err(|e| e.to_user_error())?;
     let id = ServerId::new(&request.subscription, &request.resource_group, &request.server);

@@ -171,13 +171,15 @@ pub(super) fn aws_settings(profile: Option<String>, region: &str, settings: &Set
 
 /// How to reach ARM (and Azure's other services) for the spec: its endpoints, else the environment's.
 pub(super) fn arm_settings(spec: &Spec, settings: &Settings) -> arm::Settings {
-    azure_settings(spec.target.arm_endpoint.clone(), spec.target.authority_host.clone(), settings)
+    let target = &spec.target;
+    azure_settings(target.arm_endpoint.clone(), target.authority_host.clone(), target.tenant.clone(), settings)
 }
 
 /// How to reach ARM at these endpoints, each falling back to the environment's (also for `init`).
 pub(super) fn azure_settings(
     arm_endpoint: Option<String>,
     authority_host: Option<String>,
+    tenant: Option<String>,
     settings: &Settings,
 ) -> arm::Settings {
     let mut arm_settings = arm::Settings {
@@ -194,6 +196,7 @@ pub(super) fn azure_settings(
             token_credentials: settings.azure_token_credentials.clone(),
             imds_authority_host: settings.azure_pod_identity_authority_host.clone(),
             identity_endpoint: settings.identity_endpoint.clone(),
+            tenant,
         }),
         request_timeout: settings.request_timeout,
         allow_custom_endpoints: settings.allow_custom_endpoints,

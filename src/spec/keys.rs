@@ -17,6 +17,11 @@ const KEYS: &[(&str, &str)] = &[
     ("target.server", "server = \"pg-orders\": the flexible server's name"),
     ("target.arm_endpoint", "arm_endpoint = \"https://management.azure.com\": optional, for sovereign clouds"),
     ("target.authority_host", "authority_host = \"https://login.microsoftonline.com\": optional, for sovereign clouds"),
+    (
+        "target.tenant",
+        "tenant = \"00000000-0000-0000-0000-000000000000\": optional, the subscription's Entra tenant id; the az CLI \
+         and azd sign in to it, and a token for another tenant is refused",
+    ),
     ("connection", "[source.connection] / [target.connection]: user and password (host, port and sslmode optional)"),
     ("connection.host", "host = \"…\": optional; the cluster's writer endpoint or the server's FQDN by default"),
     ("connection.port", "port = 5432: optional; 5432 by default"),

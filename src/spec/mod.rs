@@ -74,6 +74,9 @@ pub struct Target {
     pub server: String,
     pub arm_endpoint: Option<String>,
     pub authority_host: Option<String>,
+    /// The Microsoft Entra tenant (id) of the server's subscription: the az CLI and azd are asked for a
+    /// token in it, and a token for any other tenant is refused before it reaches ARM.
+    pub tenant: Option<String>,
     /// The ARM resource id of the migration runtime server (a flexible server in the source's network),
     /// for private networking; `validate` hands it to the migration service.
     pub migration_runtime_server: Option<String>,

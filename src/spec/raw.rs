@@ -40,6 +40,8 @@ pub(super) struct RawTarget {
     pub(super) server: Spanned<String>,
     pub(super) arm_endpoint: Option<Spanned<String>>,
     pub(super) authority_host: Option<Spanned<String>>,
+    /// The Microsoft Entra tenant the server's subscription belongs to.
+    pub(super) tenant: Option<Spanned<String>>,
     /// The resource id of a migration runtime server (private networking), for `validate`.
     pub(super) migration_runtime_server: Option<Spanned<String>>,
     pub(super) connection: RawConnection,

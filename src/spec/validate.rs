@@ -203,6 +203,15 @@ impl Validator<'_> {
             )?),
             None => None,
         };
+        let tenant = match &raw.tenant {
+            Some(tenant) => Some(self.check(
+                tenant,
+                "target.tenant",
+                is_uuid,
+                "the tenant ID is a UUID such as 00000000-0000-0000-0000-000000000000 (az account show --query tenantId)",
+            )?),
+            None => None,
+        };
         let migration_runtime_server = match &raw.migration_runtime_server {
             Some(id) => Some(self.check(
                 id,
@@ -219,6 +228,7 @@ impl Validator<'_> {
             server,
             arm_endpoint,
             authority_host,
+            tenant,
             migration_runtime_server,
             connection,
         })

@@ -60,6 +60,9 @@ pub struct ChainEnvironment {
     /// `IDENTITY_ENDPOINT` (App Service, Container Apps), for naming the managed identity; azure_identity
     /// reads it, and `IDENTITY_HEADER`, itself.
     pub identity_endpoint: Option<String>,
+    /// The spec's `target.tenant`: the az CLI and azd are asked for it (before `AZURE_TENANT_ID`), and
+    /// every token must be for it.
+    pub tenant: Option<String>,
 }
 
 /// Refresh a cached token this long before it expires, so a request never carries a dying token.
@@ -127,6 +130,8 @@ struct Failure {
 pub(super) struct Tokens {
     sources: Vec<Source>,
     scope: String,
+    /// The only tenant a token may be for (the spec's `target.tenant`).
+    tenant: Option<String>,
     state: tokio::sync::Mutex<Cache>,
 }
 
@@ -157,13 +162,13 @@ impl Tokens {
         backoff: &Backoff,
     ) -> Result<Tokens, AzureError> {
         let context = sources::Context { authority_host, http, imds_http, backoff };
-        let sources = match credential {
+        let (sources, tenant) = match credential {
             Credential::ServicePrincipal { tenant_id, client_id, client_secret } => {
-                vec![context.service_principal(tenant_id, client_id, client_secret, false)?]
+                (vec![context.service_principal(tenant_id, client_id, client_secret, false)?], None)
             }
-            Credential::Chain(environment) => sources::chain(environment, &context)?,
+            Credential::Chain(environment) => (sources::chain(environment, &context)?, environment.tenant.clone()),
         };
-        Ok(Tokens { sources, scope, state: tokio::sync::Mutex::new(Cache::default()) })
+        Ok(Tokens { sources, scope, tenant, state: tokio::sync::Mutex::new(Cache::default()) })
     }
 
     /// Who the tokens are for: the source that gave the last one, or `None` before any was asked for.
@@ -173,6 +178,19 @@ impl Tokens {
         Some(match &state.holder {
             Some(holder) => format!("{name}: {holder}"),
             None => name.clone(),
+        })
+    }
+
+    /// Why `token` may not be used: its tenant (`tid`) is not the spec's. Nothing is said of a token that
+    /// is not a JWT or has no `tid`: ARM checks those.
+    fn wrong_tenant(&self, token: &str) -> Option<String> {
+        let expected = self.tenant.as_deref()?;
+        let tid = claims(token)?.get("tid")?.as_str()?.to_owned();
+        (!tid.eq_ignore_ascii_case(expected)).then(|| {
+            format!(
+                "its token is for tenant {}, but the spec's target.tenant is {expected}; nothing was sent to ARM",
+                crate::text::inert(&tid, false)
+            )
         })
     }
 
@@ -198,6 +216,17 @@ impl Tokens {
             let source = &self.sources[index];
             match source.get(&self.scope, state.chosen.is_none()).await {
                 Ok(token) => {
+                    if let Some(wrong) = self.wrong_tenant(token.token.secret()) {
+                        return Err(AzureError::CredentialFailed {
+                            source_name: source.name.clone(),
+                            detail: wrong,
+                            hint: Some(format!(
+                                "sign in to the subscription's tenant (`az login --tenant {0}`), or use an identity \
+                                 of tenant {0}; if the subscription is in another tenant, correct target.tenant",
+                                self.tenant.as_deref().unwrap_or_default()
+                            )),
+                        });
+                    }
                     let secret = Secret::new(token.token.secret());
                     state.holder = holder(token.token.secret());
                     state.cached = Some((secret.clone(), token.expires_on));
@@ -235,8 +264,7 @@ impl Tokens {
 /// for display only: the token is not verified here, ARM does that. `None` for a token that is not a
 /// JWT, which Entra's are.
 fn holder(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&azure_core::base64::decode_url_safe(payload).ok()?).ok()?;
+    let claims = claims(token)?;
     let text = |name: &str| {
         claims.get(name).and_then(serde_json::Value::as_str).map(|v| crate::text::inert(v, false).into_owned())
     };
@@ -250,6 +278,12 @@ fn holder(token: &str) -> Option<String> {
         (Some(other), None) => other.to_string(),
     };
     Some(format!("{kind}, object {object} in tenant {tenant}"))
+}
+
+/// The claims of a JWT, unverified.
+fn claims(token: &str) -> Option<serde_json::Value> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&azure_core::base64::decode_url_safe(payload).ok()?).ok()
 }
 
 /// Whether Entra ID answered and said no, as opposed to not being reached at all.

@@ -210,7 +210,7 @@ pub(super) fn chain(environment: &ChainEnvironment, context: &Context<'_>) -> Re
     if selection.includes(Kind::ManagedIdentity) {
         sources.push(managed_identity(environment, context, named)?);
     }
-    let tenant = environment.tenant_id.as_deref();
+    let tenant = environment.tenant.as_deref().or(environment.tenant_id.as_deref());
     // Each tool with its name, how to sign in (the tenant's flag appended) and the credential.
     let tool =
         |name: &str, login: &str, tenant_flag: &str, credential: azure_core::Result<Arc<dyn TokenCredential>>| {
