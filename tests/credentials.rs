@@ -362,7 +362,8 @@ async fn token_credentials_narrow_the_chain() {
     assert_eq!(scenario.arm.requests().len(), requests, "nothing may reach Azure with a bad selection");
 }
 
-/// When every credential of the chain fails, the error lists each one with its own full message.
+/// When every credential of the chain fails, the error lists each one with its own full message, and the
+/// chain was tried once, however many requests were waiting for a token.
 #[tokio::test]
 async fn when_all_fail_every_message_is_shown() {
     let scenario = Scenario::start().await.unwrap();
@@ -376,7 +377,10 @@ async fn when_all_fail_every_message_is_shown() {
     assert!(tried[1].starts_with("  - az CLI") && tried[1].contains("Please run 'az login'"), "{stderr}");
     assert!(tried[2].starts_with("  - azd") && tried[2].contains("azd not found"), "{stderr}");
     assert!(!stderr.contains("Multiple errors"), "{stderr}");
-    assert!(az.runs().is_some(), "the az CLI was not tried");
+    let runs = az.runs().expect("the az CLI was not tried");
+    assert_eq!(runs.len(), 1, "a failed chain is tried once per run, not once per request: {runs:?}");
+    let imds = scenario.arm.count_requests("GET", "/metadata/identity/oauth2/token");
+    assert_eq!(imds, 1, "the managed identity was asked more than once");
 }
 
 /// The fake Entra ID checks a client assertion as Entra does: a registered certificate's thumbprint with

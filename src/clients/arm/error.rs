@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::UserError;
 
 /// What went wrong talking to Entra ID or ARM. ARM's `error.code` and `message` are kept as data.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AzureError {
     /// Every source of the chain failed; one line per source, with its own message.
     #[error("no Azure credential gave a token; tried:{}", .tried.iter().map(|t| format!("\n  - {t}")).collect::<String>())]

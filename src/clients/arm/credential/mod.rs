@@ -142,6 +142,10 @@ struct Cache {
     chosen: Option<usize>,
     /// Who the last token says its holder is (tenant, object id, kind), for the plan's header.
     holder: Option<String>,
+    /// Why no source gave a first token: given again to every later caller, so a chain that failed (a
+    /// developer tool that takes a second to say no, a managed identity endpoint that retries) is tried
+    /// once per run, not once per concurrent request.
+    failed: Option<AzureError>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -199,14 +203,29 @@ impl Tokens {
         self.state.lock().await.cached = None;
     }
 
-    /// A bearer token for the scope.
+    /// A bearer token for the scope. A failure to get the first one is final for this run; a failure
+    /// to renew one is not (the next request tries the source that worked again).
     pub(super) async fn token(&self) -> Result<Secret, AzureError> {
         let mut state = self.state.lock().await;
+        if let Some(failed) = &state.failed {
+            return Err(failed.clone());
+        }
         if let Some((token, expires)) = &state.cached
             && *expires - to_time(EXPIRY_MARGIN) > OffsetDateTime::now_utc()
         {
             return Ok(token.clone());
         }
+        let result = self.acquire(&mut state).await;
+        if let Err(error) = &result
+            && state.chosen.is_none()
+        {
+            state.failed = Some(error.clone());
+        }
+        result
+    }
+
+    /// Asks the source that worked last, or each source in turn until one gives a token.
+    async fn acquire(&self, state: &mut Cache) -> Result<Secret, AzureError> {
         let order: Vec<usize> = match state.chosen {
             Some(i) => vec![i],
             None => (0..self.sources.len()).collect(),
