@@ -1,6 +1,6 @@
 //! `migprep init` against the stand-ins: it finds the cluster's master user and databases (connecting
 //! with `SOURCE_PGPASSWORD`) and the server's admin login, writes a commented spec holding secrets only as
-//! `{ env = … }` references, refuses to overwrite it, and `plan` runs with the file as written.
+//! `{ env = … }` references and the subscription's tenant, refuses to overwrite it, and `plan` runs with the file as written.
 //!
 //! As in Azure, the flexible server listens on 5432 at the FQDN ARM reports: here a loopback address of
 //! the scenario's own, which the stand-ins' certificate names. The spec init writes names no target host
@@ -54,6 +54,8 @@ async fn init_writes_a_commented_spec_without_secrets_that_plan_runs_unchanged()
     let login = common::server(&scenario, SERVER)["properties"]["administratorLogin"].as_str().unwrap().to_string();
     assert!(spec.contains(&format!("user = \"{login}\"")), "the server's admin login:\n{spec}");
     assert!(spec.contains("password = { env = \"SOURCE_PGPASSWORD\" }"), "{spec}");
+    let tenant = scenario.arm.tenant_id().to_string();
+    assert!(spec.contains(&format!("tenant = \"{tenant}\"")), "the subscription's tenant is pinned:\n{spec}");
     assert!(!spec.contains(&source_password) && !spec.contains(&target_password), "no secret is written");
     assert!(spec.lines().filter(|l| l.starts_with('#')).count() > 10, "commented:\n{spec}");
 

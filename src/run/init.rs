@@ -1,5 +1,5 @@
 //! `migprep init`: a spec written from what the clouds say about a cluster and a server — the writer
-//! endpoint, the parameter group, the master user, the server's FQDN and admin login, and the databases
+//! endpoint, the parameter group, the master user, the server's FQDN, admin login and tenant, and the databases
 //! when the source admin's password (`SOURCE_PGPASSWORD`) lets it connect. Every key carries a comment;
 //! secrets appear only as `{ env = … }` references. An existing file is never overwritten.
 
@@ -48,6 +48,8 @@ pub(super) async fn init(request: Request, settings: &Settings) -> anyhow::Resul
     let (cluster, server) = tokio::join!(aws.cluster(&request.cluster), azure.server(&id));
     let cluster = cluster.map_err(|e| e.to_user_error())?;
     let server = server.map_err(|e| e.to_user_error())?;
+    // ARM read the server with this token, so the subscription is in its tenant.
+    let tenant = azure.tenant().await;
     let master = cluster.master_username.clone().unwrap_or_else(|| "postgres".into());
     let admin = server.administrator_login.clone().unwrap_or_else(|| "azureadmin".into());
 
@@ -138,6 +140,12 @@ pub(super) async fn init(request: Request, settings: &Settings) -> anyhow::Resul
     line(format!("subscription = {}", quoted(&request.subscription)));
     line(format!("resource_group = {}", quoted(&request.resource_group)));
     line(format!("server = {}", quoted(&request.server)));
+    line("# The subscription's Microsoft Entra tenant: the az CLI and azd sign in to it, and a token".into());
+    line("# for another tenant is refused before anything reaches the subscription.".into());
+    match &tenant {
+        Some(tenant) => line(format!("tenant = {}", quoted(tenant))),
+        None => line("# tenant = \"00000000-0000-0000-0000-000000000000\"".into()),
+    }
     line(String::new());
     line("[target.connection]".into());
     match &server.fqdn {

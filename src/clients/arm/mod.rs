@@ -213,6 +213,11 @@ impl Arm {
         self.tokens.identity().await
     }
 
+    /// The tenant of the identity ARM saw (the token's `tid`); `None` before the first request.
+    pub async fn tenant(&self) -> Option<String> {
+        self.tokens.tenant().await
+    }
+
     /// Gets a token now, so that bad credentials show up before anything else is read.
     pub async fn check_credentials(&self) -> Result<(), AzureError> {
         self.tokens.token().await.map(|_| ())

@@ -185,6 +185,14 @@ impl Tokens {
         })
     }
 
+    /// The tenant (`tid`) of the last token, as a UUID; `None` before any token or when it has none.
+    pub(super) async fn tenant(&self) -> Option<String> {
+        let state = self.state.lock().await;
+        let (token, _) = state.cached.as_ref()?;
+        let tid = claims(token.expose())?.get("tid")?.as_str()?.to_owned();
+        uuid::Uuid::parse_str(&tid).ok().map(|id| id.hyphenated().to_string())
+    }
+
     /// Why `token` may not be used: its tenant (`tid`) is not the spec's. Nothing is said of a token that
     /// is not a JWT or has no `tid`: ARM checks those.
     fn wrong_tenant(&self, token: &str) -> Option<String> {
