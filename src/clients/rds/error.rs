@@ -14,7 +14,7 @@ use crate::error::UserError;
 use crate::poll::{Ended, TimedOut};
 
 /// What went wrong talking to RDS. Service codes and messages are kept as data ([`AwsError::code`]).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AwsError {
     #[error("no AWS credentials found{}: {detail}", profile_note(.profile))]
     NoCredentials { profile: Option<String>, detail: String },

@@ -29,6 +29,7 @@ mod batch;
 pub mod caller;
 mod convert;
 mod error;
+mod flights;
 mod https;
 mod listing;
 
@@ -189,6 +190,8 @@ pub struct Rds {
     poll_interval: Duration,
     /// What the client was built from: IAM tokens and Secrets Manager use the same credentials.
     sdk: aws_config::SdkConfig,
+    /// Reads in flight, shared by the clones of this client and the specs that use it.
+    flights: std::sync::Arc<flights::Flights>,
 }
 
 impl Rds {
@@ -244,6 +247,7 @@ impl Rds {
             endpoint_url: sdk.endpoint_url().map(str::to_string),
             poll_interval: settings.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
             sdk,
+            flights: Default::default(),
         })
     }
 
@@ -304,20 +308,25 @@ impl Rds {
     /// The identifiers of every cluster in the account and region that uses `group`, read page by
     /// page: a group shared with another cluster must not be modified in place.
     pub async fn clusters_using_group(&self, group: &str) -> Result<Vec<String>, AwsError> {
-        let mut pages = self.client.describe_db_clusters().max_records(PAGE_SIZE).into_paginator().send();
-        let mut users = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("DescribeDBClusters", Subject::default(), e))?;
-            for c in page.db_clusters() {
-                if c.db_cluster_parameter_group() == Some(group)
-                    && let Some(id) = c.db_cluster_identifier()
-                {
-                    users.push(id.to_string());
-                }
-            }
-        }
+        let rds = self.clone();
+        let every = self.flights.clusters.share(&self.flights, String::new(), async move { rds.every_cluster().await });
+        let mut users: Vec<String> =
+            every.await?.into_iter().filter(|(_, uses)| uses.as_deref() == Some(group)).map(|(id, _)| id).collect();
         users.sort();
         Ok(users)
+    }
+
+    /// Every cluster of the account and region with its parameter group, page by page.
+    async fn every_cluster(&self) -> Result<Vec<(String, Option<String>)>, AwsError> {
+        let mut pages = self.client.describe_db_clusters().max_records(PAGE_SIZE).into_paginator().send();
+        let mut clusters = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("DescribeDBClusters", Subject::default(), e))?;
+            clusters.extend(page.db_clusters().iter().filter_map(|c| {
+                Some((c.db_cluster_identifier()?.to_string(), c.db_cluster_parameter_group().map(str::to_string)))
+            }));
+        }
+        Ok(clusters)
     }
 
     /// The instances of a cluster (class, public accessibility, status).
@@ -356,6 +365,12 @@ impl Rds {
 
     /// A DB cluster parameter group, or `None` if there is no group of that name.
     pub async fn parameter_group(&self, name: &str) -> Result<Option<ParameterGroup>, AwsError> {
+        let (rds, owned) = (self.clone(), name.to_string());
+        let read = async move { rds.describe_group(&owned).await };
+        self.flights.groups.share(&self.flights, name.to_string(), read).await
+    }
+
+    async fn describe_group(&self, name: &str) -> Result<Option<ParameterGroup>, AwsError> {
         let subject = Subject { group: Some(name), ..Subject::default() };
         let out = self.client.describe_db_cluster_parameter_groups().db_cluster_parameter_group_name(name).send().await;
         match out {
@@ -376,6 +391,22 @@ impl Rds {
     /// the answer, for endpoints that ignore them. A custom group's listing may lack parameters that are
     /// at their engine default (an emulator's groups start empty): see [`Rds::engine_defaults`].
     pub async fn parameters(
+        &self,
+        group: &str,
+        source: Option<ParameterSource>,
+        names: &[&str],
+    ) -> Result<Vec<Parameter>, AwsError> {
+        let key = format!("{group} {source:?} {names:?}");
+        let (rds, group, names) = (self.clone(), group.to_string(), names.iter().map(|n| n.to_string()).collect());
+        let read = async move {
+            let names: Vec<String> = names;
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            rds.list_parameters(&group, source, &names).await
+        };
+        self.flights.parameters.share(&self.flights, key, read).await
+    }
+
+    async fn list_parameters(
         &self,
         group: &str,
         source: Option<ParameterSource>,
@@ -451,12 +482,15 @@ impl Rds {
     ) -> Result<ParameterGroup, AwsError> {
         let subject = Subject { group: Some(name), ..Subject::default() };
         let out = self
-            .client
-            .create_db_cluster_parameter_group()
-            .db_cluster_parameter_group_name(name)
-            .db_parameter_group_family(family)
-            .description(description)
-            .send()
+            .flights
+            .write(
+                self.client
+                    .create_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(name)
+                    .db_parameter_group_family(family)
+                    .description(description)
+                    .send(),
+            )
             .await
             .map_err(|e| self.error("CreateDBClusterParameterGroup", subject, e))?;
         let group = out.db_cluster_parameter_group();
@@ -484,11 +518,14 @@ impl Rds {
                         .build()
                 })
                 .collect();
-            self.client
-                .modify_db_cluster_parameter_group()
-                .db_cluster_parameter_group_name(group)
-                .set_parameters(Some(parameters))
-                .send()
+            self.flights
+                .write(
+                    self.client
+                        .modify_db_cluster_parameter_group()
+                        .db_cluster_parameter_group_name(group)
+                        .set_parameters(Some(parameters))
+                        .send(),
+                )
                 .await
                 .map_err(|e| self.error("ModifyDBClusterParameterGroup", subject, e))?;
             calls += 1;
@@ -500,12 +537,15 @@ impl Rds {
     /// `pending-reboot` until rebooted.
     pub async fn attach_parameter_group(&self, cluster: &str, group: &str) -> Result<(), AwsError> {
         let subject = Subject { cluster: Some(cluster), group: Some(group), ..Subject::default() };
-        self.client
-            .modify_db_cluster()
-            .db_cluster_identifier(cluster)
-            .db_cluster_parameter_group_name(group)
-            .apply_immediately(true)
-            .send()
+        self.flights
+            .write(
+                self.client
+                    .modify_db_cluster()
+                    .db_cluster_identifier(cluster)
+                    .db_cluster_parameter_group_name(group)
+                    .apply_immediately(true)
+                    .send(),
+            )
             .await
             .map_err(|e| self.error("ModifyDBCluster", subject, e))?;
         Ok(())
@@ -514,10 +554,8 @@ impl Rds {
     /// Reboots one DB instance (for Aurora: the writer; `RebootDBCluster` is not for Aurora).
     pub async fn reboot_instance(&self, instance: &str) -> Result<(), AwsError> {
         let subject = Subject { instance: Some(instance), ..Subject::default() };
-        self.client
-            .reboot_db_instance()
-            .db_instance_identifier(instance)
-            .send()
+        self.flights
+            .write(self.client.reboot_db_instance().db_instance_identifier(instance).send())
             .await
             .map_err(|e| self.error("RebootDBInstance", subject, e))?;
         Ok(())
