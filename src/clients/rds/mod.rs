@@ -396,7 +396,7 @@ impl Rds {
         source: Option<ParameterSource>,
         names: &[&str],
     ) -> Result<Vec<Parameter>, AwsError> {
-        let key = format!("{group} {source:?} {names:?}");
+        let key = format!("{group:?} {source:?} {names:?}");
         let (rds, group, names) = (self.clone(), group.to_string(), names.iter().map(|n| n.to_string()).collect());
         let read = async move {
             let names: Vec<String> = names;
