@@ -362,6 +362,41 @@ async fn token_credentials_narrow_the_chain() {
     assert_eq!(scenario.arm.requests().len(), requests, "nothing may reach Azure with a bad selection");
 }
 
+/// The specs of one run share an Azure credential only within a tenant: in a run of two specs naming two
+/// tenants, the az CLI is asked for each, the spec of the CLI's tenant is planned, and the other's token
+/// is refused for its own tenant, not borrowed from the first spec.
+#[tokio::test]
+async fn specs_of_one_run_in_two_tenants_each_sign_in_to_their_own() {
+    let scenario = Scenario::start().await.unwrap();
+    let minted = scenario.arm.mint_user_token(ARM_AUDIENCE, USER);
+    let az = FakeAz::new(Some((&minted.token, minted.expires_on)));
+    let (home, away) = (scenario.arm.tenant_id().to_string(), "22222222-2222-2222-2222-222222222222".to_string());
+    let write = |name: &str, tenant: &str| {
+        let mut spec = scenario.spec();
+        spec.insert("name".into(), name.into());
+        spec["target"].as_table_mut().unwrap().insert("tenant".into(), tenant.into());
+        let path = scenario.dir().join(format!("{name}.toml"));
+        std::fs::write(&path, toml::to_string(&spec).unwrap()).unwrap();
+        path
+    };
+    let specs = [write("home", &home), write("away", &away)];
+    let path = az.path();
+    let env = [("AZURE_TOKEN_CREDENTIALS", "dev"), ("PATH", path.as_str())];
+    let run = migprep(&scenario, &["plan", "--format", "json", text(&specs[0]), text(&specs[1])], &env).await;
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let document: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let results: Vec<&str> =
+        document["specs"].as_array().unwrap().iter().map(|s| s["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["changes", "failed"], "{document:#}");
+    let refusal = format!("its token is for tenant {home}, but the spec's target.tenant is {away}");
+    assert!(document["specs"][1]["error"].as_str().unwrap().contains(&refusal), "{document:#}");
+    let runs = az.runs().expect("az ran");
+    for tenant in [&home, &away] {
+        assert!(runs.iter().any(|r| r.ends_with(&format!("--tenant {tenant}"))), "az asked for {tenant}: {runs:?}");
+    }
+}
+
 /// When every credential of the chain fails, the error lists each one with its own full message, and the
 /// chain was tried once, however many requests were waiting for a token.
 #[tokio::test]

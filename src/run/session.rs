@@ -19,9 +19,10 @@ use std::time::Duration;
 /// What an RDS client is built for: the AWS profile, the region, the CA bundle.
 type RdsKey = (Option<String>, String, Option<PathBuf>);
 
-/// What an ARM client is built for: the ARM endpoint, the authority host, the CA bundle (the credential
-/// comes from the environment, the same for every spec).
-type ArmKey = (Option<String>, Option<String>, Option<PathBuf>);
+/// What an ARM client is built for: the ARM endpoint, the authority host, the CA bundle and the spec's
+/// tenant (the credential comes from the environment, the same for every spec, but the az CLI and azd
+/// sign in to the tenant, and only that tenant's tokens are accepted: one token per tenant).
+type ArmKey = (Option<String>, Option<String>, Option<PathBuf>, Option<String>);
 
 /// Who AWS says the credentials of one RDS client belong to: asked once per client, beside the first RDS
 /// calls, and awaited by every spec that uses the client, for its plan's header.
@@ -82,7 +83,8 @@ impl<'s> Session<'s> {
                 }
             }
         };
-        let arm_key = (arm_settings.arm_endpoint.clone(), arm_settings.authority_host.clone(), ca);
+        let arm_key =
+            (arm_settings.arm_endpoint.clone(), arm_settings.authority_host.clone(), ca, spec.target.tenant.clone());
         let arm = {
             let mut clients = shared.arm.lock().await;
             match clients.get(&arm_key) {
