@@ -51,15 +51,7 @@ impl Azurite {
     }
 
     pub async fn start(exe: &Path) -> Result<Azurite> {
-        // A port taken between probing and Azurite binding it makes Azurite exit; try again then.
-        let mut last = None;
-        for _ in 0..3 {
-            match Self::start_once(exe).await {
-                Ok(azurite) => return Ok(azurite),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.expect("at least one attempt"))
+        crate::listener::start_with_retries(|| Self::start_once(exe)).await
     }
 
     async fn start_once(exe: &Path) -> Result<Azurite> {

@@ -5,6 +5,24 @@
 //! socket listening on its port belongs to a process of its own process group.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+
+/// Starts a stand-in on a port picked free, up to three times: a port taken between probing and the
+/// stand-in binding it makes the stand-in exit, and the next attempt picks another.
+pub async fn start_with_retries<T, F, Started>(mut start_once: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Started,
+    Started: Future<Output = anyhow::Result<T>>,
+{
+    let mut last = None;
+    for _ in 0..3 {
+        match start_once().await {
+            Ok(started) => return Ok(started),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
 
 /// Whether a process in process group `group` listens on `127.0.0.1:port` (or any address) over TCP.
 pub fn listened_on_by_group(group: i32, port: u16) -> bool {

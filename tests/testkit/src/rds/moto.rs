@@ -38,15 +38,7 @@ pub(crate) struct MotoProcess {
 
 impl MotoProcess {
     pub async fn start(exe: &Path) -> Result<MotoProcess> {
-        // A port taken between probing and moto binding it makes moto exit at once; try again then.
-        let mut last_err = None;
-        for _ in 0..3 {
-            match Self::start_once(exe).await {
-                Ok(p) => return Ok(p),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(last_err.expect("at least one attempt"))
+        crate::listener::start_with_retries(|| Self::start_once(exe)).await
     }
 
     async fn start_once(exe: &Path) -> Result<MotoProcess> {
