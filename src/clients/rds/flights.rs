@@ -120,14 +120,27 @@ mod tests {
         }])
     }
 
+    type Fixture = (Arc<Flights>, Arc<AtomicUsize>, Arc<Notify>);
+
+    fn fixture() -> Fixture {
+        (Arc::new(Flights::default()), Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()))
+    }
+
+    /// Asks for `key` on a task of its own.
+    fn ask(
+        flights: &Arc<Flights>,
+        key: &str,
+        sent: &Arc<AtomicUsize>,
+        gate: &Arc<Notify>,
+    ) -> tokio::task::JoinHandle<Result<Vec<Parameter>, AwsError>> {
+        let (flights, key, read) = (flights.clone(), key.to_string(), read(sent.clone(), gate.clone()));
+        tokio::spawn(async move { flights.parameters.share(&flights, key, read).await })
+    }
+
     #[tokio::test]
     async fn identical_reads_in_flight_share_one_request_and_a_landed_answer_is_not_reused() {
-        let flights = Arc::new(Flights::default());
-        let (sent, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-        let ask = |key: &str| {
-            let (flights, key, read) = (flights.clone(), key.to_string(), read(sent.clone(), gate.clone()));
-            tokio::spawn(async move { flights.parameters.share(&flights, key, read).await })
-        };
+        let (flights, sent, gate) = fixture();
+        let ask = |key: &str| ask(&flights, key, &sent, &gate);
         let (a, b, other) = (ask("g user"), ask("g user"), ask("g all"));
         while sent.load(Ordering::SeqCst) < 2 {
             tokio::task::yield_now().await;
@@ -148,12 +161,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_asked_during_or_after_a_write_does_not_join_one_sent_before_it() {
-        let flights = Arc::new(Flights::default());
-        let (sent, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-        let ask = |key: &str| {
-            let (flights, key, read) = (flights.clone(), key.to_string(), read(sent.clone(), gate.clone()));
-            tokio::spawn(async move { flights.parameters.share(&flights, key, read).await })
-        };
+        let (flights, sent, gate) = fixture();
+        let ask = |key: &str| ask(&flights, key, &sent, &gate);
         let before = ask("g user");
         while sent.load(Ordering::SeqCst) < 1 {
             tokio::task::yield_now().await;
