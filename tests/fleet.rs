@@ -115,6 +115,36 @@ async fn three_specs_are_planned_in_one_run_with_one_summary_and_the_most_severe
     assert!(json.stderr.contains("missing.toml"), "the failure names its spec: {}", json.stderr);
 }
 
+/// The specs of a run share one RDS client, and a read one spec has in flight answers the others asking
+/// the same: with every DescribeDBClusters answered after a second, the three specs' listings of every
+/// cluster (to find who else uses their group) overlap, and RDS sees one listing, not three. Each spec
+/// still gets its own cluster and its own plan.
+#[tokio::test]
+async fn identical_rds_reads_in_flight_are_one_request() {
+    let scenario = three_pairs().await;
+    let folder = tempfile::tempdir().unwrap();
+    let specs: Vec<PathBuf> = PAIRS
+        .iter()
+        .map(|(name, cluster, server)| write_spec(&scenario, folder.path(), name, cluster, server))
+        .collect();
+    scenario.rds.set_latency(Some("DescribeDBClusters"), std::time::Duration::from_secs(1));
+    scenario.rds.clear_requests();
+    let args: Vec<&str> = ["plan", "--format", "json"].into_iter().chain(specs.iter().map(|s| text(s))).collect();
+    let plan = migprep(&scenario, &args, &[]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let document: Value = serde_json::from_str(&plan.stdout).unwrap_or_else(|e| panic!("{e}: {}", plan.stdout));
+    for (spec, (_, cluster, _)) in document["specs"].as_array().unwrap().iter().zip(PAIRS) {
+        assert_eq!(spec["result"], "changes", "{spec:#}");
+        let own = format!("aws.cluster/{cluster}/");
+        let changes = spec["plan"]["changes"].as_array().unwrap();
+        assert!(changes.iter().any(|c| c["address"].as_str().unwrap().starts_with(&own)), "{spec:#}");
+    }
+    let describes = scenario.rds.requests_for("DescribeDBClusters");
+    let (listings, single): (Vec<_>, Vec<_>) = describes.iter().partition(|r| r.param("DBClusterIdentifier").is_none());
+    assert_eq!(single.len(), 3, "each spec reads its own cluster: {single:?}");
+    assert_eq!(listings.len(), 1, "one listing of every cluster for the three specs: {listings:?}");
+}
+
 #[tokio::test]
 async fn a_folder_of_specs_is_applied_after_one_confirmation_and_a_failing_spec_stops_no_other() {
     let scenario = three_pairs().await;
