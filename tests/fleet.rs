@@ -62,14 +62,16 @@ fn write_spec(scenario: &Scenario, folder: &Path, name: &str, cluster: &str, ser
     path
 }
 
+/// The specs of the three pairs in `folder`, in order.
+fn write_pairs(scenario: &Scenario, folder: &Path) -> Vec<PathBuf> {
+    PAIRS.iter().map(|(name, cluster, server)| write_spec(scenario, folder, name, cluster, server)).collect()
+}
+
 #[tokio::test]
 async fn three_specs_are_planned_in_one_run_with_one_summary_and_the_most_severe_exit_code() {
     let scenario = three_pairs().await;
     let folder = tempfile::tempdir().unwrap();
-    let specs: Vec<PathBuf> = PAIRS
-        .iter()
-        .map(|(name, cluster, server)| write_spec(&scenario, folder.path(), name, cluster, server))
-        .collect();
+    let specs = write_pairs(&scenario, folder.path());
     let args: Vec<&str> = ["plan"].into_iter().chain(specs.iter().map(|spec| text(spec))).collect();
 
     let mut with_codes = args.clone();
@@ -123,10 +125,7 @@ async fn three_specs_are_planned_in_one_run_with_one_summary_and_the_most_severe
 async fn identical_rds_reads_in_flight_are_one_request() {
     let scenario = three_pairs().await;
     let folder = tempfile::tempdir().unwrap();
-    let specs: Vec<PathBuf> = PAIRS
-        .iter()
-        .map(|(name, cluster, server)| write_spec(&scenario, folder.path(), name, cluster, server))
-        .collect();
+    let specs = write_pairs(&scenario, folder.path());
     scenario.rds.set_latency(Some("DescribeDBClusters"), std::time::Duration::from_secs(1));
     scenario.rds.clear_requests();
     let args: Vec<&str> = ["plan", "--format", "json"].into_iter().chain(specs.iter().map(|s| text(s))).collect();
