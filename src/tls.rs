@@ -131,7 +131,12 @@ impl Trust {
 
     /// A rustls client configuration that verifies the server's certificate chain and name.
     pub fn verifying_config(&self) -> rustls::ClientConfig {
-        rustls::ClientConfig::builder_with_provider(provider())
+        self.verifying_config_with(provider())
+    }
+
+    /// [`Self::verifying_config`] with another provider (see [`postgres_provider`]).
+    pub fn verifying_config_with(&self, provider: Arc<rustls::crypto::CryptoProvider>) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("the default provider supports the default protocol versions")
             .with_root_certificates(self.roots.clone())
@@ -150,6 +155,16 @@ impl Trust {
 /// refuses to guess between providers.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The provider for PostgreSQL connections: the same, with P-256 first among the key exchange groups.
+/// PostgreSQL up to 17 accepts one group, `ssl_ecdh_curve` (`prime256v1` unless changed), so a client
+/// whose first key share is X25519 (rustls's default) is sent a HelloRetryRequest: one round trip more on
+/// every connection. The other groups stay offered, for a server set to another curve.
+pub fn postgres_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups.sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
+    Arc::new(provider)
 }
 
 fn parse_pem(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {

@@ -211,7 +211,7 @@ pub async fn connect(
             SslMode::Require | SslMode::VerifyFull => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let tls_config = match endpoint.sslmode {
-                    SslMode::VerifyFull => trust.verifying_config(),
+                    SslMode::VerifyFull => trust.verifying_config_with(crate::tls::postgres_provider()),
                     _ => {
                         // An unverified server gets no password and no MD5 hash, only SCRAM bound to this
                         // TLS session, which it cannot relay to the real server. (Not for verify-full: Aurora
@@ -316,7 +316,7 @@ fn classify(error: &tokio_postgres::Error, endpoint: &Endpoint) -> ConnectError 
 /// TLS that encrypts but does not authenticate the server, as libpq's `sslmode=require`. The handshake
 /// signatures are still checked, so the session keys belong to whoever holds the presented certificate.
 fn encrypt_only_config() -> rustls::ClientConfig {
-    let provider = crate::tls::provider();
+    let provider = crate::tls::postgres_provider();
     rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("the default provider supports the default protocol versions")
@@ -366,6 +366,74 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The groups of the key shares in a TLS ClientHello record (RFC 8446 §4.1.2 and §4.2.8).
+    fn key_share_groups(record: &[u8]) -> Vec<u16> {
+        let u16_at = |i: usize| u16::from_be_bytes([record[i], record[i + 1]]);
+        // Record header (5), handshake header (4), version (2), random (32).
+        let mut at = 5 + 4 + 2 + 32;
+        at += 1 + usize::from(record[at]); // session id
+        at += 2 + usize::from(u16_at(at)); // cipher suites
+        at += 1 + usize::from(record[at]); // compression methods
+        let end = at + 2 + usize::from(u16_at(at));
+        at += 2;
+        while at < end {
+            let (kind, length) = (u16_at(at), usize::from(u16_at(at + 2)));
+            if kind == 0x0033 {
+                let (mut share, shares_end) = (at + 6, at + 6 + usize::from(u16_at(at + 4)));
+                let mut groups = Vec::new();
+                while share < shares_end {
+                    groups.push(u16_at(share));
+                    share += 4 + usize::from(u16_at(share + 2));
+                }
+                return groups;
+            }
+            at += 4 + length;
+        }
+        Vec::new()
+    }
+
+    /// PostgreSQL up to 17 takes one ECDH group, P-256 unless `ssl_ecdh_curve` says otherwise: a first
+    /// key share for anything else costs every connection a HelloRetryRequest, one round trip more.
+    #[tokio::test]
+    async fn the_first_key_share_is_the_one_postgresql_takes() {
+        for sslmode in [SslMode::VerifyFull, SslMode::Require] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut ssl_request = [0u8; 8];
+                socket.read_exact(&mut ssl_request).await.unwrap();
+                assert_eq!(ssl_request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], "an SSLRequest");
+                socket.write_all(b"S").await.unwrap();
+                let mut header = [0u8; 5];
+                socket.read_exact(&mut header).await.unwrap();
+                let mut record = header.to_vec();
+                record.resize(5 + usize::from(u16::from_be_bytes([header[3], header[4]])), 0);
+                socket.read_exact(&mut record[5..]).await.unwrap();
+                key_share_groups(&record)
+            });
+            let endpoint = Endpoint {
+                side: Side::Source,
+                host: "127.0.0.1".into(),
+                port,
+                user: "migprep".into(),
+                database: "postgres".into(),
+                password: Password::Fixed(crate::secret::Secret::new("never sent")),
+                sslmode,
+            };
+            let trust = Trust::load(None).unwrap();
+            // The listener hangs up after the ClientHello, so the connection fails; only what it sent counts.
+            let _ = connect(&endpoint, &trust, Duration::from_secs(5)).await;
+            let groups = server.await.unwrap();
+            assert_eq!(
+                groups.first(),
+                Some(&0x0017),
+                "{sslmode:?}: key shares for groups {groups:04x?}, not P-256 first"
+            );
+        }
+    }
 
     #[test]
     fn an_untrusted_aurora_certificate_points_at_the_rds_bundle() {
