@@ -392,3 +392,32 @@ async fn missing_read_privileges_are_blockers_with_the_grant_to_run() {
     let billing = change(&changes, "source.pg/database/billing/privileges");
     assert!(billing["remedy"].as_str().unwrap().contains("GRANT CONNECT ON DATABASE"), "{billing:#}");
 }
+
+/// The writer is dialled as soon as DescribeDBClusters names it: its members' details, which only the
+/// rules need, are read meanwhile. Judged at the writer's door: with every DescribeDBInstances answered
+/// only after seconds, the first connection reaches it while that request is still unanswered.
+#[tokio::test]
+async fn the_writer_is_dialled_before_its_instances_are_described() {
+    let scenario = Scenario::start().await.unwrap();
+    let door = migprep_testkit::delay::DelayProxy::start(scenario.source.port()).await.unwrap();
+    scenario.rds.set_cluster_endpoint(CLUSTER, Some(door.port()));
+    scenario.rds.set_latency(Some("DescribeDBInstances"), Duration::from_secs(4));
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let watch = async {
+        loop {
+            if door.connections() > 0 {
+                let described = scenario.rds.requests_for("DescribeDBInstances");
+                return described.iter().all(|r| r.status.is_none()) && !described.is_empty();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let args = ["plan", "--format", "json", text(&spec)];
+    let (run, dialled_first) = tokio::join!(migprep(&scenario, &args, &[]), async {
+        tokio::time::timeout(Duration::from_secs(60), watch).await.unwrap_or(false)
+    });
+    assert!([0, 2, 3].contains(&run.code), "{}\n{}", run.stdout, run.stderr);
+    assert!(dialled_first, "the writer was dialled only after DescribeDBInstances was answered");
+    let plan = parse_plan(&run.stdout);
+    assert!(!changes_under(&plan, SOURCE).is_empty(), "the source was read: {plan:#}");
+}

@@ -25,6 +25,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The cluster with its members' details (class, public accessibility, status) from its instances.
+    pub fn with_instances(mut self, instances: &[Instance]) -> Self {
+        for member in &mut self.members {
+            if let Some(instance) = instances.iter().find(|i| i.id == member.instance_id) {
+                member.instance_class = Some(instance.instance_class.clone());
+                member.publicly_accessible = Some(instance.publicly_accessible);
+                member.status = Some(instance.status.clone());
+            }
+        }
+        self
+    }
+
     /// The member that takes writes, if the cluster has one.
     pub fn writer(&self) -> Option<&Member> {
         self.members.iter().find(|m| m.is_writer)

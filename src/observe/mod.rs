@@ -114,9 +114,10 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
         .then(|| source_pool(source.host.clone(), None, None));
     let early_target = target.host.is_some().then(|| target_pool(target.host.clone()));
 
-    let ((cluster, source_pool), server, replicas) = tokio::join!(
+    // The writer is dialled as soon as DescribeDBClusters names it; the members' details come meanwhile.
+    let ((cluster, source_pool), instances, server, replicas) = tokio::join!(
         async {
-            let cluster = clients.rds.cluster(&spec.source.cluster).await;
+            let cluster = clients.rds.cluster_alone(&spec.source.cluster).await;
             let pool = match (early_source, &cluster) {
                 (Some(pool), _) => Some(pool),
                 (None, Ok(cluster)) => {
@@ -132,10 +133,13 @@ async fn observe_rest(spec: &Spec, clients: &Clients) -> Result<Rest, RestFailur
             };
             (cluster, pool)
         },
+        clients.rds.instances(&spec.source.cluster),
         clients.arm.server(&clients.server),
         clients.arm.replicas(&clients.server),
     );
     let mut problems = Vec::new();
+    // A missing cluster is the one problem to report, not also its instances' listing.
+    let cluster = cluster.and_then(|cluster| Ok(cluster.with_instances(&instances?)));
     let cluster = cluster.map_err(|e| problems.push(e.to_user_error())).ok();
     let server = server.map_err(|e| problems.push(e.to_user_error())).ok();
     let replicas = replicas.map_err(|e| problems.push(e.to_user_error())).ok();

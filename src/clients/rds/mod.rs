@@ -285,24 +285,26 @@ impl Rds {
 
     /// One cluster with its members; a missing cluster is [`AwsError::ClusterNotFound`].
     pub async fn cluster(&self, id: &str) -> Result<Cluster, AwsError> {
-        let subject = Subject { cluster: Some(id), ..Subject::default() };
         // The members' details do not depend on the cluster's answer: ask for both at once.
-        let (out, instances) =
-            tokio::join!(self.client.describe_db_clusters().db_cluster_identifier(id).send(), self.instances(id));
-        let out = out.map_err(|e| self.error("DescribeDBClusters", subject, e))?;
+        let (cluster, instances) = tokio::join!(self.cluster_alone(id), self.instances(id));
+        Ok(cluster?.with_instances(&instances?))
+    }
+
+    /// A cluster as DescribeDBClusters tells it, its members without their details: enough to reach
+    /// the writer, which need not wait for [`Self::instances`].
+    pub async fn cluster_alone(&self, id: &str) -> Result<Cluster, AwsError> {
+        let subject = Subject { cluster: Some(id), ..Subject::default() };
+        let out = self
+            .client
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeDBClusters", subject, e))?;
         let Some(raw) = out.db_clusters().first() else {
             return Err(AwsError::ClusterNotFound { cluster: id.to_string(), region: self.region.clone() });
         };
-        let mut cluster = cluster_from(raw);
-        let instances = instances?;
-        for member in &mut cluster.members {
-            if let Some(instance) = instances.iter().find(|i| i.id == member.instance_id) {
-                member.instance_class = Some(instance.instance_class.clone());
-                member.publicly_accessible = Some(instance.publicly_accessible);
-                member.status = Some(instance.status.clone());
-            }
-        }
-        Ok(cluster)
+        Ok(cluster_from(raw))
     }
 
     /// The identifiers of every cluster in the account and region that uses `group`, read page by
