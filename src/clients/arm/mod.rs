@@ -338,12 +338,15 @@ impl Arm {
         name: &str,
         value: &str,
     ) -> Result<Configuration, AzureError> {
-        let _serialised = self.write_lock(server).await;
+        let serialised = self.write_lock(server).await;
         let resource = format!("server parameter {name} of {server}");
         let call = Call { operation: "update", resource: &resource };
         let body = json!({ "properties": { "value": value, "source": "user-override" } });
         let url = self.server_url(server, &["configurations", name]);
         self.run_operation(Method::PATCH, url.clone(), Some(&body), &call).await?;
+        // The server is free once the operation has ended: the next write to it need not wait for this
+        // read, and no other write changes this parameter.
+        drop(serialised);
         let raw: RawConfiguration = self.get_json(url, &call).await?;
         Ok(raw.into_configuration())
     }
