@@ -50,18 +50,13 @@ fn platform_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
     PLATFORM_ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
-/// Starts, each on a thread of its own, what every run needs before its first TLS handshake and costs
-/// CPU once: reading the platform's roots (hundreds of files), and seeding the crypto library's random
-/// generator (aws-lc gathers CPU jitter entropy for it, milliseconds of work). Both then overlap with
-/// reading the spec and the first cloud requests instead of delaying the first handshake. A caller
-/// that needs either before it is ready waits for it; nothing is done twice.
+/// Starts, on a thread of its own, what every run needs before its first TLS handshake and costs CPU
+/// once: reading the platform's roots (hundreds of files). It then overlaps with reading the spec and the
+/// first cloud requests instead of delaying the first handshake. A caller that needs the roots before
+/// they are ready waits for them; nothing is read twice.
 pub fn warm_up() {
     std::thread::spawn(|| {
         let _ = platform_roots();
-    });
-    std::thread::spawn(|| {
-        let mut seed = [0u8; 1];
-        let _ = provider().secure_random.fill(&mut seed);
     });
 }
 
