@@ -11,11 +11,10 @@
 //! on each side, where one round trip costs `latency` (see `delay.rs`). The source is reached the way
 //! migprep reaches it: the cluster's writer endpoint, as the RDS API reports it, leads to the proxy.
 //!
-//! Measurements: wall time around each child; its CPU time (user + system) and peak RSS from `wait4`,
-//! which reports them for that one child — `getrusage(RUSAGE_CHILDREN)` deltas would do for CPU, but its
-//! `ru_maxrss` is the largest of all children ever waited for, and the stand-ins' own children
-//! (`pg_ctl`, moto) would mix in. Request counts are deltas of the stand-ins' logs and the proxies'
-//! connection counters. Timings are reported, never asserted: the machine is shared.
+//! Measurements: wall time around each child; its CPU time (user + system) from `wait4`, which reports
+//! it for that one child (`getrusage(RUSAGE_CHILDREN)` would mix in the stand-ins' own children,
+//! `pg_ctl` and moto); its peak RSS from GNU `time`, which runs it (see `measure.rs` for why). Request
+//! counts are deltas of the stand-ins' logs and the proxies' connection counters. Timings are reported, never asserted: the machine is shared.
 //!
 //! `bench` holds the stand-ins and runs migprep, `manual` the same reads the manual way, `fleet` one plan
 //! over 20 specs against one, `measure` what a child costs, `large_group` the seeding of the "large group" run, `bounds` the critical paths the
@@ -150,31 +149,37 @@ async fn main() -> Result<()> {
     }
     drop(bench);
 
-    // apply: one run per latency, each on fresh stand-ins.
+    // apply: the median of `RUNS` runs per latency, each on fresh stand-ins; every run's stderr is kept
+    // beside the report (`apply-<profile>-<latency>ms-<run>.log`), to see what a slow one waited for.
     let mut applies = BTreeMap::new();
     let mut apply_plan = serde_json::Value::Null;
     let mut cloud = BTreeMap::new();
     if runs("apply") {
-        for latency in LATENCIES_MS {
-            progress(&format!("apply at {latency} ms: starting fresh stand-ins"));
-            let bench = Bench::start(&binary, logs.path()).await?;
-            if apply_plan.is_null() {
-                apply_plan = bench.plan_json()?;
+        let logs_dir = out.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+        std::fs::create_dir_all(&logs_dir)?;
+        for (profile, latencies) in [("quick", &LATENCIES_MS[..]), ("cloud-like", &[0, 100][..])] {
+            for &latency in latencies {
+                let mut runs = Vec::new();
+                for i in 1..=RUNS {
+                    progress(&format!("apply, {profile} operations, at {latency} ms ({i}/{RUNS}): fresh stand-ins"));
+                    let bench = Bench::start(&binary, logs.path()).await?;
+                    if apply_plan.is_null() {
+                        apply_plan = bench.plan_json()?;
+                    }
+                    if profile == "cloud-like" {
+                        // Real durations ÷ 60: against the critical path, at 0 and 100 ms.
+                        bench.scenario.arm.set_timing(Some(Timing::cloud_like()));
+                        bench.scenario.rds.set_reboot_duration(Some(CLOUD_LIKE_REBOOT));
+                    }
+                    bench.set_latency(Duration::from_millis(latency));
+                    let spec = bench.spec_path.to_string_lossy().into_owned();
+                    runs.push(bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
+                    let log = logs_dir.join(format!("apply-{profile}-{latency}ms-{i}.log"));
+                    std::fs::copy(logs.path().join("migprep.stderr"), log)?;
+                }
+                let target = if profile == "quick" { &mut applies } else { &mut cloud };
+                target.insert(latency, median(runs));
             }
-            bench.set_latency(Duration::from_millis(latency));
-            let spec = bench.spec_path.to_string_lossy().into_owned();
-            applies.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
-        }
-
-        // apply with cloud-like durations (real ÷ 60): against its critical path, at 0 and 100 ms.
-        for latency in [0, 100] {
-            progress(&format!("apply with the cloud-like profile at {latency} ms: starting fresh stand-ins"));
-            let bench = Bench::start(&binary, logs.path()).await?;
-            bench.scenario.arm.set_timing(Some(Timing::cloud_like()));
-            bench.scenario.rds.set_reboot_duration(Some(CLOUD_LIKE_REBOOT));
-            bench.set_latency(Duration::from_millis(latency));
-            let spec = bench.spec_path.to_string_lossy().into_owned();
-            cloud.insert(latency, bench.migprep(&["apply", &spec, "--auto-approve"], &[0]).await?);
         }
     }
     let critical = apply_critical_path(&apply_plan, &Timing::cloud_like());

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use migprep_testkit::scenario::{CLUSTER, REGION, RESOURCE_GROUP, SERVER, SUBSCRIPTION, Scenario};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 impl Bench {
     /// The reads a DBA would script for these prerequisites, one command after the other.
@@ -183,7 +183,7 @@ impl ArmCalls {
         let mut calls = 0;
         let mut call = |mut command: Command| -> Result<serde_json::Value> {
             let out = logs.join("curl.stdout");
-            command.stdout(Stdio::from(std::fs::File::create(&out)?));
+            command.arg("--output").arg(&out);
             let cost = run_checked(command, &logs.join("curl.stderr"))?;
             add(&mut total, &cost);
             calls += 1;

@@ -1,5 +1,5 @@
-//! What one child process costs: wall time, CPU time and peak RSS from `wait4` for exactly that child,
-//! and a run's requests per system; the median of several runs.
+//! What one child process costs: wall time, CPU time from `wait4` for exactly that child, peak RSS from
+//! GNU `time` between the two, and a run's requests per system; the median of several runs.
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -29,16 +29,32 @@ pub(crate) struct Run {
     pub(crate) harness_cpu: Duration,
 }
 
-/// Runs a child to its end, its stdout discarded (unless set) and stderr to `log`; CPU time and peak
-/// RSS come from `wait4` for exactly this child.
-pub(crate) fn run_child(mut command: Command, log: &Path) -> Result<Cost> {
-    let stderr = std::fs::File::create(log)?;
-    command.stdin(Stdio::null()).stderr(Stdio::from(stderr));
-    if command.get_program() != "curl" {
-        command.stdout(Stdio::null());
+/// Runs the child through GNU `time`, for its peak RSS. The harness spawns with vfork, and Linux carries
+/// the spawning process's high-water mark over `exec` into the child's `ru_maxrss`: `wait4` on a direct
+/// child would report the harness's peak whenever it is the larger. `time` is a small process, so the
+/// figure it reads for the child it forks is the child's own.
+const TIME: &str = "/usr/bin/time";
+
+/// Runs a child to its end, its stdout discarded and stderr to `log`; CPU time from
+/// `wait4` (through `time`, which adds next to nothing), peak RSS as `time` reports it for the child.
+pub(crate) fn run_child(command: Command, log: &Path) -> Result<Cost> {
+    let report = tempfile::NamedTempFile::new()?;
+    let mut wrapped = Command::new(TIME);
+    wrapped.args(["--quiet", "--format", "%M", "--output"]).arg(report.path());
+    wrapped.arg(command.get_program()).args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
     }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    let stderr = std::fs::File::create(log)?;
+    wrapped.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
     let started = Instant::now();
-    let child = command.spawn().with_context(|| format!("starting {:?}", command.get_program()))?;
+    let child = wrapped.spawn().with_context(|| format!("starting {TIME} (scripts/setup installs it)"))?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills in; `pid` is our own, not yet reaped, child.
@@ -58,7 +74,13 @@ pub(crate) fn run_child(mut command: Command, log: &Path) -> Result<Cost> {
     drop(child);
     let time = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    Ok(Cost { wall, cpu: time(usage.ru_utime) + time(usage.ru_stime), max_rss_kb: usage.ru_maxrss, code })
+    let text = std::fs::read_to_string(report.path())?;
+    let max_rss_kb = text
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .with_context(|| format!("{TIME} reported no peak RSS for {:?}: {text:?}", command.get_program()))?;
+    Ok(Cost { wall, cpu: time(usage.ru_utime) + time(usage.ru_stime), max_rss_kb, code })
 }
 
 pub(crate) fn run_checked(command: Command, log: &Path) -> Result<Cost> {

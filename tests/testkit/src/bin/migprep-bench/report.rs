@@ -58,7 +58,7 @@ pub(crate) fn render(
                 row(&mut out, &label, latency, manual);
             }
             if let Some(apply) = applies.get(&latency) {
-                row(&mut out, "apply (one run, fresh stand-ins)", latency, apply);
+                row(&mut out, &format!("apply (median of {RUNS}, each on fresh stand-ins)"), latency, apply);
             }
         }
     }
