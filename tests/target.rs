@@ -483,3 +483,27 @@ async fn replicas_deleted_and_re_created() {
         assert_eq!(scenario.arm.count_requests("PUT", &format!("/flexibleServers/{replica}")), 1);
     }
 }
+
+/// The server's next operation starts when the last one ends: a parameter's read-back does not hold the
+/// server. With every read of a single parameter answered seconds late, the server's second parameter
+/// is sent, and answered, while the first one's read-back is still on its way.
+#[tokio::test]
+async fn a_parameters_read_back_does_not_hold_up_the_servers_next_operation() {
+    let scenario = Scenario::start().await.unwrap();
+    let spec = scenario.write_spec(&scenario.spec()).unwrap();
+    let parameters = azure_changes(&scenario, &spec).await;
+    let parameters: Vec<_> =
+        parameters.iter().filter(|c| c["address"].as_str().is_some_and(|a| a.contains("/configuration/"))).collect();
+    assert!(parameters.len() >= 2, "two parameters to set: {parameters:#?}");
+    scenario.arm.set_read_latency("/configurations/", Duration::from_secs(3));
+    scenario.arm.clear_requests();
+    let run = migprep(&scenario, &["apply", text(&spec), "--auto-approve"], &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // The log holds requests in the order they were answered.
+    let requests = scenario.arm.requests();
+    let single = |r: &&migprep_testkit::arm::RecordedRequest| r.path.contains("/configurations/");
+    let first_read_back = requests.iter().position(|r| r.method == "GET" && single(&r)).expect("a read-back");
+    let sent_before = requests[..first_read_back].iter().filter(|r| r.method == "PATCH" && single(r)).count();
+    let order: Vec<String> = requests.iter().filter(single).map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(sent_before >= 2, "both parameters were sent before the first read-back came back: {order:#?}");
+}

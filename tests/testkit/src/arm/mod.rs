@@ -643,6 +643,11 @@ impl FakeArm {
         self.shared.state().latency = latency;
     }
 
+    /// Every GET whose path contains `part` waits `latency` more: a slow read of one kind of resource.
+    pub fn set_read_latency(&self, part: &str, latency: Duration) {
+        self.shared.state().read_latency = Some((part.to_string(), latency));
+    }
+
     /// The next long-running operation started ends `Failed` with this error, changing nothing.
     pub fn fail_next_operation(&self, code: &str, message: &str) {
         self.shared.state().fail_next_operation = Some((code.into(), message.into()));

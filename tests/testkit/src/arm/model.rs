@@ -428,6 +428,8 @@ pub(crate) struct State {
     pub failing_requests_left: u32,
     pub failing_status: u16,
     pub latency: Duration,
+    /// GETs whose path contains the first part are answered the second's time later still.
+    pub read_latency: Option<(String, Duration)>,
     pub fail_next_operation: Option<(String, String)>,
     /// How long operations started from now on take at most (see [`Operation::due`]).
     pub operation_duration: Option<Duration>,

@@ -37,6 +37,7 @@ use servers::{
     server_busy, update_server,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use token::issue_token;
 
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -96,11 +97,15 @@ type Answer = Result<Response<Body>, Refusal>;
 /// Answers one request and records it in the request log.
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let latency = shared.state().latency;
+    let path = parts.uri.path().to_owned();
+    let latency = {
+        let state = shared.state();
+        let read = state.read_latency.as_ref().filter(|(part, _)| parts.method == Method::GET && path.contains(part));
+        state.latency + read.map_or(Duration::ZERO, |(_, extra)| *extra)
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
     let mut sent = None;
     let mut response = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
