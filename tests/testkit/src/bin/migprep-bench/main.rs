@@ -53,6 +53,14 @@ const LARGE_GROUP: &str = "orders-prod-large";
 /// The numbers of selected databases the growth section plans with.
 const GROWTH: [usize; 4] = [1, 10, 50, 200];
 
+/// The selection at which the manual way is measured again, against plan (goal: plan ≥ 10× faster).
+const MANUAL_GROWTH: usize = 10;
+
+/// The growth row of the manual way at [`MANUAL_GROWTH`] databases.
+fn manual_growth_label() -> String {
+    format!("manual way ({MANUAL_GROWTH} databases, median of {RUNS})")
+}
+
 /// Whether `section` is to run: all of them unless `MIGPREP_BENCH_ONLY` names some.
 fn runs(section: &str) -> bool {
     std::env::var("MIGPREP_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
@@ -124,6 +132,15 @@ async fn main() -> Result<()> {
                 bench.set_latency(Duration::from_millis(latency));
                 progress(&format!("plan with {n} database(s) at {latency} ms"));
                 growth.push((format!("{n} database(s)"), latency, bench.plan_median().await?, 0));
+            }
+            if n == MANUAL_GROWTH {
+                // The anchor at ten databases: the manual way opens one `psql` per database.
+                progress(&format!("the manual way with {n} databases at 100 ms"));
+                let mut manual_runs = Vec::new();
+                for _ in 0..RUNS {
+                    manual_runs.push(bench.manual().await?);
+                }
+                growth.push((manual_growth_label(), 100, median(manual_runs), 0));
             }
         }
         bench.set_databases(&all[..2])?;
